@@ -1,0 +1,70 @@
+#pragma once
+// Datasets: the four layouts people have (GRAZPEDWRI-DX csv + images, class folders, a CSV manifest,
+// an unlabelled folder tree), read into one list of records.
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace wristssl::data {
+
+/// One image: label -1 means unlabelled; group keeps related images (same patient) in one split.
+struct Record {
+  std::string path;   // absolute or relative to the working folder, as found
+  int label = -1;
+  std::string group;  // patient id, duplicate cluster, ...; defaults to the path
+};
+
+enum class Layout { kAuto, kGrazpedwri, kFolders, kManifest, kUnlabelled };
+
+/// "auto", "grazpedwri", "folders", "manifest", "unlabelled"; parse_layout throws on other names.
+const char* layout_name(Layout layout);
+Layout parse_layout(const std::string& name);
+
+/// Where the data is and how to read it.
+struct DatasetOptions {
+  std::string data;                    // a folder or a .csv file
+  Layout layout = Layout::kAuto;
+  // GRAZPEDWRI-DX: folders searched for <filestem>.png (default: "images" beside dataset.csv, and the
+  // folder of the csv itself); rows flagged cast / metal / diagnosis_uncertain can be dropped.
+  std::vector<std::string> image_dirs;
+  bool exclude_cast = false;
+  bool exclude_metal = false;
+  bool exclude_uncertain = false;
+  // Class folders: the negative (label 0) and positive (label 1) folder names; empty = detect
+  // (fractured / not_fractured, FracAtlas's Fractured / Non_fractured, any case).
+  std::string negative_class;
+  std::string positive_class;
+  // Manifest: column names and row filters "column=value" (all must hold), e.g. hand=1.
+  std::string path_column = "path";
+  std::string label_column = "label";
+  std::string group_column = "group";  // optional in the file
+  std::vector<std::string> where;
+};
+
+/// The records plus what was found on the way.
+struct Dataset {
+  Layout layout = Layout::kAuto;
+  std::string source;                       // the data option as given
+  std::vector<std::string> class_names;     // index = label; empty when unlabelled
+  std::vector<Record> records;
+  std::map<std::string, int> dropped;       // reason -> rows not used (missing image, filter, ...)
+  std::vector<std::string> missing_examples;  // a few paths named in the csv but not found
+
+  bool labelled() const { return !class_names.empty(); }
+  /// Number of records per label (-1 = unlabelled).
+  std::map<int, int> label_counts() const;
+  /// Number of distinct groups.
+  size_t group_count() const;
+};
+
+/// Reads a dataset; throws std::runtime_error naming the file and the reason when the layout is wrong.
+Dataset load_dataset(const DatasetOptions& options);
+
+/// Parses a GRAZPEDWRI-DX flag: "1", "1.0", "true" -> true; "", "0", "0.0" -> false; else throws.
+bool parse_flag(const std::string& value, const std::string& where);
+
+/// Image files under `root` (recursive, sorted), by extension .png .jpg .jpeg .dcm .dicom or none.
+std::vector<std::string> list_image_files(const std::string& root);
+
+}  // namespace wristssl::data

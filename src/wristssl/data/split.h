@@ -1,0 +1,49 @@
+#pragma once
+// Train / validation / test splits grouped (no group in two splits), stratified by label and seeded,
+// saved to a file so every later command reuses the same split.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wristssl/data/dataset.h"
+
+namespace wristssl::data {
+
+enum class Part : int8_t { kTrain = 0, kVal = 1, kTest = 2 };
+
+/// "train", "val", "test".
+const char* part_name(Part part);
+
+struct SplitOptions {
+  double val_fraction = 0.15;
+  double test_fraction = 0.15;
+  uint64_t seed = 0;
+};
+
+/// One part per record of the dataset it was made for.
+struct Split {
+  SplitOptions options;
+  std::vector<Part> parts;  // parts[i] for dataset.records[i]
+
+  /// Indices of the records in `part`.
+  std::vector<int> indices(Part part) const;
+};
+
+/// Assigns whole groups to parts so that each part's share of every label is close to its target
+/// fraction. Deterministic for a given seed and dataset.
+Split make_split(const Dataset& dataset, const SplitOptions& options);
+
+/// A grouped, stratified, seeded subset of `indices` holding about `fraction` of them (at least one
+/// group per label present). Used for label-fraction experiments.
+std::vector<int> subsample_groups(const Dataset& dataset, const std::vector<int>& indices, double fraction,
+                                  uint64_t seed);
+
+/// Writes the split as JSON (path, group, label, part per record), atomically.
+void save_split(const std::string& path, const Dataset& dataset, const Split& split);
+
+/// Reads a split file and maps it onto `dataset`; throws naming the file when records differ
+/// (a path missing from the file, a changed label or group).
+Split load_split(const std::string& path, const Dataset& dataset);
+
+}  // namespace wristssl::data
