@@ -17,6 +17,7 @@ function(wristssl_add_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
   wristssl_warnings(${T_NAME})
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${T_NAME} PRIVATE
     WRISTSSL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     WRISTSSL_BINARY_DIR="${PROJECT_BINARY_DIR}")

@@ -7,6 +7,7 @@
 #include "wristssl/data/dataset.h"
 #include "wristssl/data/scan.h"
 #include "wristssl/io/read_image.h"
+#include "wristssl/train/pretrain.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/threads.h"
@@ -59,6 +60,29 @@ int run_scan(data::DatasetOptions o, const std::string& layout, const std::strin
   return 0;
 }
 
+// The value after `flag` in argv, or "" (read before parsing so a config file can set the defaults
+// that command-line options then override).
+std::string find_arg(int argc, char** argv, const std::string& flag) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == flag) return argv[i + 1];
+  }
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
+  }
+  return "";
+}
+
+int run_pretrain(train::PretrainOptions o, const std::string& layout) {
+  if (layout != "auto") o.data.layout = data::parse_layout(layout);
+  train::install_stop_handlers();
+  const train::PretrainResult r = train::run_pretrain(o);
+  std::cout << "first step loss " << r.first_loss << ", last epoch loss " << r.last_epoch_loss << ", "
+            << r.epochs_done << " epochs, " << r.steps << " steps" << (r.interrupted ? " (interrupted)" : "") << "\n";
+  if (!r.backbone_path.empty()) std::cout << "backbone: " << r.backbone_path << "\n";
+  return r.interrupted ? 3 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,11 +102,55 @@ int main(int argc, char** argv) {
   add_dataset_options(scan, &scan_data, &scan_layout);
   scan->add_option("--json", scan_json, "write the summary as JSON");
 
+  train::PretrainOptions pre;
+  std::string pre_layout = "auto", pre_config = find_arg(argc, argv, "--config");
+  if (!pre_config.empty() && argc > 1 && std::string(argv[1]) == "pretrain") {
+    try {
+      train::from_json(nlohmann::json::parse(util::read_text(pre_config)), pre);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: config %s: %s\n", pre_config.c_str(), e.what());
+      return 1;
+    }
+  }
+  auto* pretrain = app.add_subcommand("pretrain", "SimCLR pretraining of a ResNet-18 on unlabelled images (resumable)");
+  pretrain->add_option("--config", pre_config, "JSON file with pretrain options (keys as in RUN/config.json)");
+  pretrain->add_option("--data", pre.data.data, "images: any --data layout, or a Fashion-MNIST IDX folder");
+  pretrain->add_option("--layout", pre_layout, "auto|grazpedwri|folders|manifest|unlabelled");
+  pretrain->add_option("--image-dir", pre.data.image_dirs, "GRAZPEDWRI-DX image folder(s)");
+  pretrain->add_option("--where", pre.data.where, "manifest: keep rows where column=value");
+  pretrain->add_option("--group-column", pre.data.group_column, "manifest: group column");
+  pretrain->add_option("--out", pre.out, "run folder (rerun the same command to resume)");
+  pretrain->add_option("--split", pre.split, "split file: its val/test images are kept out of pretraining");
+  pretrain->add_option("--cache-dir", pre.cache_dir, "preprocessing cache folder")->capture_default_str();
+  pretrain->add_option("--limit", pre.limit, "IDX data: images per split (0 = all)")->capture_default_str();
+  pretrain->add_option("--image-size", pre.image_size, "cached image side (the paper: 512)")->capture_default_str();
+  pretrain->add_option("--crop-size", pre.crop_size, "view side fed to the network (0 = image size)")->capture_default_str();
+  pretrain->add_option("--epochs", pre.epochs, "epochs")->capture_default_str();
+  pretrain->add_option("--batch-size", pre.batch_size, "images per batch (2 views each)")->capture_default_str();
+  pretrain->add_option("--lr", pre.lr, "peak learning rate")->capture_default_str();
+  pretrain->add_option("--warmup-epochs", pre.warmup_epochs, "linear warmup epochs")->capture_default_str();
+  pretrain->add_option("--weight-decay", pre.weight_decay, "weight decay")->capture_default_str();
+  pretrain->add_option("--optimizer", pre.optimizer, "sgd|lars")->capture_default_str();
+  pretrain->add_option("--temperature", pre.temperature, "NT-Xent temperature")->capture_default_str();
+  pretrain->add_option("--head", pre.head, "projection head: mlp (512-512-128) | linear (the paper)")->capture_default_str();
+  pretrain->add_option("--augment", pre.augment, "augmentation preset: xray | paper")->capture_default_str();
+  pretrain->add_option("--precision", pre.precision, "auto|fp32|bf16")->capture_default_str();
+  pretrain->add_option("--init", pre.init, "torchvision ResNet-18 state dict to start from (torch.save)");
+  pretrain->add_option("--seed", pre.seed, "seed for data order and augmentations")->capture_default_str();
+  pretrain->add_option("--workers", pre.workers, "loader threads")->capture_default_str();
+  pretrain->add_option("--knn-every", pre.knn_every, "epochs between kNN monitors (labelled data; 0 = off)")->capture_default_str();
+  pretrain->add_option("--knn-max", pre.knn_max, "images embedded by the kNN monitor")->capture_default_str();
+  pretrain->add_option("--max-steps", pre.max_steps, "stop (resumably) after this many steps")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   try {
     util::set_threads(threads);
     if (*inspect) return run_inspect(inspect_file, inspect_out);
     if (*scan) return run_scan(scan_data, scan_layout, scan_json, threads);
+    if (*pretrain) {
+      pre.threads = threads;
+      return run_pretrain(pre, pre_layout);
+    }
   } catch (const io::ImageError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "wristssl/data/pixel_source.h"
+
 namespace wristssl::data {
 
 struct CacheOptions {
@@ -31,25 +33,23 @@ struct CacheStats {
 /// (done, total) while decoding.
 using ProgressFn = std::function<void(size_t, size_t)>;
 
-class ImageCache {
+class ImageCache : public PixelSource {
  public:
   /// Opens the cache for `paths`, decoding (in parallel) what is missing or damaged. Unreadable files
   /// are recorded with their reason, never thrown.
   static std::unique_ptr<ImageCache> open(const std::vector<std::string>& paths, const CacheOptions& options,
                                           const ProgressFn& progress = nullptr);
-  ~ImageCache();
+  ~ImageCache() override;
   ImageCache(const ImageCache&) = delete;
   ImageCache& operator=(const ImageCache&) = delete;
 
-  size_t size() const { return entries_.size(); }
-  int image_size() const { return options_.image_size; }
-  bool ok(size_t i) const { return entries_.at(i).pixels != nullptr; }
-  /// "kind: reason" for an unreadable image, "" otherwise.
-  const std::string& error(size_t i) const { return entries_.at(i).error; }
+  size_t size() const override { return entries_.size(); }
+  int image_size() const override { return options_.image_size; }
+  bool ok(size_t i) const override { return entries_.at(i).pixels != nullptr; }
+  const std::string& error(size_t i) const override { return entries_.at(i).error; }
   int original_width(size_t i) const { return entries_.at(i).width; }
   int original_height(size_t i) const { return entries_.at(i).height; }
-  /// [image_size * image_size] pixels, 0..65535 for [0, 1]; only when ok(i).
-  const uint16_t* pixels(size_t i) const { return entries_.at(i).pixels; }
+  const uint16_t* pixels(size_t i) const override { return entries_.at(i).pixels; }
   const CacheStats& stats() const { return stats_; }
   /// The folder holding this parameter set's segments.
   const std::string& folder() const { return folder_; }

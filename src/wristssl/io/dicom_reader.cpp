@@ -34,6 +34,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -484,7 +485,7 @@ std::vector<uint8_t> frame0_bytes(DcmPixelSequence* seq, long frames, const std:
     Uint8* bot = nullptr;
     Uint32 bot_len = 0;
     fragment(0, bot, bot_len);
-    if (bot_len >= 8 && bot_len % 4 == 0 && bot) {
+    if (bot && bot_len >= 8 && bot_len % 4 == 0 && le32(bot + 4) > le32(bot)) {
       frame1_offset = le32(bot + 4);
     } else {
       use_markers = true;
@@ -568,6 +569,11 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
     if (stats.compression_requested)
       fail(ErrorKind::kUnsupported, name, "deflated transfer syntax is not supported");
     if (cond.bad()) {
+      // Not even one element made sense: random bytes (often with an absurd first length), not a cut file.
+      const DcmMetaInfo* m = file.getMetaInfo();
+      const DcmDataset* d = file.getDataset();
+      if ((!m || m->card() == 0) && (!d || d->card() <= 1))
+        fail(ErrorKind::kCorrupt, name, "no valid DICOM element at the start (" + describe(cond) + ")");
       if (stats.largest_short_request > static_cast<Uint64>(limits.max_file_bytes) &&
           stats.largest_short_request > size) {
         fail(ErrorKind::kTooLarge, name,
@@ -581,6 +587,7 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
   DcmDataset* ds = file.getDataset();
   DcmMetaInfo* meta = file.getMetaInfo();
   if (!ds) fail(ErrorKind::kCorrupt, name, "no data set");
+  if (ds->card() == 0) fail(ErrorKind::kTruncated, name, "the file ends before the data set");
 
   Image image;
   ImageInfo& info = image.info;
@@ -662,9 +669,13 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
   ds->putAndInsertUint16(DCM_PixelRepresentation, static_cast<Uint16>(a.pixel_rep));
   ds->putAndInsertUint16(DCM_SamplesPerPixel, static_cast<Uint16>(a.samples));
 
-  bool has_frames = false;
-  a.frames = get_int(ds, DCM_NumberOfFrames, 1, &has_frames);
-  if (a.frames < 1) a.frames = 1;
+  // NumberOfFrames: missing, unreadable or < 1 means one frame; the data set is made to say what we use.
+  const bool has_frames = ds->tagExists(DCM_NumberOfFrames);
+  a.frames = get_int(ds, DCM_NumberOfFrames, 1);
+  if (a.frames < 1) {
+    a.frames = 1;
+    if (has_frames) ds->putAndInsertString(DCM_NumberOfFrames, "1");
+  }
 
   // Rescale values that dcmimgle would turn into inf / NaN.
   double slope = 1, intercept = 0;
@@ -765,6 +776,12 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
   }
 
   // ---- render through dcmimgle: modality LUT / rescale, VOI, MONOCHROME1 polarity
+  // Overlay planes (groups 6000-601E) are annotations, not image content, and dcmimgle would burn them in.
+  for (unsigned long i = ds->card(); i-- > 0;) {
+    DcmElement* e = ds->getElement(i);
+    const Uint16 group = e ? e->getGTag() : 0;
+    if (group >= 0x6000 && group <= 0x601E && group % 2 == 0) delete ds->remove(i);
+  }
   const unsigned long flags = CIF_UsePartialAccessToPixelData | CIF_NeverAccessEmbeddedOverlays;
   DicomImage dimg(ds, image_xfer, flags, 0, 1);
   const EI_Status status = dimg.getStatus();
@@ -778,6 +795,10 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
   if (!dimg.isMonochrome() || dimg.getWidth() != static_cast<unsigned long>(a.cols) ||
       dimg.getHeight() != static_cast<unsigned long>(a.rows))
     fail(ErrorKind::kCorrupt, name, "decoded image does not match the header");
+
+  // Polarity comes from the photometric interpretation alone (MONOCHROME1: inverted, bone bright). A
+  // Presentation LUT Shape in the file (IDENTITY / INVERSE) would otherwise flip it again in dcmimgle.
+  dimg.setPresentationLutShape(ESP_Default);
 
   bool windowed = false;
   double centre = 0, width = 0;

@@ -1,0 +1,39 @@
+#include "wristssl/losses/nt_xent.h"
+
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/normalization.h>
+
+#include <limits>
+
+#include "wristssl/util/autocast.h"
+
+namespace wristssl::losses {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature) {
+  TORCH_CHECK(z1.dim() == 2 && z1.sizes() == z2.sizes(), "nt_xent expects two [N, d] tensors of one shape, got ",
+              z1.sizes(), " and ", z2.sizes());
+  TORCH_CHECK(z1.size(0) >= 2, "nt_xent needs at least 2 images per batch (negatives), got ", z1.size(0));
+  TORCH_CHECK(temperature > 0, "temperature must be > 0, got ", temperature);
+  const int64_t n = z1.size(0);
+  const util::AutocastGuard fp32(false, z1.device().type());
+  // Outside autocast: the similarity logits and the log-sum-exp are done in float32.
+  torch::Tensor both = torch::cat({z1, z2}, 0);
+  if (both.scalar_type() != torch::kDouble) both = both.to(torch::kFloat);  // bf16 / fp16 -> fp32
+  const torch::Tensor z = F::normalize(both, F::NormalizeFuncOptions().dim(1));
+  torch::Tensor logits = torch::matmul(z, z.t()) / temperature;  // [2N, 2N] cosine / tau
+  const torch::Tensor self = torch::eye(2 * n, torch::TensorOptions().dtype(torch::kBool).device(z.device()));
+  logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
+  const torch::Tensor idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
+  const torch::Tensor targets = torch::cat({idx + n, idx});  // anchor i in view 1 <-> i in view 2
+  return F::cross_entropy(logits, targets);
+}
+
+double embedding_std(const torch::Tensor& z) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor n = F::normalize(z.to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
+  return n.std(0).mean().item<double>();
+}
+
+}  // namespace wristssl::losses

@@ -1,0 +1,93 @@
+#include "wristssl/metrics/metrics_command.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/util/csv.h"
+#include "wristssl/util/fs.h"
+
+namespace wristssl::metrics {
+namespace {
+
+std::string trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+// The whole field as a finite double, or false.
+bool parse_number(const std::string& field, double& value) {
+  const std::string s = trim(field);
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  value = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size() && errno != ERANGE && std::isfinite(value);
+}
+
+}  // namespace
+
+ScoreTable read_scores_csv(const std::string& path) {
+  const util::CsvTable table = util::read_csv(path);
+  const int label_col = table.require_column("label", path);
+  const int score_col = table.require_column("score", path);
+  const int group_col = table.column("group");
+  ScoreTable out;
+  for (size_t r = 0; r < table.rows.size(); ++r) {
+    // One record per line after the header (the usual score file; blank lines or quoted newlines would
+    // shift this).
+    const std::string where = path + ":" + std::to_string(r + 2) + ": ";
+    const auto& row = table.rows[r];
+    double label = 0.0, score = 0.0;
+    if (!parse_number(row[label_col], label) || (label != 0.0 && label != 1.0)) {
+      throw std::runtime_error(where + "label '" + row[label_col] + "' is not 0 or 1");
+    }
+    if (!parse_number(row[score_col], score)) {
+      throw std::runtime_error(where + "score '" + row[score_col] + "' is not a finite number");
+    }
+    out.labels.push_back(label == 1.0 ? 1 : 0);
+    out.scores.push_back(score);
+    if (group_col >= 0) {
+      const std::string group = trim(row[group_col]);
+      if (group.empty()) throw std::runtime_error(where + "empty group");
+      out.groups.push_back(group);
+    }
+  }
+  if (out.labels.empty()) throw std::runtime_error(path + ": no rows after the header");
+  return out;
+}
+
+int run_metrics_command(const MetricsCommandOptions& options, std::ostream& out) {
+  if (options.scores_csv.empty()) throw std::invalid_argument("metrics: no score file given (--scores FILE.csv)");
+  if (options.threshold && !std::isfinite(*options.threshold)) {
+    throw std::invalid_argument("metrics: threshold is not a finite number");
+  }
+  if (options.bootstrap < 1) {
+    throw std::invalid_argument("metrics: bootstrap resamples must be >= 1, got " + std::to_string(options.bootstrap));
+  }
+  ReportOptions ro;
+  ro.rule = parse_threshold_rule(options.threshold_rule);
+  ro.threshold = options.threshold.value_or(0.5);
+  ro.threshold_source = options.threshold ? "given" : "default: no --threshold given";
+  ro.bootstrap = options.bootstrap;
+  ro.seed = options.seed;
+
+  const ScoreTable table = read_scores_csv(options.scores_csv);
+  MetricsReport report;
+  try {
+    report = compute_report(table.labels, table.scores, table.groups, ro);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(options.scores_csv + ": " + e.what());
+  }
+  out << "Scores " << options.scores_csv << "\n" << format_report(report);
+  if (!options.json_out.empty()) {
+    util::atomic_write(options.json_out, report.to_json().dump(2) + "\n");
+    out << "Wrote " << options.json_out << "\n";
+  }
+  return 0;
+}
+
+}  // namespace wristssl::metrics

@@ -1,0 +1,38 @@
+#pragma once
+// Library side of `wristssl metrics --scores FILE.csv [--threshold T] [--json OUT]`: read a score file,
+// report every figure at a frozen threshold with its interval, optionally write the JSON report.
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace wristssl::metrics {
+
+/// Options of the metrics command.
+struct MetricsCommandOptions {
+  std::string scores_csv;           // columns label (0/1), score; optional group; others ignored
+  std::optional<double> threshold;  // the frozen operating threshold; 0.5 when absent
+  std::string json_out;             // written atomically when not empty
+  uint64_t seed = 0;
+  int bootstrap = 2000;
+  std::string threshold_rule = "youden";  // reported for information, never applied
+};
+
+/// Labels, scores and (when the file has a group column) groups read from a score CSV.
+struct ScoreTable {
+  std::vector<int> labels;
+  std::vector<double> scores;
+  std::vector<std::string> groups;  // empty when the file has no group column
+};
+
+/// Reads a score CSV; throws std::runtime_error naming the file and line on a missing column, a score that
+/// is not a finite number, a label that is not 0 or 1, or an empty group.
+ScoreTable read_scores_csv(const std::string& path);
+
+/// Runs the command: prints the report to `out`, writes options.json_out; returns the exit code (0).
+/// Throws std::runtime_error (bad file, one class) or std::invalid_argument (bad options).
+int run_metrics_command(const MetricsCommandOptions& options, std::ostream& out);
+
+}  // namespace wristssl::metrics

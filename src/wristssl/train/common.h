@@ -1,0 +1,106 @@
+#pragma once
+// Pieces every trainer shares: option (de)serialisation, the learning-rate schedule, LARS, run logs
+// that survive a resume, channels-last conversion and the kNN feature monitor.
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "wristssl/data/dataset.h"
+#include "wristssl/data/pixel_source.h"
+#include "wristssl/models/resnet.h"
+
+namespace wristssl::train {
+
+nlohmann::json data_options_to_json(const data::DatasetOptions& o);
+void data_options_from_json(const nlohmann::json& j, data::DatasetOptions& o);
+
+/// Linear warmup to `peak` over `warmup_steps`, then cosine decay to `min` at `total_steps`.
+struct LrSchedule {
+  double peak = 0.01, min = 0.0;
+  int64_t warmup_steps = 0, total_steps = 1;
+  /// Learning rate for optimizer step `step` (0-based).
+  double at(int64_t step) const;
+};
+
+/// Sets the learning rate of every parameter group of an SGD optimizer.
+void set_lr(torch::optim::Optimizer& optimizer, double lr);
+
+/// LARS (You et al. 2017): for weight tensors (dim > 1), g <- eta * |w| / |g + wd w| * (g + wd w);
+/// biases and batch-norm parameters are left without weight decay or adaptation.
+void apply_lars(torch::optim::Optimizer& optimizer, double weight_decay, double eta = 0.001);
+
+/// Converts 4-D parameters and buffers to channels-last memory (in place, keeping identities).
+void to_channels_last(torch::nn::Module& module);
+
+/// Means over the steps of an epoch so far; saved in mid-epoch checkpoints.
+class RunningMeans {
+ public:
+  void add(const std::string& key, double value);
+  double mean(const std::string& key) const;
+  std::string to_json() const;
+  static RunningMeans from_json(const std::string& text);
+
+ private:
+  std::map<std::string, std::pair<double, int64_t>> sums_;
+};
+
+/// Throws naming the checkpoint and each differing option when `saved` and `now` differ on `keys`.
+template <size_t N>
+void check_same_run(const nlohmann::json& saved, const nlohmann::json& now, const char* const (&keys)[N],
+                    const std::string& checkpoint) {
+  std::string diff;
+  for (const char* k : keys) {
+    if (saved.value(k, nlohmann::json()) != now.value(k, nlohmann::json())) {
+      diff += std::string(diff.empty() ? "" : ", ") + k + ": " + saved.value(k, nlohmann::json()).dump() + " -> " +
+              now.value(k, nlohmann::json()).dump();
+    }
+  }
+  if (!diff.empty()) {
+    throw std::runtime_error(checkpoint + " was made with other options (" + diff +
+                             "); use another --out, or delete the checkpoint to start over");
+  }
+}
+
+/// steps.csv (per step), metrics.csv and metrics.jsonl (per epoch) in a run folder. On construction,
+/// rows past the checkpoint (step > `step`, epoch > `epoch`) are dropped, so a resumed run never
+/// duplicates lines written after the last checkpoint.
+class RunLog {
+ public:
+  RunLog(const std::string& folder, int64_t step, int64_t epoch, std::vector<std::string> step_columns);
+  void step(const std::vector<std::string>& values);
+  void epoch(const nlohmann::json& metrics);
+  void flush();
+
+ private:
+  std::string folder_;
+  std::ofstream steps_;
+  std::vector<std::string> metric_columns_;
+};
+
+/// "%.6g" of a number.
+std::string format_number(double v);
+
+struct KnnSets {
+  std::vector<int> memory, query;
+};
+/// At most `max_images` in all (3/4 memory, 1/4 queries), evenly spaced, so the monitor is cheap.
+KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& query, int max_images);
+
+/// Embeds [N, 512] backbone features of `items` (no augmentation, eval mode), L2-normalised, on CPU.
+torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& items,
+                    int out_size, float mean, float stdev, const c10::Device& device, bool bf16, bool channels_last,
+                    int batch_size = 64);
+
+/// Weighted kNN accuracy (cosine similarity, k neighbours, votes exp(s / 0.07)) of `query` against
+/// `memory` labels: the standard monitor of self-supervised features. Leaves the backbone in eval mode.
+double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
+                    const std::vector<int>& query, const std::vector<int>& labels, int k, int out_size, float mean,
+                    float stdev, const c10::Device& device, bool bf16, bool channels_last);
+
+}  // namespace wristssl::train

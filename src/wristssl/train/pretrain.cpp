@@ -1,0 +1,314 @@
+#include "wristssl/train/pretrain.h"
+
+#include <torch/optim/sgd.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "wristssl/data/loader.h"
+#include "wristssl/data/source.h"
+#include "wristssl/data/split.h"
+#include "wristssl/losses/nt_xent.h"
+#include "wristssl/models/simclr.h"
+#include "wristssl/train/checkpoint.h"
+#include "wristssl/train/common.h"
+#include "wristssl/util/autocast.h"
+#include "wristssl/util/device.h"
+#include "wristssl/util/fs.h"
+#include "wristssl/util/progress.h"
+#include "wristssl/util/threads.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace wristssl::train {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop = true; }
+
+// Options that change the result: a checkpoint made with other values is not resumed.
+const char* const kRunKeys[] = {"data",         "split",     "limit",        "image_size", "crop_size",
+                                "epochs",       "batch_size", "lr",          "lr_min",     "warmup_epochs",
+                                "momentum",     "weight_decay", "optimizer", "temperature", "head",
+                                "augment",      "precision", "channels_last", "init",      "seed"};
+
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+bool stop_requested() { return g_stop.load(); }
+void request_stop(bool value) { g_stop = value; }
+
+json to_json(const PretrainOptions& o) {
+  return {{"data", data_options_to_json(o.data)},
+          {"out", o.out},
+          {"split", o.split},
+          {"cache_dir", o.cache_dir},
+          {"limit", o.limit},
+          {"image_size", o.image_size},
+          {"crop_size", o.crop_size},
+          {"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"lr", o.lr},
+          {"lr_min", o.lr_min},
+          {"warmup_epochs", o.warmup_epochs},
+          {"momentum", o.momentum},
+          {"weight_decay", o.weight_decay},
+          {"optimizer", o.optimizer},
+          {"temperature", o.temperature},
+          {"head", o.head},
+          {"augment", o.augment},
+          {"precision", o.precision},
+          {"channels_last", o.channels_last},
+          {"init", o.init},
+          {"seed", o.seed},
+          {"threads", o.threads},
+          {"workers", o.workers},
+          {"prefetch", o.prefetch},
+          {"knn_k", o.knn_k},
+          {"knn_max", o.knn_max},
+          {"knn_every", o.knn_every},
+          {"max_steps", o.max_steps}};
+}
+
+void from_json(const json& j, PretrainOptions& o) {
+  const json defaults = to_json(o);
+  for (const auto& [key, value] : j.items()) {
+    if (!defaults.contains(key)) throw std::runtime_error("unknown pretrain option '" + key + "'");
+  }
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+  };
+  if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
+  get("out", o.out);
+  get("split", o.split);
+  get("cache_dir", o.cache_dir);
+  get("limit", o.limit);
+  get("image_size", o.image_size);
+  get("crop_size", o.crop_size);
+  get("epochs", o.epochs);
+  get("batch_size", o.batch_size);
+  get("lr", o.lr);
+  get("lr_min", o.lr_min);
+  get("warmup_epochs", o.warmup_epochs);
+  get("momentum", o.momentum);
+  get("weight_decay", o.weight_decay);
+  get("optimizer", o.optimizer);
+  get("temperature", o.temperature);
+  get("head", o.head);
+  get("augment", o.augment);
+  get("precision", o.precision);
+  get("channels_last", o.channels_last);
+  get("init", o.init);
+  get("seed", o.seed);
+  get("threads", o.threads);
+  get("workers", o.workers);
+  get("prefetch", o.prefetch);
+  get("knn_k", o.knn_k);
+  get("knn_max", o.knn_max);
+  get("knn_every", o.knn_every);
+  get("max_steps", o.max_steps);
+}
+
+PretrainResult run_pretrain(const PretrainOptions& opt) {
+  PretrainOptions o = opt;
+  if (o.out.empty()) throw std::runtime_error("pretrain needs --out RUN_FOLDER");
+  if (o.crop_size <= 0) o.crop_size = o.image_size;
+  if (o.epochs < 1 || o.batch_size < 2) throw std::runtime_error("pretrain needs epochs >= 1 and batch size >= 2");
+  if (o.optimizer != "sgd" && o.optimizer != "lars") throw std::runtime_error("--optimizer must be sgd or lars");
+  fs::create_directories(o.out);
+  const int threads = util::set_threads(o.threads);
+  const c10::Device device = util::best_device();
+  const bool bf16 = util::use_bf16(o.precision, device);
+  std::fprintf(stderr, "pretrain: %s\n", util::describe(device, bf16, threads).c_str());
+
+  // Data: the cache at image_size; val / test images of a given split stay out of pretraining.
+  data::CacheOptions cache;
+  cache.dir = o.cache_dir;
+  cache.image_size = o.image_size;
+  cache.threads = o.threads;
+  data::LoadedData loaded = data::load_pixels(o.data, cache, o.limit);
+  const data::Dataset& ds = loaded.dataset;
+  std::vector<int> labels(ds.records.size());
+  for (size_t i = 0; i < ds.records.size(); ++i) labels[i] = ds.records[i].label;
+  std::vector<int> train_items, knn_memory, knn_query;
+  if (!o.split.empty()) {
+    const data::Split split = data::load_split(o.split, ds);
+    train_items = split.indices(data::Part::kTrain);
+    knn_memory = train_items;
+    knn_query = split.indices(data::Part::kVal);
+  } else {
+    for (size_t i = 0; i < ds.records.size(); ++i) train_items.push_back(static_cast<int>(i));
+    if (ds.labelled()) {
+      const data::Split monitor = data::make_split(ds, {0.2, 0.0, o.seed});
+      knn_memory = monitor.indices(data::Part::kTrain);
+      knn_query = monitor.indices(data::Part::kVal);
+    }
+  }
+  const auto [mean, stdev] = data::pixel_stats(*loaded.pixels);
+  json config = to_json(o);
+  config["resolved"] = {{"device", device.str()},
+                        {"bf16", bf16},
+                        {"threads", threads},
+                        {"normalization", {{"mean", mean}, {"std", stdev}}},
+                        {"images", ds.records.size()},
+                        {"pretrain_images", train_items.size()},
+                        {"unreadable", loaded.unreadable},
+                        {"torch_version", TORCH_VERSION}};
+  util::atomic_write(o.out + "/config.json", config.dump(2));
+
+  // Model and optimizer; the initial weights come from the run's seed.
+  torch::manual_seed(o.seed);
+  models::SimCLR model(models::ProjectionHeadOptions().kind(o.head), 1);
+  if (!o.init.empty()) {
+    const int n = models::load_torchvision_weights(*model->backbone, o.init);
+    std::fprintf(stderr, "pretrain: %d tensors initialised from %s\n", n, o.init.c_str());
+  }
+  model->to(device);
+  if (o.channels_last) to_channels_last(*model);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(
+                                                       o.optimizer == "lars" ? 0.0 : o.weight_decay));
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.views = 2;
+  lo.workers = o.workers;
+  lo.prefetch = o.prefetch;
+  lo.seed = o.seed;
+  lo.augment = data::AugmentOptions::preset(o.augment, o.crop_size);
+  lo.mean = mean;
+  lo.std = stdev;
+  data::BatchLoader loader(*loaded.pixels, train_items, labels, lo);
+  const int64_t steps_per_epoch = loader.batches_per_epoch();
+  const LrSchedule schedule{o.lr, o.lr_min, o.warmup_epochs * steps_per_epoch, o.epochs * steps_per_epoch};
+
+  // Resume.
+  const std::string ckpt = o.out + "/checkpoint.pt";
+  CheckpointState state;
+  state.kind = "simclr";
+  state.config_json = config.dump();
+  RunningMeans partial;
+  if (fs::exists(ckpt)) {
+    state = load_checkpoint(ckpt, *model, &optimizer, "simclr");
+    check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt);
+    partial = RunningMeans::from_json(state.extra_json);
+    if (o.channels_last) to_channels_last(*model);
+    std::fprintf(stderr, "pretrain: resuming %s at epoch %lld, batch %lld (step %lld)\n", ckpt.c_str(),
+                 static_cast<long long>(state.epoch + 1), static_cast<long long>(state.batch_in_epoch),
+                 static_cast<long long>(state.step));
+  }
+  RunLog log(o.out, state.step, state.epoch, {"step", "epoch", "loss", "lr"});
+  PretrainResult result;
+  result.epochs_done = state.epoch;
+  result.steps = state.step;
+  bool first_logged = false;
+
+  model->train();
+  for (int64_t epoch = state.epoch; epoch < o.epochs; ++epoch) {
+    loader.start_epoch(epoch, state.batch_in_epoch);
+    util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch, "batches");
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t images = 0;
+    while (auto batch = loader.next()) {
+      const double lr = schedule.at(state.step);
+      set_lr(optimizer, lr);
+      torch::Tensor x = torch::cat({batch->views[0], batch->views[1]}, 0).to(device);
+      if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      torch::Tensor z;
+      {
+        const util::AutocastGuard autocast(bf16, device.type());
+        z = model->forward(x);
+      }
+      const int64_t n = batch->views[0].size(0);
+      const torch::Tensor loss = losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature);
+      optimizer.zero_grad();
+      loss.backward();
+      if (o.optimizer == "lars") apply_lars(optimizer, o.weight_decay);
+      optimizer.step();
+      ++state.step;
+      const double l = loss.item<double>();
+      if (!first_logged) {
+        result.first_loss = l;
+        first_logged = true;
+      }
+      partial.add("loss", l);
+      partial.add("embedding_std", losses::embedding_std(z.detach().narrow(0, 0, n)));
+      images += n;
+      state.batch_in_epoch = batch->index + 1;
+      log.step({std::to_string(state.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
+      char extra[64];
+      std::snprintf(extra, sizeof(extra), "loss %.4f", partial.mean("loss"));
+      bar.update(static_cast<size_t>(state.batch_in_epoch), extra);
+      const bool step_limit = o.max_steps > 0 && state.step >= o.max_steps;
+      if ((stop_requested() || step_limit) && state.batch_in_epoch < steps_per_epoch) {
+        state.epoch = epoch;
+        state.extra_json = partial.to_json();
+        log.flush();
+        save_checkpoint(ckpt, *model, &optimizer, state);
+        std::fprintf(stderr, "\npretrain: %s at step %lld; checkpoint saved; rerun the same command to resume\n",
+                     step_limit ? "step limit reached" : "stopped", static_cast<long long>(state.step));
+        result.steps = state.step;
+        result.interrupted = true;
+        return result;
+      }
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    json metrics = {{"epoch", epoch + 1},
+                    {"loss", partial.mean("loss")},
+                    {"lr", schedule.at(state.step - 1)},
+                    {"images_per_s", images / std::max(1e-9, seconds)},
+                    {"embedding_std", partial.mean("embedding_std")},
+                    {"embedding_std_uniform", 1.0 / std::sqrt(128.0)},
+                    {"seconds", seconds}};
+    if (o.knn_every > 0 && !knn_memory.empty() && !knn_query.empty() && (epoch + 1) % o.knn_every == 0) {
+      KnnSets sets = cap_knn_sets(knn_memory, knn_query, o.knn_max);
+      metrics["knn_accuracy"] = knn_accuracy(*model->backbone, *loaded.pixels, sets.memory, sets.query, labels,
+                                             o.knn_k, o.crop_size, mean, stdev, device, bf16, o.channels_last);
+      model->train();
+    }
+    bar.finish(metrics.dump());
+    state.epoch = epoch + 1;
+    state.batch_in_epoch = 0;
+    partial = RunningMeans();
+    state.extra_json = partial.to_json();
+    log.epoch(metrics);
+    save_checkpoint(ckpt, *model, &optimizer, state);
+    result.last_epoch_loss = metrics["loss"].get<double>();
+    result.epochs_done = state.epoch;
+    result.steps = state.step;
+    if (stop_requested() || (o.max_steps > 0 && state.step >= o.max_steps)) {
+      result.interrupted = state.epoch < o.epochs;
+      if (result.interrupted) {
+        std::fprintf(stderr, "pretrain: stopped after epoch %lld; rerun the same command to resume\n",
+                     static_cast<long long>(state.epoch));
+        return result;
+      }
+    }
+  }
+  json backbone_config = config;
+  backbone_config["kind"] = "simclr-backbone";
+  result.backbone_path = o.out + "/backbone.pt";
+  save_weights(result.backbone_path, *model->backbone, "backbone", backbone_config.dump());
+  result.fingerprint = weights_fingerprint(*model->backbone);
+  util::atomic_write(o.out + "/summary.json", json{{"epochs", state.epoch},
+                                                   {"steps", state.step},
+                                                   {"first_loss", result.first_loss},
+                                                   {"last_epoch_loss", result.last_epoch_loss},
+                                                   {"backbone", result.backbone_path},
+                                                   {"backbone_sha256_of_weights", result.fingerprint}}
+                                                  .dump(2));
+  std::fprintf(stderr, "pretrain: done, %lld epochs, %lld steps; backbone %s\n", static_cast<long long>(state.epoch),
+               static_cast<long long>(state.step), result.backbone_path.c_str());
+  return result;
+}
+
+}  // namespace wristssl::train

@@ -1,0 +1,38 @@
+#include "wristssl/util/device.h"
+
+#include <torch/cuda.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace wristssl::util {
+
+c10::Device best_device() { return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU); }
+
+bool has_native_bf16(const c10::Device& device) {
+  if (device.is_cuda()) return true;  // LibTorch with CUDA 11+ on sm80+ (Ampere, Hopper); older GPUs emulate
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+    }
+  }
+  return false;
+}
+
+bool use_bf16(const std::string& precision, const c10::Device& device) {
+  if (precision == "fp32") return false;
+  if (precision == "bf16") return true;
+  if (precision == "auto") return has_native_bf16(device);
+  throw std::runtime_error("--precision must be auto, fp32 or bf16, got '" + precision + "'");
+}
+
+std::string describe(const c10::Device& device, bool bf16, int threads) {
+  std::ostringstream s;
+  s << "device " << device.str() << ", " << (bf16 ? "bf16 autocast" : "fp32") << ", " << threads << " thread(s)";
+  return s.str();
+}
+
+}  // namespace wristssl::util

@@ -1,0 +1,152 @@
+#include "wristssl/metrics/metrics_command.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_paths.h"  // the test helper adds no include path for tests/
+#include "wristssl/util/fs.h"
+
+namespace wristssl::metrics {
+namespace {
+
+using nlohmann::json;
+
+const json& reference() {
+  static const json ref = json::parse(util::read_text(testing::repo_path("tests/fixtures/metrics/reference.json")));
+  return ref;
+}
+
+std::string fixture_path(const std::string& name) { return testing::repo_path("tests/fixtures/metrics/" + name + ".csv"); }
+
+// Runs the command on `csv_text` written to a temp file; returns the runtime_error message ("" if none).
+std::string error_for(const std::string& csv_text, const std::string& name = "bad.csv") {
+  const std::string path = testing::temp_dir("metrics_cmd") + "/" + name;
+  util::atomic_write(path, csv_text);
+  MetricsCommandOptions o;
+  o.scores_csv = path;
+  o.bootstrap = 50;
+  std::ostringstream out;
+  try {
+    run_metrics_command(o, out);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(MetricsCommand, GivenThresholdTextAndJson) {
+  const std::string dir = testing::temp_dir("metrics_cmd");
+  MetricsCommandOptions o;
+  o.scores_csv = fixture_path("ties_grouped");
+  o.threshold = 0.3;
+  o.json_out = dir + "/out/metrics.json";
+  o.bootstrap = 200;
+  o.seed = 11;
+  std::ostringstream out;
+  EXPECT_EQ(run_metrics_command(o, out), 0);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("At threshold 0.3 (given"), std::string::npos) << text;
+  EXPECT_NE(text.find("AUROC 0."), std::string::npos) << text;
+  EXPECT_NE(text.find("(95% CI "), std::string::npos) << text;
+  EXPECT_NE(text.find(o.json_out), std::string::npos) << text;
+
+  const json& ref = reference()["files"]["ties_grouped"];
+  const json j = json::parse(util::read_text(o.json_out));
+  EXPECT_EQ(j["schema"], "wristssl.metrics/1");
+  EXPECT_EQ(j["threshold"], 0.3);
+  EXPECT_EQ(j["threshold_source"], "given");
+  EXPECT_EQ(j["n_groups"], ref["n_groups"]);
+  EXPECT_EQ(j["bootstrap"]["unit"], "group");
+  EXPECT_EQ(j["bootstrap"]["seed"], 11);
+  EXPECT_NEAR(j["metrics"]["auroc"]["value"].get<double>(), ref["auroc"].get<double>(), 1e-12);
+  EXPECT_NEAR(j["metrics"]["auprc"]["value"].get<double>(), ref["auprc"].get<double>(), 1e-12);
+  const json& at = ref["at_threshold"][1];  // threshold 0.3
+  ASSERT_EQ(at["threshold"], 0.3);
+  EXPECT_EQ(j["confusion"]["tp"], at["tp"]);
+  EXPECT_EQ(j["confusion"]["fp"], at["fp"]);
+  EXPECT_EQ(j["confusion"]["tn"], at["tn"]);
+  EXPECT_EQ(j["confusion"]["fn"], at["fn"]);
+  EXPECT_NEAR(j["metrics"]["specificity"]["hi"].get<double>(), at["specificity"]["hi"].get<double>(), 1e-9);
+
+  // Same seed, same bytes.
+  std::ostringstream again;
+  run_metrics_command(o, again);
+  EXPECT_EQ(json::parse(util::read_text(o.json_out)), j);
+  EXPECT_EQ(again.str(), text);
+}
+
+TEST(MetricsCommand, DefaultThresholdIsSaidAndExtraColumnsIgnored) {
+  MetricsCommandOptions o;
+  o.scores_csv = fixture_path("ties_imbalanced");  // score,note,label with labels written 0.0 / 1.0
+  o.bootstrap = 100;
+  o.threshold_rule = "sensitivity:0.95";
+  std::ostringstream out;
+  run_metrics_command(o, out);
+  const std::string text = out.str();
+  const json& ref = reference()["files"]["ties_imbalanced"];
+  EXPECT_NE(text.find("At threshold 0.5 (default"), std::string::npos) << text;
+  EXPECT_NE(text.find("Images 250 (" + std::to_string(ref["n_positive"].get<int>()) + " fracture"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Threshold by sensitivity:0.95 on this data"), std::string::npos) << text;
+  EXPECT_NE(text.find("250 images"), std::string::npos) << text;  // per-image bootstrap: no group column
+
+  const ScoreTable t = read_scores_csv(o.scores_csv);
+  EXPECT_TRUE(t.groups.empty());
+  EXPECT_EQ(t.labels.size(), 250u);
+}
+
+TEST(MetricsCommand, BadFilesNameFileAndLine) {
+  std::string e = error_for("label,prob\n1,0.5\n", "nocol.csv");
+  EXPECT_NE(e.find("nocol.csv"), std::string::npos) << e;
+  EXPECT_NE(e.find("no column 'score'"), std::string::npos) << e;
+
+  e = error_for("label,score\n1,0.5\n0,abc\n", "text.csv");
+  EXPECT_NE(e.find("text.csv:3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("'abc'"), std::string::npos) << e;
+
+  e = error_for("label,score\n2,0.5\n0,0.1\n", "label.csv");
+  EXPECT_NE(e.find("label.csv:2:"), std::string::npos) << e;
+  EXPECT_NE(e.find("not 0 or 1"), std::string::npos) << e;
+
+  e = error_for("label,score\n1,nan\n0,0.1\n", "nan.csv");
+  EXPECT_NE(e.find("nan.csv:2:"), std::string::npos) << e;
+
+  e = error_for("label,score\n1,0.5\n1,\n", "empty_score.csv");
+  EXPECT_NE(e.find("empty_score.csv:3:"), std::string::npos) << e;
+
+  e = error_for("group,label,score\na,1,0.5\n,0,0.2\n", "group.csv");
+  EXPECT_NE(e.find("group.csv:3: empty group"), std::string::npos) << e;
+
+  e = error_for("label,score\n1,0.5\n1,0.7\n", "oneclass.csv");
+  EXPECT_NE(e.find("oneclass.csv"), std::string::npos) << e;
+  EXPECT_NE(e.find("all 2 labels are 1"), std::string::npos) << e;
+
+  e = error_for("label,score\n", "header_only.csv");
+  EXPECT_NE(e.find("header_only.csv: no rows"), std::string::npos) << e;
+
+  EXPECT_EQ(error_for("label,score\n1,0.5\n0, 0.25 \n", "ok.csv"), "") << "spaces around a number are fine";
+}
+
+TEST(MetricsCommand, BadOptions) {
+  std::ostringstream out;
+  MetricsCommandOptions o;
+  EXPECT_THROW(run_metrics_command(o, out), std::invalid_argument);
+  o.scores_csv = fixture_path("tiny");
+  o.threshold_rule = "best";
+  EXPECT_THROW(run_metrics_command(o, out), std::invalid_argument);
+  o.threshold_rule = "youden";
+  o.bootstrap = 0;
+  EXPECT_THROW(run_metrics_command(o, out), std::invalid_argument);
+  o.bootstrap = 10;
+  o.threshold = std::nan("");
+  EXPECT_THROW(run_metrics_command(o, out), std::invalid_argument);
+  o.threshold.reset();
+  o.scores_csv = "/nonexistent/scores.csv";
+  EXPECT_THROW(run_metrics_command(o, out), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace wristssl::metrics

@@ -1,0 +1,114 @@
+#include "wristssl/train/pretrain.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "test_paths.h"
+#include "wristssl/data/idx.h"
+#include "wristssl/util/fs.h"
+
+namespace wristssl::train {
+namespace {
+
+constexpr const char* kFashion = "/usr/share/datasets/fashion-mnist";
+
+PretrainOptions tiny(const std::string& out) {
+  PretrainOptions o;
+  o.data.data = kFashion;
+  o.out = out;
+  o.limit = 48;  // 96 images (48 train + 48 t10k)
+  o.image_size = 24;
+  o.epochs = 2;
+  o.batch_size = 16;  // 6 steps per epoch
+  o.lr = 0.05;
+  o.warmup_epochs = 1;
+  o.threads = 2;
+  o.workers = 2;
+  o.knn_max = 40;
+  o.cache_dir = out + "/cache";
+  return o;
+}
+
+class Pretrain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!data::is_idx_folder(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed (scripts/setup.sh)";
+    request_stop(false);
+  }
+};
+
+TEST_F(Pretrain, FirstLossIsLogTwoNMinusOneAndTheLossFalls) {
+  const std::string out = testing::temp_dir("pre_loss");
+  PretrainOptions o = tiny(out);
+  o.epochs = 4;
+  const PretrainResult r = run_pretrain(o);
+  EXPECT_NEAR(r.first_loss, std::log(2.0 * 16 - 1), 0.25);  // ln 31 = 3.43
+  EXPECT_LT(r.last_epoch_loss, r.first_loss - 0.1);
+  EXPECT_EQ(r.steps, 4 * 6);
+  for (const char* f : {"config.json", "steps.csv", "metrics.csv", "metrics.jsonl", "checkpoint.pt", "backbone.pt",
+                        "summary.json"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
+  }
+  const std::string jsonl = util::read_text(out + "/metrics.jsonl");
+  EXPECT_EQ(std::count(jsonl.begin(), jsonl.end(), '\n'), 4);
+  EXPECT_NE(jsonl.find("knn_accuracy"), std::string::npos);
+  EXPECT_NE(jsonl.find("embedding_std"), std::string::npos);
+  const std::string steps = util::read_text(out + "/steps.csv");
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), '\n'), 1 + 24);
+}
+
+TEST_F(Pretrain, InterruptedAndResumedRunEndsWithTheSameWeights) {
+  const PretrainResult whole = run_pretrain(tiny(testing::temp_dir("pre_whole")));
+  ASSERT_FALSE(whole.interrupted);
+  const std::string out = testing::temp_dir("pre_resume");
+  PretrainOptions o = tiny(out);
+  o.max_steps = 4;  // mid epoch 1
+  EXPECT_TRUE(run_pretrain(o).interrupted);
+  o.max_steps = 6;  // the end of epoch 1
+  EXPECT_TRUE(run_pretrain(o).interrupted);
+  o.max_steps = 9;  // mid epoch 2
+  EXPECT_TRUE(run_pretrain(o).interrupted);
+  o.max_steps = 0;
+  const PretrainResult resumed = run_pretrain(o);
+  EXPECT_FALSE(resumed.interrupted);
+  EXPECT_EQ(resumed.steps, whole.steps);
+  EXPECT_EQ(resumed.fingerprint, whole.fingerprint);
+  const std::string steps = util::read_text(out + "/steps.csv");
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), '\n'), 1 + 12) << "no duplicated step lines";
+}
+
+TEST_F(Pretrain, ACheckpointOfOtherOptionsIsRefused) {
+  const std::string out = testing::temp_dir("pre_other");
+  PretrainOptions o = tiny(out);
+  o.max_steps = 2;
+  run_pretrain(o);
+  o.temperature = 0.1;
+  try {
+    run_pretrain(o);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("temperature"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Pretrain, ADamagedCheckpointIsRefusedWithAClearMessage) {
+  const std::string out = testing::temp_dir("pre_damaged");
+  PretrainOptions o = tiny(out);
+  o.max_steps = 2;
+  run_pretrain(o);
+  std::string bytes = util::read_text(out + "/checkpoint.pt");
+  bytes[bytes.size() - 100] ^= 0x20;
+  util::atomic_write(out + "/checkpoint.pt", bytes);
+  try {
+    run_pretrain(o);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace wristssl::train
