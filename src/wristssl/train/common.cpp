@@ -104,7 +104,8 @@ std::string RunningMeans::to_json() const {
 RunningMeans RunningMeans::from_json(const std::string& text) {
   RunningMeans r;
   if (text.empty()) return r;
-  for (const auto& [k, v] : json::parse(text).items()) r.sums_[k] = {v[0].get<double>(), v[1].get<int64_t>()};
+  const json parsed = json::parse(text);  // named: items() of a temporary would dangle in the loop
+  for (const auto& [k, v] : parsed.items()) r.sums_[k] = {v[0].get<double>(), v[1].get<int64_t>()};
   return r;
 }
 
