@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   dataset-fashion-mnist
   python3 python3-numpy python3-pil python3-pydicom python3-gdcm   # independent decoders for tests
+  chromium                                    # headless render check of the HTML report
 )
 
 missing=()

@@ -7,7 +7,10 @@
 #include "wristssl/data/dataset.h"
 #include "wristssl/data/scan.h"
 #include "wristssl/io/read_image.h"
+#include "wristssl/metrics/metrics_command.h"
+#include "wristssl/train/classifier.h"
 #include "wristssl/train/pretrain.h"
+#include "wristssl/train/protocol.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/threads.h"
@@ -142,11 +145,94 @@ int main(int argc, char** argv) {
   pretrain->add_option("--knn-max", pre.knn_max, "images embedded by the kNN monitor")->capture_default_str();
   pretrain->add_option("--max-steps", pre.max_steps, "stop (resumably) after this many steps")->capture_default_str();
 
+  train::ClassifierOptions cls;
+  std::string cls_layout = "auto";
+  if (!pre_config.empty() && argc > 1 && std::string(argv[1]) == "train") {
+    try {
+      train::from_json(nlohmann::json::parse(util::read_text(pre_config)), cls);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: config %s: %s\n", pre_config.c_str(), e.what());
+      return 1;
+    }
+  }
+  auto* trainc = app.add_subcommand("train", "fracture classifier: head on the frozen backbone, then fine-tuning (resumable)");
+  trainc->add_option("--config", pre_config, "JSON file with train options (keys as in RUN/config.json)");
+  trainc->add_option("--data", cls.data.data, "labelled images: any --data layout");
+  trainc->add_option("--layout", cls_layout, "auto|grazpedwri|folders|manifest");
+  trainc->add_option("--image-dir", cls.data.image_dirs, "GRAZPEDWRI-DX image folder(s)");
+  trainc->add_option("--where", cls.data.where, "manifest: keep rows where column=value");
+  trainc->add_option("--group-column", cls.data.group_column, "manifest: group column");
+  trainc->add_option("--out", cls.out, "run folder");
+  trainc->add_option("--split", cls.split, "split file (default RUN/split.json, made when absent)");
+  trainc->add_option("--cache-dir", cls.cache_dir, "preprocessing cache folder")->capture_default_str();
+  trainc->add_option("--image-size", cls.image_size, "image side")->capture_default_str();
+  trainc->add_option("--backbone", cls.backbone, "SimCLR backbone (PRETRAIN_RUN/backbone.pt)");
+  trainc->add_option("--init", cls.init, "simclr | random (supervised baseline)")->capture_default_str();
+  trainc->add_option("--probe-epochs", cls.probe_epochs, "epochs of the head on the frozen backbone")->capture_default_str();
+  trainc->add_option("--finetune-epochs", cls.finetune_epochs, "epochs of whole-model fine-tuning")->capture_default_str();
+  trainc->add_option("--batch-size", cls.batch_size, "batch size")->capture_default_str();
+  trainc->add_option("--lr-probe", cls.lr_probe, "learning rate of the probe")->capture_default_str();
+  trainc->add_option("--lr-finetune", cls.lr_finetune, "learning rate of fine-tuning")->capture_default_str();
+  trainc->add_option("--imbalance", cls.imbalance, "weighted | balanced | none")->capture_default_str();
+  trainc->add_option("--label-fraction", cls.label_fraction, "share of training labels used (grouped, stratified)")->capture_default_str();
+  trainc->add_option("--threshold-rule", cls.threshold_rule, "youden | sensitivity:0.95 (chosen on validation)")->capture_default_str();
+  trainc->add_option("--precision", cls.precision, "auto|fp32|bf16")->capture_default_str();
+  trainc->add_option("--seed", cls.seed, "seed")->capture_default_str();
+  trainc->add_option("--limit", cls.limit, "IDX data: images per split")->capture_default_str();
+
+  train::EvaluateOptions ev;
+  auto* evaluate = app.add_subcommand("evaluate", "score a split part with a trained classifier; metrics with 95% CIs, report");
+  evaluate->add_option("--run", ev.run, "classifier run folder")->required();
+  evaluate->add_option("--part", ev.part, "test | val | train")->capture_default_str();
+  evaluate->add_option("--bootstrap", ev.bootstrap, "bootstrap resamples")->capture_default_str();
+  evaluate->add_flag("!--no-report", ev.report, "do not write report.html");
+
+  metrics::MetricsCommandOptions mo;
+  double mo_threshold = -1;
+  auto* metricsc = app.add_subcommand("metrics", "the paper's metrics with 95% CIs from any model's scores (label,score[,group])");
+  metricsc->add_option("--scores", mo.scores_csv, "CSV with columns label,score (higher = fracture)")->required();
+  metricsc->add_option("--threshold", mo_threshold, "operating threshold (default 0.5)");
+  metricsc->add_option("--json", mo.json_out, "write the metrics as JSON");
+  metricsc->add_option("--bootstrap", mo.bootstrap, "bootstrap resamples")->capture_default_str();
+  metricsc->add_option("--seed", mo.seed, "bootstrap seed")->capture_default_str();
+  metricsc->add_option("--threshold-rule", mo.threshold_rule, "rule whose choice on this data is shown (information only)")
+      ->capture_default_str();
+
+  std::string run_config;
+  auto* runc = app.add_subcommand("run", "the whole protocol: split, pretrain, probe + fine-tune, evaluate, report (resumable)");
+  runc->add_option("--config", run_config, "run config (JSON; see configs/)")->required();
+
   CLI11_PARSE(app, argc, argv);
   try {
     util::set_threads(threads);
     if (*inspect) return run_inspect(inspect_file, inspect_out);
     if (*scan) return run_scan(scan_data, scan_layout, scan_json, threads);
+    if (*trainc) {
+      cls.threads = threads;
+      if (cls_layout != "auto") cls.data.layout = data::parse_layout(cls_layout);
+      train::install_stop_handlers();
+      const train::ClassifierResult r = train::run_classifier(cls);
+      std::cout << "best epoch " << r.best_epoch << " (val AUROC " << r.best_val_auroc << "), threshold " << r.threshold
+                << "\nmodel: " << r.model_path << "\n";
+      return r.interrupted ? 3 : 0;
+    }
+    if (*evaluate) {
+      ev.threads = threads;
+      train::run_evaluate(ev);
+      return 0;
+    }
+    if (*metricsc) {
+      if (mo_threshold >= 0) mo.threshold = mo_threshold;
+      return metrics::run_metrics_command(mo, std::cout);
+    }
+    if (*runc) {
+      const nlohmann::json s = train::run_protocol(run_config, threads);
+      std::cout << s.dump(2) << "\n";
+      for (const char* stage : {"classifier", "baseline"}) {
+        if (s.contains(stage)) std::cout << stage << " report: " << s[stage]["report"].get<std::string>() << "\n";
+      }
+      return 0;
+    }
     if (*pretrain) {
       pre.threads = threads;
       return run_pretrain(pre, pre_layout);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -169,6 +170,31 @@ Split load_split(const std::string& path, const Dataset& ds) {
     split.parts[i] = part == "train" ? Part::kTrain : part == "val" ? Part::kVal : Part::kTest;
   }
   return split;
+}
+
+std::string canonical_path(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  return ec ? std::filesystem::absolute(path).lexically_normal().string() : p.string();
+}
+
+std::map<std::string, Part> read_split_parts(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(util::read_text(path));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": not a split file: " + e.what());
+  }
+  if (j.value("version", 0) != kSplitFileVersion || !j.contains("records")) {
+    throw std::runtime_error(path + ": not a wristssl split file");
+  }
+  std::map<std::string, Part> parts;
+  for (const auto& r : j["records"]) {
+    const std::string part = r.at("part").get<std::string>();
+    parts[canonical_path(r.at("path").get<std::string>())] =
+        part == "train" ? Part::kTrain : part == "val" ? Part::kVal : Part::kTest;
+  }
+  return parts;
 }
 
 }  // namespace wristssl::data

@@ -3,6 +3,7 @@
 // saved to a file so every later command reuses the same split.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,5 +46,11 @@ void save_split(const std::string& path, const Dataset& dataset, const Split& sp
 /// Reads a split file and maps it onto `dataset`; throws naming the file when records differ
 /// (a path missing from the file, a changed label or group).
 Split load_split(const std::string& path, const Dataset& dataset);
+
+/// The part of every path in a split file, keyed by canonical_path (for data sets that overlap the split's).
+std::map<std::string, Part> read_split_parts(const std::string& path);
+
+/// The absolute, normalised form of a path (symlinks resolved where the file exists).
+std::string canonical_path(const std::string& path);
 
 }  // namespace wristssl::data

@@ -143,10 +143,19 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   for (size_t i = 0; i < ds.records.size(); ++i) labels[i] = ds.records[i].label;
   std::vector<int> train_items, knn_memory, knn_query;
   if (!o.split.empty()) {
-    const data::Split split = data::load_split(o.split, ds);
-    train_items = split.indices(data::Part::kTrain);
-    knn_memory = train_items;
-    knn_query = split.indices(data::Part::kVal);
+    // The split may be of another dataset (e.g. the labelled evaluation subset, while pretraining reads
+    // every image): images are matched by their canonical path. Val and test images stay out.
+    const std::map<std::string, data::Part> parts = data::read_split_parts(o.split);
+    size_t excluded = 0;
+    for (size_t i = 0; i < ds.records.size(); ++i) {
+      const auto it = parts.find(data::canonical_path(ds.records[i].path));
+      const data::Part part = it == parts.end() ? data::Part::kTrain : it->second;
+      if (part == data::Part::kTrain) train_items.push_back(static_cast<int>(i));
+      if (it != parts.end() && part == data::Part::kTrain) knn_memory.push_back(static_cast<int>(i));
+      if (part == data::Part::kVal) knn_query.push_back(static_cast<int>(i));
+      excluded += part != data::Part::kTrain;
+    }
+    std::fprintf(stderr, "pretrain: %zu val/test images of %s kept out of pretraining\n", excluded, o.split.c_str());
   } else {
     for (size_t i = 0; i < ds.records.size(); ++i) train_items.push_back(static_cast<int>(i));
     if (ds.labelled()) {
@@ -155,6 +164,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       knn_query = monitor.indices(data::Part::kVal);
     }
   }
+  if (!ds.labelled()) knn_memory.clear();
   const auto [mean, stdev] = data::pixel_stats(*loaded.pixels);
   json config = to_json(o);
   config["resolved"] = {{"device", device.str()},

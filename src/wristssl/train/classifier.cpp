@@ -1,0 +1,510 @@
+#include "wristssl/train/classifier.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <random>
+
+#include "wristssl/data/loader.h"
+#include "wristssl/data/source.h"
+#include "wristssl/data/split.h"
+#include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/models/classifier.h"
+#include "wristssl/train/checkpoint.h"
+#include "wristssl/train/common.h"
+#include "wristssl/train/pretrain.h"
+#include "wristssl/util/autocast.h"
+#include "wristssl/util/device.h"
+#include "wristssl/util/fs.h"
+#include "wristssl/util/progress.h"
+#include "wristssl/util/threads.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace wristssl::train {
+namespace {
+
+const char* const kRunKeys[] = {"data",         "split",          "val_fraction",  "test_fraction", "limit",
+                                "image_size",   "crop_size",      "backbone",      "init",          "probe_epochs",
+                                "finetune_epochs", "batch_size",  "lr_probe",      "lr_finetune",   "momentum",
+                                "weight_decay", "probe_augment",  "augment",       "imbalance",     "label_fraction",
+                                "precision",    "channels_last",  "seed"};
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Everything a run needs after its options are resolved: data, split parts, normalisation.
+struct Prepared {
+  data::LoadedData loaded;
+  data::Split split;
+  std::vector<int> labels, train, val, test;
+  float mean = 0.5f, stdev = 0.25f;
+  json backbone_config;  // the SimCLR run's config (empty for random init)
+};
+
+std::vector<int> readable(const data::PixelSource& px, const std::vector<int>& idx) {
+  std::vector<int> out;
+  for (int i : idx) {
+    if (px.ok(i)) out.push_back(i);
+  }
+  return out;
+}
+
+Prepared prepare(const ClassifierOptions& o, bool make_split_if_missing) {
+  Prepared p;
+  data::CacheOptions cache;
+  cache.dir = o.cache_dir;
+  cache.image_size = o.image_size;
+  cache.threads = o.threads;
+  p.loaded = data::load_pixels(o.data, cache, o.limit);
+  const data::Dataset& ds = p.loaded.dataset;
+  if (ds.class_names.size() < 2) throw std::runtime_error(o.data.data + ": the classifier needs labelled data");
+  for (const auto& r : ds.records) p.labels.push_back(r.label);
+  const std::string split_path = o.split.empty() ? o.out + "/split.json" : o.split;
+  if (fs::exists(split_path)) {
+    p.split = data::load_split(split_path, ds);
+  } else {
+    if (!make_split_if_missing) throw std::runtime_error("no split file " + split_path);
+    p.split = data::make_split(ds, {o.val_fraction, o.test_fraction, o.seed});
+    data::save_split(split_path, ds, p.split);
+    std::fprintf(stderr, "classifier: split written to %s\n", split_path.c_str());
+  }
+  const data::PixelSource& px = *p.loaded.pixels;
+  p.train = readable(px, p.split.indices(data::Part::kTrain));
+  if (o.label_fraction < 1.0) p.train = data::subsample_groups(ds, p.train, o.label_fraction, o.seed);
+  p.val = readable(px, p.split.indices(data::Part::kVal));
+  p.test = readable(px, p.split.indices(data::Part::kTest));
+  if (p.train.empty() || p.val.empty()) throw std::runtime_error("the split leaves no readable train or val images");
+  if (o.init == "simclr") {
+    if (o.backbone.empty()) throw std::runtime_error("init 'simclr' needs --backbone RUN/backbone.pt (or --init random)");
+    const std::string cfg = fs::path(o.backbone).parent_path() / "config.json";
+    if (fs::exists(cfg)) p.backbone_config = json::parse(util::read_text(cfg));
+  }
+  if (p.backbone_config.contains("resolved")) {
+    // The normalisation the backbone learnt with.
+    p.mean = p.backbone_config["resolved"]["normalization"]["mean"].get<float>();
+    p.stdev = p.backbone_config["resolved"]["normalization"]["std"].get<float>();
+  } else {
+    std::tie(p.mean, p.stdev) = data::pixel_stats(px);
+  }
+  return p;
+}
+
+// Class-probability of the positive class (binary) and predicted labels.
+struct Scores {
+  std::vector<double> positive;  // softmax[:, 1]
+  std::vector<int> predicted;
+  double loss = 0;
+};
+
+Scores score_logits(const torch::Tensor& logits, const std::vector<int>& labels, const torch::Tensor& class_weights) {
+  Scores s;
+  const torch::Tensor lf = logits.to(torch::kFloat).cpu();
+  const torch::Tensor target = torch::tensor(std::vector<int64_t>(labels.begin(), labels.end()), torch::kLong);
+  s.loss = torch::nn::functional::cross_entropy(lf, target, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights))
+               .item<double>();
+  const torch::Tensor prob = lf.softmax(1);
+  const torch::Tensor pred = prob.argmax(1);
+  for (int64_t i = 0; i < prob.size(0); ++i) {
+    s.positive.push_back(prob.size(1) == 2 ? prob[i][1].item<double>() : kNaN);
+    s.predicted.push_back(static_cast<int>(pred[i].item<int64_t>()));
+  }
+  return s;
+}
+
+double accuracy_of(const Scores& s, const std::vector<int>& labels) {
+  int64_t ok = 0;
+  for (size_t i = 0; i < labels.size(); ++i) ok += s.predicted[i] == labels[i];
+  return labels.empty() ? kNaN : static_cast<double>(ok) / labels.size();
+}
+
+double auroc_or_nan(const std::vector<int>& labels, const std::vector<double>& scores) {
+  try {
+    return metrics::auroc(labels, scores);
+  } catch (const std::exception&) {
+    return kNaN;  // one class only, or more than two classes
+  }
+}
+
+std::vector<int> labels_of(const Prepared& p, const std::vector<int>& idx) {
+  std::vector<int> out;
+  for (int i : idx) out.push_back(p.labels[i]);
+  return out;
+}
+
+torch::Tensor logits_of(models::ClassifierImpl& model, const data::PixelSource& px, const std::vector<int>& items,
+                        int out_size, float mean, float stdev, const c10::Device& device, bool bf16, bool cl) {
+  data::LoaderOptions lo;
+  lo.batch_size = 64;
+  lo.views = 1;
+  lo.shuffle = false;
+  lo.drop_last = false;
+  lo.workers = 1;
+  lo.augment = data::AugmentOptions::none(out_size);
+  lo.mean = mean;
+  lo.std = stdev;
+  data::BatchLoader loader(px, items, {}, lo);
+  model.eval();
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  loader.start_epoch(0);
+  while (auto b = loader.next()) {
+    torch::Tensor x = b->views[0].to(device);
+    if (cl) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    const util::AutocastGuard ac(bf16, device.type());
+    parts.push_back(model.forward(x).to(torch::kFloat).cpu());
+  }
+  return torch::cat(parts, 0);
+}
+
+}  // namespace
+
+json to_json(const ClassifierOptions& o) {
+  return {{"data", data_options_to_json(o.data)}, {"out", o.out},
+          {"split", o.split},                     {"val_fraction", o.val_fraction},
+          {"test_fraction", o.test_fraction},     {"cache_dir", o.cache_dir},
+          {"limit", o.limit},                     {"image_size", o.image_size},
+          {"crop_size", o.crop_size},             {"backbone", o.backbone},
+          {"init", o.init},                       {"probe_epochs", o.probe_epochs},
+          {"finetune_epochs", o.finetune_epochs}, {"batch_size", o.batch_size},
+          {"lr_probe", o.lr_probe},               {"lr_finetune", o.lr_finetune},
+          {"momentum", o.momentum},               {"weight_decay", o.weight_decay},
+          {"probe_augment", o.probe_augment},     {"augment", o.augment},
+          {"imbalance", o.imbalance},             {"label_fraction", o.label_fraction},
+          {"threshold_rule", o.threshold_rule},   {"precision", o.precision},
+          {"channels_last", o.channels_last},     {"seed", o.seed},
+          {"threads", o.threads},                 {"workers", o.workers},
+          {"bootstrap", o.bootstrap}};
+}
+
+void from_json(const json& j, ClassifierOptions& o) {
+  const json defaults = to_json(o);
+  for (const auto& [key, value] : j.items()) {
+    if (!defaults.contains(key)) throw std::runtime_error("unknown classifier option '" + key + "'");
+  }
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+  };
+  if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
+  get("out", o.out);
+  get("split", o.split);
+  get("val_fraction", o.val_fraction);
+  get("test_fraction", o.test_fraction);
+  get("cache_dir", o.cache_dir);
+  get("limit", o.limit);
+  get("image_size", o.image_size);
+  get("crop_size", o.crop_size);
+  get("backbone", o.backbone);
+  get("init", o.init);
+  get("probe_epochs", o.probe_epochs);
+  get("finetune_epochs", o.finetune_epochs);
+  get("batch_size", o.batch_size);
+  get("lr_probe", o.lr_probe);
+  get("lr_finetune", o.lr_finetune);
+  get("momentum", o.momentum);
+  get("weight_decay", o.weight_decay);
+  get("probe_augment", o.probe_augment);
+  get("augment", o.augment);
+  get("imbalance", o.imbalance);
+  get("label_fraction", o.label_fraction);
+  get("threshold_rule", o.threshold_rule);
+  get("precision", o.precision);
+  get("channels_last", o.channels_last);
+  get("seed", o.seed);
+  get("threads", o.threads);
+  get("workers", o.workers);
+  get("bootstrap", o.bootstrap);
+}
+
+ClassifierResult run_classifier(const ClassifierOptions& opt) {
+  ClassifierOptions o = opt;
+  if (o.out.empty()) throw std::runtime_error("train needs --out RUN_FOLDER");
+  if (o.crop_size <= 0) o.crop_size = o.image_size;
+  if (o.init != "simclr" && o.init != "random") throw std::runtime_error("--init must be simclr or random");
+  if (o.imbalance != "weighted" && o.imbalance != "balanced" && o.imbalance != "none") {
+    throw std::runtime_error("--imbalance must be weighted, balanced or none");
+  }
+  const metrics::ThresholdRule rule = metrics::parse_threshold_rule(o.threshold_rule);
+  fs::create_directories(o.out);
+  const int threads = util::set_threads(o.threads);
+  const c10::Device device = util::best_device();
+  const bool bf16 = util::use_bf16(o.precision, device);
+  std::fprintf(stderr, "classifier: %s\n", util::describe(device, bf16, threads).c_str());
+  Prepared p = prepare(o, true);
+  const data::Dataset& ds = p.loaded.dataset;
+  const data::PixelSource& px = *p.loaded.pixels;
+  const int64_t num_classes = static_cast<int64_t>(ds.class_names.size());
+
+  // Class weights from the training labels (the loss is weighted unless asked otherwise).
+  std::vector<double> counts(num_classes, 0);
+  for (int i : p.train) counts[p.labels[i]] += 1;
+  std::vector<float> w(num_classes, 1.0f);
+  if (o.imbalance == "weighted") {
+    for (int64_t c = 0; c < num_classes; ++c) {
+      w[c] = counts[c] > 0 ? static_cast<float>(p.train.size() / (num_classes * counts[c])) : 0.0f;
+    }
+  }
+  const torch::Tensor class_weights = torch::tensor(w);
+  std::vector<int> train_items = p.train;
+  if (o.imbalance == "balanced") {
+    // Oversample every class to the size of the largest (whole copies, then a seeded remainder).
+    std::vector<std::vector<int>> by_class(num_classes);
+    for (int i : p.train) by_class[p.labels[i]].push_back(i);
+    size_t largest = 0;
+    for (const auto& v : by_class) largest = std::max(largest, v.size());
+    train_items.clear();
+    std::mt19937_64 rng(o.seed);
+    for (auto& v : by_class) {
+      if (v.empty()) continue;
+      for (size_t k = 0; k < largest; ++k) train_items.push_back(v[k < v.size() ? k : rng() % v.size()]);
+    }
+  }
+
+  json config = to_json(o);
+  config["resolved"] = {{"device", device.str()},
+                        {"bf16", bf16},
+                        {"threads", threads},
+                        {"normalization", {{"mean", p.mean}, {"std", p.stdev}}},
+                        {"class_names", ds.class_names},
+                        {"train_images", p.train.size()},
+                        {"val_images", p.val.size()},
+                        {"test_images", p.test.size()},
+                        {"class_weights", w},
+                        {"torch_version", TORCH_VERSION}};
+  util::atomic_write(o.out + "/config.json", config.dump(2));
+
+  torch::manual_seed(o.seed);
+  models::Classifier model(num_classes);
+  if (o.init == "simclr") load_weights(o.backbone, *model->backbone, "backbone");
+  model->to(device);
+  if (o.channels_last) to_channels_last(*model);
+
+  const int total_epochs = o.probe_epochs + o.finetune_epochs;
+  const std::vector<int> val_labels = labels_of(p, p.val);
+  auto make_optimizer = [&](bool probe) {
+    std::vector<torch::Tensor> params = probe ? model->head->parameters() : model->parameters();
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(probe ? o.lr_probe : o.lr_finetune).momentum(o.momentum).weight_decay(o.weight_decay));
+  };
+  const std::string ckpt = o.out + "/checkpoint.pt";
+  CheckpointState state;
+  state.kind = "classifier";
+  state.config_json = config.dump();
+  json extra = {{"best_auroc", -1.0}, {"best_accuracy", -1.0}, {"best_epoch", 0}};
+  bool optimizer_probe = o.probe_epochs > 0;  // which phase's parameters the optimizer holds
+  std::unique_ptr<torch::optim::SGD> optimizer = make_optimizer(optimizer_probe);
+  if (fs::exists(ckpt)) {
+    // The optimizer of the phase the checkpoint was taken in.
+    CheckpointState peek;
+    {
+      models::Classifier scratch(num_classes);
+      peek = load_checkpoint(ckpt, *scratch, nullptr, "classifier");
+    }
+    optimizer_probe = peek.epoch < o.probe_epochs;
+    optimizer = make_optimizer(optimizer_probe);
+    state = load_checkpoint(ckpt, *model, optimizer.get(), "classifier");
+    check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt);
+    extra = json::parse(state.extra_json);
+    if (o.channels_last) to_channels_last(*model);
+    std::fprintf(stderr, "classifier: resuming %s after epoch %lld\n", ckpt.c_str(), static_cast<long long>(state.epoch));
+  }
+  RunLog log(o.out, state.step, state.epoch, {"step", "epoch", "loss", "lr"});
+
+  // Probe features: the frozen backbone without augmentation, computed once (BN in eval mode).
+  torch::Tensor train_features, val_features;
+  // The pooled 512-d features the head sees (not L2-normalised, unlike the kNN monitor's).
+  auto raw_features = [&](const std::vector<int>& items) {
+    data::LoaderOptions lo;
+    lo.batch_size = 64;
+    lo.views = 1;
+    lo.shuffle = false;
+    lo.drop_last = false;
+    lo.workers = 1;
+    lo.augment = data::AugmentOptions::none(o.crop_size);
+    lo.mean = p.mean;
+    lo.std = p.stdev;
+    data::BatchLoader loader(px, items, {}, lo);
+    model->backbone->eval();
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    loader.start_epoch(0);
+    while (auto b = loader.next()) {
+      torch::Tensor x = b->views[0].to(device);
+      if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      const util::AutocastGuard ac(bf16, device.type());
+      parts.push_back(model->backbone->features(x).to(torch::kFloat));
+    }
+    return torch::cat(parts, 0);
+  };
+
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.views = 1;
+  lo.workers = o.workers;
+  lo.seed = o.seed;
+  lo.drop_last = static_cast<int>(train_items.size()) > o.batch_size;  // BN needs more than one image
+  lo.augment = data::AugmentOptions::preset(o.augment, o.crop_size);
+  lo.mean = p.mean;
+  lo.std = p.stdev;
+  std::unique_ptr<data::BatchLoader> loader;
+  std::vector<int> train_labels_all(p.labels);
+  ClassifierResult result;
+
+  for (int64_t epoch = state.epoch; epoch < total_epochs; ++epoch) {
+    const bool probe = epoch < o.probe_epochs;
+    if (probe != optimizer_probe) {  // entering fine-tuning: a fresh optimizer over all parameters
+      optimizer = make_optimizer(probe);
+      optimizer_probe = probe;
+    }
+    model->freeze_backbone(probe);
+    const auto t0 = std::chrono::steady_clock::now();
+    RunningMeans means;
+    const int64_t phase_epoch = probe ? epoch : epoch - o.probe_epochs;
+    const int64_t phase_epochs = probe ? o.probe_epochs : o.finetune_epochs;
+    const double lr_peak = probe ? o.lr_probe : o.lr_finetune;
+    double lr = 0;
+    if (probe && !o.probe_augment) {
+      if (!train_features.defined()) {
+        std::fprintf(stderr, "classifier: embedding %zu train and %zu val images with the frozen backbone\n",
+                     train_items.size(), p.val.size());
+        train_features = raw_features(train_items);
+        val_features = raw_features(p.val);
+      }
+      model->head->train();
+      const int64_t n = train_features.size(0);
+      std::vector<int64_t> order(n);
+      for (int64_t i = 0; i < n; ++i) order[i] = i;
+      std::mt19937_64 rng(data::mix_seed(o.seed, static_cast<uint64_t>(epoch), 0xFEA7ULL));
+      for (int64_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+      const torch::Tensor perm = torch::tensor(order, torch::kLong);
+      std::vector<int64_t> tl;
+      for (int i : train_items) tl.push_back(p.labels[i]);
+      const torch::Tensor targets_all = torch::tensor(tl, torch::kLong);
+      const int64_t steps = std::max<int64_t>(1, n / o.batch_size);
+      for (int64_t s = 0; s < steps; ++s) {
+        lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + s);
+        set_lr(*optimizer, lr);
+        const torch::Tensor idx = perm.narrow(0, s * o.batch_size, std::min<int64_t>(o.batch_size, n - s * o.batch_size));
+        const torch::Tensor logits = model->head->forward(train_features.index_select(0, idx.to(device)));
+        const torch::Tensor loss = torch::nn::functional::cross_entropy(
+            logits, targets_all.index_select(0, idx).to(device),
+            torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
+        optimizer->zero_grad();
+        loss.backward();
+        optimizer->step();
+        ++state.step;
+        means.add("loss", loss.item<double>());
+        log.step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
+      }
+    } else {
+      if (!loader) loader = std::make_unique<data::BatchLoader>(px, train_items, train_labels_all, lo);
+      if (probe) {
+        model->backbone->eval();  // frozen: BN statistics stay those of pretraining
+        model->head->train();
+      } else {
+        model->train();
+      }
+      const int64_t steps = loader->batches_per_epoch();
+      loader->start_epoch(epoch);
+      util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) +
+                             (probe ? " probe" : " finetune"), steps, "batches");
+      while (auto b = loader->next()) {
+        lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + b->index);
+        set_lr(*optimizer, lr);
+        torch::Tensor x = b->views[0].to(device);
+        if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+        torch::Tensor logits;
+        {
+          const util::AutocastGuard ac(bf16, device.type());
+          logits = model->forward(x);
+        }
+        const torch::Tensor loss = torch::nn::functional::cross_entropy(
+            logits.to(torch::kFloat), b->labels.to(device),
+            torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
+        optimizer->zero_grad();
+        loss.backward();
+        optimizer->step();
+        ++state.step;
+        means.add("loss", loss.item<double>());
+        log.step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
+        bar.update(static_cast<size_t>(b->index + 1));
+      }
+      bar.finish();
+    }
+    // Validation.
+    torch::Tensor val_logits;
+    if (probe && !o.probe_augment) {
+      torch::NoGradGuard no_grad;
+      model->head->eval();
+      val_logits = model->head->forward(val_features).to(torch::kFloat).cpu();
+    } else {
+      val_logits = logits_of(*model, px, p.val, o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last);
+    }
+    const Scores vs = score_logits(val_logits, val_labels, class_weights);
+    const double val_acc = accuracy_of(vs, val_labels);
+    const double val_auroc = num_classes == 2 ? auroc_or_nan(val_labels, vs.positive) : kNaN;
+    json row = {{"epoch", epoch + 1},
+                {"phase", probe ? "probe" : "finetune"},
+                {"train_loss", means.mean("loss")},
+                {"val_loss", vs.loss},
+                {"val_accuracy", val_acc},
+                {"val_auroc", std::isnan(val_auroc) ? json(nullptr) : json(val_auroc)},
+                {"lr", lr},
+                {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+    std::fprintf(stderr, "classifier: %s\n", row.dump().c_str());
+    // Best by validation AUROC (binary) or accuracy; ties keep the earlier epoch.
+    const bool better = num_classes == 2 && !std::isnan(val_auroc) ? val_auroc > extra["best_auroc"].get<double>()
+                                                                     : val_acc > extra["best_accuracy"].get<double>();
+    if (better) {
+      extra["best_auroc"] = std::isnan(val_auroc) ? -1.0 : val_auroc;
+      extra["best_accuracy"] = val_acc;
+      extra["best_epoch"] = epoch + 1;
+      save_weights(o.out + "/model.pt", *model, "classifier", config.dump());
+    }
+    log.epoch(row);
+    state.epoch = epoch + 1;
+    state.batch_in_epoch = 0;
+    state.extra_json = extra.dump();
+    save_checkpoint(ckpt, *model, optimizer.get(), state);
+    if (stop_requested()) {
+      std::fprintf(stderr, "classifier: stopped after epoch %lld; rerun the same command to resume\n",
+                   static_cast<long long>(state.epoch));
+      result.interrupted = state.epoch < total_epochs;
+      if (result.interrupted) return result;
+    }
+  }
+
+  // The best weights, and the operating threshold chosen on validation, frozen for test.
+  load_weights(o.out + "/model.pt", *model, "classifier");
+  if (o.channels_last) to_channels_last(*model);
+  const torch::Tensor val_logits = logits_of(*model, px, p.val, o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last);
+  const Scores vs = score_logits(val_logits, val_labels, class_weights);
+  result.threshold = 0.5;
+  if (num_classes == 2) {
+    try {
+      result.threshold = metrics::select_threshold(val_labels, vs.positive, rule);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "classifier: cannot choose a threshold on validation (%s); using 0.5\n", e.what());
+    }
+  }
+  result.best_epoch = extra["best_epoch"].get<int>();
+  result.best_val_auroc = extra["best_auroc"].get<double>();
+  result.model_path = o.out + "/model.pt";
+  util::atomic_write(o.out + "/threshold.json",
+                     json{{"threshold", result.threshold},
+                          {"rule", metrics::threshold_rule_name(rule)},
+                          {"chosen_on", "validation"},
+                          {"val_images", p.val.size()},
+                          {"best_epoch", result.best_epoch},
+                          {"val_auroc", result.best_val_auroc},
+                          {"val_accuracy", extra["best_accuracy"]}}
+                         .dump(2));
+  std::fprintf(stderr, "classifier: best epoch %d (val AUROC %.4f); threshold %.4f (%s on validation)\n",
+               result.best_epoch, result.best_val_auroc, result.threshold, o.threshold_rule.c_str());
+  return result;
+}
+
+}  // namespace wristssl::train

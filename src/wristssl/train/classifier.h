@@ -1,0 +1,73 @@
+#pragma once
+// The fracture classifier on a SimCLR backbone, as the paper trains it: a head on the frozen backbone
+// (linear probe), then the whole model fine-tuned; best-by-validation weights kept, the operating
+// threshold chosen on validation and frozen for the test set.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "wristssl/data/dataset.h"
+
+namespace wristssl::train {
+
+struct ClassifierOptions {
+  data::DatasetOptions data;
+  std::string out;                     // run folder
+  std::string split;                   // split file; empty: <out>/split.json, made if absent
+  double val_fraction = 0.15;
+  double test_fraction = 0.15;
+  std::string cache_dir = ".wristssl-cache";
+  size_t limit = 0;                    // IDX data: images per split
+  int image_size = 512;
+  int crop_size = 0;                   // 0 = image_size
+  std::string backbone;                // SimCLR backbone.pt; empty with init "random"
+  std::string init = "simclr";         // "simclr" (needs backbone) or "random" (supervised baseline)
+  int probe_epochs = 40;               // head only, backbone frozen (the paper: 40)
+  int finetune_epochs = 10;            // then the whole model (the paper: to epoch 50)
+  int batch_size = 32;
+  double lr_probe = 0.01;
+  double lr_finetune = 0.001;
+  double momentum = 0.9;
+  double weight_decay = 1e-4;
+  bool probe_augment = false;          // false: the probe trains on cached features (fast, exact)
+  std::string augment = "classifier";  // augmentation preset of the fine-tuning phase
+  std::string imbalance = "weighted";  // "weighted" loss, "balanced" sampling, or "none"
+  double label_fraction = 1.0;         // grouped, stratified share of the training labels used
+  std::string threshold_rule = "youden";  // "youden" or "sensitivity:0.95"
+  std::string precision = "auto";
+  bool channels_last = true;
+  uint64_t seed = 0;
+  int threads = 0;
+  int workers = 2;
+  int bootstrap = 2000;                // resamples for the intervals
+};
+
+nlohmann::json to_json(const ClassifierOptions& o);
+void from_json(const nlohmann::json& j, ClassifierOptions& o);
+
+struct ClassifierResult {
+  int best_epoch = 0;
+  double best_val_auroc = 0;
+  double threshold = 0.5;
+  std::string model_path;              // <out>/model.pt (best weights)
+  bool interrupted = false;
+};
+
+/// Trains (or resumes) the classifier; writes split.json (if made), config.json, history.csv/jsonl,
+/// checkpoint.pt, model.pt (best by validation AUROC), threshold.json.
+ClassifierResult run_classifier(const ClassifierOptions& options);
+
+struct EvaluateOptions {
+  std::string run;                     // a classifier run folder
+  std::string part = "test";           // which split part to score: test, val, train
+  int bootstrap = 2000;
+  int threads = 0;
+  bool report = true;                  // also write report.html
+  int gallery = 8;                     // most confident errors shown per kind
+};
+
+/// Scores the chosen split part with the run's best model and frozen threshold: writes
+/// scores_<part>.csv (path,group,label,score), metrics_<part>.json, and report.html. Returns the metrics JSON.
+nlohmann::json run_evaluate(const EvaluateOptions& options);
+
+}  // namespace wristssl::train
