@@ -17,7 +17,7 @@ mkdir -p "$out"
 # The split: made once by a probe-only run with 100% labels, reused by everything else.
 "$bin" train "${common[@]}" --init random --out "$out/random_100" --probe-epochs 30 --finetune-epochs 0 \
   --batch-size 128 --lr-probe 0.1 --imbalance none
-"$bin" pretrain "${common[@]}" --split "$out/random_100/split.json" --out "$out/simclr" --epochs 20 \
+"$bin" pretrain "${common[@]}" --split "$out/random_100/split.json" --out "$out/simclr" --epochs 15 \
   --batch-size 128 --lr 0.1 --warmup-epochs 2 --temperature 0.2 --augment xray --knn-every 5 --knn-max 1000
 for init in simclr random; do
   for pair in 0.01:1 0.1:10 1.0:100; do
