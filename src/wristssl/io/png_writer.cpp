@@ -1,6 +1,7 @@
 #include <png.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <csetjmp>
 #include <string>
 
@@ -15,7 +16,9 @@ void png_append(png_structp png, png_bytep data, png_size_t n) {
 }
 void png_flush_nothing(png_structp) {}
 
-bool png_encode16(const std::vector<uint16_t>& samples, int width, int height, std::string* out) {
+// libpng reports errors by longjmp: nothing with a destructor lives in this frame past setjmp.
+// `rows` holds height rows of width samples, 1 or 2 bytes each (native-endian for 16 bits).
+bool png_encode(const void* rows, int width, int height, int bit_depth, int compression, std::string* out) {
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   if (!png) return false;
   png_infop info = png_create_info_struct(png);
@@ -24,12 +27,14 @@ bool png_encode16(const std::vector<uint16_t>& samples, int width, int height, s
     return false;
   }
   png_set_write_fn(png, out, png_append, png_flush_nothing);
-  png_set_IHDR(png, info, width, height, 16, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+  if (compression >= 0) png_set_compression_level(png, compression);
+  png_set_IHDR(png, info, width, height, bit_depth, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
-  png_set_swap(png);  // our samples are little-endian in memory; PNG stores big-endian
+  if (bit_depth == 16) png_set_swap(png);  // little-endian samples in memory; PNG stores big-endian
+  const size_t stride = static_cast<size_t>(width) * (bit_depth / 8);
   for (int y = 0; y < height; ++y) {
-    png_write_row(png, reinterpret_cast<png_const_bytep>(samples.data() + static_cast<size_t>(y) * width));
+    png_write_row(png, static_cast<png_const_bytep>(rows) + static_cast<size_t>(y) * stride);
   }
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
@@ -38,21 +43,31 @@ bool png_encode16(const std::vector<uint16_t>& samples, int width, int height, s
 
 }  // namespace
 
-void write_png16(const Image& image, const std::string& path) {
-  const int w = image.info.width, h = image.info.height;
-  if (static_cast<size_t>(w) * h != image.pixels.size() || w <= 0 || h <= 0) {
-    throw std::runtime_error("write_png16 " + path + ": image is " + std::to_string(w) + "x" +
-                             std::to_string(h) + " but holds " + std::to_string(image.pixels.size()) +
-                             " pixels");
+std::string encode_grey_png(const std::vector<float>& pixels, int width, int height, int bit_depth, int compression) {
+  if (width <= 0 || height <= 0 || static_cast<size_t>(width) * height != pixels.size()) {
+    throw std::invalid_argument("encode_grey_png: image is " + std::to_string(width) + "x" + std::to_string(height) +
+                                " but holds " + std::to_string(pixels.size()) + " pixels");
   }
-  std::vector<uint16_t> samples(image.pixels.size());
-  for (size_t i = 0; i < samples.size(); ++i) {
-    const float v = std::fmin(1.0f, std::fmax(0.0f, image.pixels[i]));
-    samples[i] = static_cast<uint16_t>(std::lround(v * 65535.0f));
-  }
+  if (bit_depth != 8 && bit_depth != 16) throw std::invalid_argument("encode_grey_png: bit depth must be 8 or 16");
+  const float full = bit_depth == 16 ? 65535.0f : 255.0f;
+  auto quantise = [&](float v) { return std::lround((std::isnan(v) ? 0.0f : std::fmin(1.0f, std::fmax(0.0f, v))) * full); };
   std::string bytes;
-  if (!png_encode16(samples, w, h, &bytes)) throw std::runtime_error("libpng could not encode " + path);
-  util::atomic_write(path, bytes);
+  bool ok;
+  if (bit_depth == 16) {
+    std::vector<uint16_t> samples(pixels.size());
+    for (size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<uint16_t>(quantise(pixels[i]));
+    ok = png_encode(samples.data(), width, height, 16, compression, &bytes);
+  } else {
+    std::vector<uint8_t> samples(pixels.size());
+    for (size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<uint8_t>(quantise(pixels[i]));
+    ok = png_encode(samples.data(), width, height, 8, compression, &bytes);
+  }
+  if (!ok) throw std::runtime_error("libpng could not encode a " + std::to_string(width) + "x" + std::to_string(height) + " image");
+  return bytes;
+}
+
+void write_png16(const Image& image, const std::string& path) {
+  util::atomic_write(path, encode_grey_png(image.pixels, image.info.width, image.info.height, 16));
 }
 
 }  // namespace wristssl::io

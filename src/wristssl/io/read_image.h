@@ -31,6 +31,11 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name, cons
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits);
 Image decode_dicom(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits);
 
+/// Encodes [height, width] values in [0, 1] (NaN as 0) as a grey PNG of 8 or 16 bits; `compression` 0-9,
+/// -1 for zlib's default. Throws std::invalid_argument on mismatched sizes.
+std::string encode_grey_png(const std::vector<float>& pixels, int width, int height, int bit_depth,
+                            int compression = -1);
+
 /// Writes a 16-bit grey PNG of `image` (values in [0,1] scaled to 0..65535), atomically.
 void write_png16(const Image& image, const std::string& path);
 

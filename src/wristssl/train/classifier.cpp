@@ -136,28 +136,9 @@ std::vector<int> labels_of(const Prepared& p, const std::vector<int>& idx) {
 }
 
 torch::Tensor logits_of(models::ClassifierImpl& model, const data::PixelSource& px, const std::vector<int>& items,
-                        int out_size, float mean, float stdev, const c10::Device& device, bool bf16, bool cl) {
-  data::LoaderOptions lo;
-  lo.batch_size = 64;
-  lo.views = 1;
-  lo.shuffle = false;
-  lo.drop_last = false;
-  lo.workers = 1;
-  lo.augment = data::AugmentOptions::none(out_size);
-  lo.mean = mean;
-  lo.std = stdev;
-  data::BatchLoader loader(px, items, {}, lo);
+                        const InferenceInput& in) {
   model.eval();
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> parts;
-  loader.start_epoch(0);
-  while (auto b = loader.next()) {
-    torch::Tensor x = b->views[0].to(device);
-    if (cl) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    const util::AutocastGuard ac(bf16, device.type());
-    parts.push_back(model.forward(x).to(torch::kFloat).cpu());
-  }
-  return torch::cat(parts, 0);
+  return infer(px, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
 }
 
 }  // namespace
@@ -316,28 +297,10 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   // Probe features: the frozen backbone without augmentation, computed once (BN in eval mode).
   torch::Tensor train_features, val_features;
   // The pooled 512-d features the head sees (not L2-normalised, unlike the kNN monitor's).
+  const InferenceInput infer_in{o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last};
   auto raw_features = [&](const std::vector<int>& items) {
-    data::LoaderOptions lo;
-    lo.batch_size = 64;
-    lo.views = 1;
-    lo.shuffle = false;
-    lo.drop_last = false;
-    lo.workers = 1;
-    lo.augment = data::AugmentOptions::none(o.crop_size);
-    lo.mean = p.mean;
-    lo.std = p.stdev;
-    data::BatchLoader loader(px, items, {}, lo);
     model->backbone->eval();
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> parts;
-    loader.start_epoch(0);
-    while (auto b = loader.next()) {
-      torch::Tensor x = b->views[0].to(device);
-      if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-      const util::AutocastGuard ac(bf16, device.type());
-      parts.push_back(model->backbone->features(x).to(torch::kFloat));
-    }
-    return torch::cat(parts, 0);
+    return infer(px, items, infer_in, [&](const torch::Tensor& x) { return model->backbone->features(x); }).to(device);
   };
 
   data::LoaderOptions lo;
@@ -441,7 +404,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
       model->head->eval();
       val_logits = model->head->forward(val_features).to(torch::kFloat).cpu();
     } else {
-      val_logits = logits_of(*model, px, p.val, o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last);
+      val_logits = logits_of(*model, px, p.val, infer_in);
     }
     const Scores vs = score_logits(val_logits, val_labels, class_weights);
     const double val_acc = accuracy_of(vs, val_labels);
@@ -480,7 +443,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   // The best weights, and the operating threshold chosen on validation, frozen for test.
   load_weights(o.out + "/model.pt", *model, "classifier");
   if (o.channels_last) to_channels_last(*model);
-  const torch::Tensor val_logits = logits_of(*model, px, p.val, o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last);
+  const torch::Tensor val_logits = logits_of(*model, px, p.val, infer_in);
   const Scores vs = score_logits(val_logits, val_labels, class_weights);
   result.threshold = 0.5;
   if (num_classes == 2) {

@@ -203,36 +203,40 @@ KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& que
   return {spaced(memory, total * 3 / 4), spaced(query, total - total * 3 / 4)};
 }
 
-torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& items,
-                    int out_size, float mean, float stdev, const c10::Device& device, bool bf16, bool channels_last,
-                    int batch_size) {
+torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& items, const InferenceInput& in,
+                    const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
   data::LoaderOptions lo;
-  lo.batch_size = batch_size;
+  lo.batch_size = in.batch_size;
   lo.views = 1;
   lo.shuffle = false;
   lo.drop_last = false;
   lo.workers = 1;
-  lo.augment = data::AugmentOptions::none(out_size);
-  lo.mean = mean;
-  lo.std = stdev;
+  lo.augment = data::AugmentOptions::none(in.out_size);
+  lo.mean = in.mean;
+  lo.std = in.stdev;
   data::BatchLoader loader(pixels, items, {}, lo);
-  backbone.eval();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
-    torch::Tensor x = batch->views[0].to(device);
-    if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    const util::AutocastGuard autocast(bf16, device.type());
-    parts.push_back(backbone.features(x).to(torch::kFloat).cpu());
+    torch::Tensor x = batch->views[0].to(in.device);
+    if (in.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    const util::AutocastGuard autocast(in.bf16, in.device.type());
+    parts.push_back(fn(x).to(torch::kFloat).cpu());
   }
+  return torch::cat(parts, 0);
+}
+
+torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& items,
+                    const InferenceInput& in) {
+  backbone.eval();
   namespace F = torch::nn::functional;
-  return F::normalize(torch::cat(parts, 0), F::NormalizeFuncOptions().dim(1));
+  return F::normalize(infer(pixels, items, in, [&](const torch::Tensor& x) { return backbone.features(x); }),
+                      F::NormalizeFuncOptions().dim(1));
 }
 
 double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
-                    const std::vector<int>& query, const std::vector<int>& labels, int k, int out_size, float mean,
-                    float stdev, const c10::Device& device, bool bf16, bool channels_last) {
+                    const std::vector<int>& query, const std::vector<int>& labels, int k, const InferenceInput& in) {
   std::vector<int> mem_ok, query_ok;
   for (int i : memory) {
     if (pixels.ok(i) && labels[i] >= 0) mem_ok.push_back(i);
@@ -241,8 +245,8 @@ double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pix
     if (pixels.ok(i) && labels[i] >= 0) query_ok.push_back(i);
   }
   if (mem_ok.empty() || query_ok.empty()) return 0.0;
-  const torch::Tensor m = embed(backbone, pixels, mem_ok, out_size, mean, stdev, device, bf16, channels_last);
-  const torch::Tensor q = embed(backbone, pixels, query_ok, out_size, mean, stdev, device, bf16, channels_last);
+  const torch::Tensor m = embed(backbone, pixels, mem_ok, in);
+  const torch::Tensor q = embed(backbone, pixels, query_ok, in);
   std::vector<int64_t> ml;
   int num_classes = 0;
   for (int i : mem_ok) {

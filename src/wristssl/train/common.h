@@ -6,6 +6,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -92,15 +93,29 @@ struct KnnSets {
 /// At most `max_images` in all (3/4 memory, 1/4 queries), evenly spaced, so the monitor is cheap.
 KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& query, int max_images);
 
-/// Embeds [N, 512] backbone features of `items` (no augmentation, eval mode), L2-normalised, on CPU.
+/// How images reach a network at inference: the whole image resized to `out_size` (no augmentation),
+/// normalised, on `device`, under bf16 autocast when asked.
+struct InferenceInput {
+  int out_size = 224;
+  float mean = 0.5f, stdev = 0.25f;
+  c10::Device device = c10::kCPU;
+  bool bf16 = false;
+  bool channels_last = false;
+  int batch_size = 64;
+};
+
+/// Runs `fn` on batches of `items` in order, without gradients; returns its outputs concatenated along
+/// dimension 0 as float32 on the CPU. Putting the network in eval mode is the caller's choice.
+torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& items, const InferenceInput& in,
+                    const std::function<torch::Tensor(const torch::Tensor&)>& fn);
+
+/// L2-normalised [N, 512] backbone features of `items` (eval mode).
 torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& items,
-                    int out_size, float mean, float stdev, const c10::Device& device, bool bf16, bool channels_last,
-                    int batch_size = 64);
+                    const InferenceInput& in);
 
 /// Weighted kNN accuracy (cosine similarity, k neighbours, votes exp(s / 0.07)) of `query` against
 /// `memory` labels: the standard monitor of self-supervised features. Leaves the backbone in eval mode.
 double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
-                    const std::vector<int>& query, const std::vector<int>& labels, int k, int out_size, float mean,
-                    float stdev, const c10::Device& device, bool bf16, bool channels_last);
+                    const std::vector<int>& query, const std::vector<int>& labels, int k, const InferenceInput& in);
 
 }  // namespace wristssl::train

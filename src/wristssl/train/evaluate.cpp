@@ -101,34 +101,14 @@ json run_evaluate(const EvaluateOptions& eo) {
   model->eval();
 
   // Scores in dataset order of the part.
-  data::LoaderOptions lo;
-  lo.batch_size = 64;
-  lo.views = 1;
-  lo.shuffle = false;
-  lo.drop_last = false;
-  lo.workers = 1;
-  lo.augment = data::AugmentOptions::none(o.crop_size);
-  lo.mean = mean;
-  lo.std = stdev;
+  const InferenceInput in{o.crop_size, mean, stdev, device, bf16, o.channels_last};
+  const torch::Tensor prob =
+      infer(*loaded.pixels, items, in, [&](const torch::Tensor& x) { return model->forward(x); }).softmax(1);
   std::vector<double> scores;
   std::vector<int> predicted;
-  {
-    data::BatchLoader loader(*loaded.pixels, items, {}, lo);
-    torch::NoGradGuard no_grad;
-    loader.start_epoch(0);
-    while (auto b = loader.next()) {
-      torch::Tensor x = b->views[0].to(device);
-      if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-      torch::Tensor prob;
-      {
-        const util::AutocastGuard ac(bf16, device.type());
-        prob = model->forward(x).to(torch::kFloat).softmax(1).cpu();
-      }
-      for (int64_t k = 0; k < prob.size(0); ++k) {
-        scores.push_back(num_classes == 2 ? prob[k][1].item<double>() : prob[k].max().item<double>());
-        predicted.push_back(static_cast<int>(prob[k].argmax().item<int64_t>()));
-      }
-    }
+  for (int64_t k = 0; k < prob.size(0); ++k) {
+    scores.push_back(num_classes == 2 ? prob[k][1].item<double>() : prob[k].max().item<double>());
+    predicted.push_back(static_cast<int>(prob[k].argmax().item<int64_t>()));
   }
   std::vector<int> labels;
   std::vector<std::string> groups;

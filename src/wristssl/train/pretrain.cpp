@@ -281,8 +281,8 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                     {"seconds", seconds}};
     if (o.knn_every > 0 && !knn_memory.empty() && !knn_query.empty() && (epoch + 1) % o.knn_every == 0) {
       KnnSets sets = cap_knn_sets(knn_memory, knn_query, o.knn_max);
-      metrics["knn_accuracy"] = knn_accuracy(*model->backbone, *loaded.pixels, sets.memory, sets.query, labels,
-                                             o.knn_k, o.crop_size, mean, stdev, device, bf16, o.channels_last);
+      const InferenceInput in{o.crop_size, mean, stdev, device, bf16, o.channels_last};
+      metrics["knn_accuracy"] = knn_accuracy(*model->backbone, *loaded.pixels, sets.memory, sets.query, labels, o.knn_k, in);
       model->train();
     }
     bar.finish(metrics.dump());
