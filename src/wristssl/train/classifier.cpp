@@ -20,7 +20,6 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
-#include "wristssl/util/threads.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -210,10 +209,10 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   }
   const metrics::ThresholdRule rule = metrics::parse_threshold_rule(o.threshold_rule);
   fs::create_directories(o.out);
-  const int threads = util::set_threads(o.threads);
-  const c10::Device device = util::best_device();
-  const bool bf16 = util::use_bf16(o.precision, device);
-  std::fprintf(stderr, "classifier: %s\n", util::describe(device, bf16, threads).c_str());
+  const util::Compute compute = util::setup_compute("classifier", o.threads, o.precision);
+  const int threads = compute.threads;
+  const c10::Device device = compute.device;
+  const bool bf16 = compute.bf16;
   Prepared p = prepare(o, true);
   const data::Dataset& ds = p.loaded.dataset;
   const data::PixelSource& px = *p.loaded.pixels;

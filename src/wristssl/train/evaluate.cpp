@@ -21,7 +21,6 @@
 #include "wristssl/util/csv.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
-#include "wristssl/util/threads.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -68,10 +67,9 @@ json run_evaluate(const EvaluateOptions& eo) {
   if (o.split.empty()) o.split = o.out + "/split.json";
   const json thr = json::parse(util::read_text(eo.run + "/threshold.json"));
   const double threshold = thr.at("threshold").get<double>();
-  const int threads = util::set_threads(eo.threads);
-  const c10::Device device = util::best_device();
-  const bool bf16 = util::use_bf16(o.precision, device);
-  std::fprintf(stderr, "evaluate: %s\n", util::describe(device, bf16, threads).c_str());
+  const util::Compute compute = util::setup_compute("evaluate", eo.threads, o.precision);
+  const c10::Device device = compute.device;
+  const bool bf16 = compute.bf16;
 
   data::CacheOptions cache;
   cache.dir = o.cache_dir;
@@ -101,9 +99,9 @@ json run_evaluate(const EvaluateOptions& eo) {
   model->eval();
 
   // Scores in dataset order of the part.
-  const InferenceInput in{o.crop_size, mean, stdev, device, bf16, o.channels_last};
+  const InferenceInput input{o.crop_size, mean, stdev, device, bf16, o.channels_last};
   const torch::Tensor prob =
-      infer(*loaded.pixels, items, in, [&](const torch::Tensor& x) { return model->forward(x); }).softmax(1);
+      infer(*loaded.pixels, items, input, [&](const torch::Tensor& x) { return model->forward(x); }).softmax(1);
   std::vector<double> scores;
   std::vector<int> predicted;
   for (int64_t k = 0; k < prob.size(0); ++k) {

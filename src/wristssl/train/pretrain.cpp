@@ -22,7 +22,6 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
-#include "wristssl/util/threads.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -127,10 +126,10 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   if (o.epochs < 1 || o.batch_size < 2) throw std::runtime_error("pretrain needs epochs >= 1 and batch size >= 2");
   if (o.optimizer != "sgd" && o.optimizer != "lars") throw std::runtime_error("--optimizer must be sgd or lars");
   fs::create_directories(o.out);
-  const int threads = util::set_threads(o.threads);
-  const c10::Device device = util::best_device();
-  const bool bf16 = util::use_bf16(o.precision, device);
-  std::fprintf(stderr, "pretrain: %s\n", util::describe(device, bf16, threads).c_str());
+  const util::Compute compute = util::setup_compute("pretrain", o.threads, o.precision);
+  const int threads = compute.threads;
+  const c10::Device device = compute.device;
+  const bool bf16 = compute.bf16;
 
   // Data: the cache at image_size; val / test images of a given split stay out of pretraining.
   data::CacheOptions cache;

@@ -1,7 +1,10 @@
 #include "wristssl/util/device.h"
 
+#include "wristssl/util/threads.h"
+
 #include <torch/cuda.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -33,6 +36,15 @@ std::string describe(const c10::Device& device, bool bf16, int threads) {
   std::ostringstream s;
   s << "device " << device.str() << ", " << (bf16 ? "bf16 autocast" : "fp32") << ", " << threads << " thread(s)";
   return s.str();
+}
+
+Compute setup_compute(const std::string& who, int threads, const std::string& precision) {
+  Compute c;
+  c.threads = set_threads(threads);
+  c.device = best_device();
+  c.bf16 = use_bf16(precision, c.device);
+  std::fprintf(stderr, "%s: %s\n", who.c_str(), describe(c.device, c.bf16, c.threads).c_str());
+  return c;
 }
 
 }  // namespace wristssl::util

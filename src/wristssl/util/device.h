@@ -21,4 +21,15 @@ bool use_bf16(const std::string& precision, const c10::Device& device);
 /// One line describing the device and precision for logs.
 std::string describe(const c10::Device& device, bool bf16, int threads);
 
+/// Where and how a command computes.
+struct Compute {
+  int threads = 1;
+  c10::Device device = c10::kCPU;
+  bool bf16 = false;
+};
+
+/// Sets LibTorch's threads (0 = all cores), picks the device and resolves `precision` for it, and logs
+/// "<who>: device ..., precision, threads" to stderr. Every training / evaluation command starts here.
+Compute setup_compute(const std::string& who, int threads, const std::string& precision);
+
 }  // namespace wristssl::util
