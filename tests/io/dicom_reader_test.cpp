@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "test_paths.h"
 #include "wristssl/io/read_image.h"
 
@@ -469,6 +471,44 @@ TEST(DicomReader, MetaHeaderWithoutPreamble) {
   const Image a = decode(full), b = decode(bare);
   EXPECT_EQ(a.pixels, b.pixels);
   EXPECT_EQ(b.info.transfer_syntax, "1.2.840.10008.1.2.1");
+}
+
+TEST(DicomReader, ModalityFromTheFile) {
+  // Every bundled sample is computed radiography (pydicom: Modality 'CR'); the one without pixel
+  // data is rejected before its attributes matter.
+  for (const char* file : {"CR-MONO1-10-chest.dcm", "CR-ModalitySequenceLUT.dcm", "RG3_J2KI.dcm",
+                           "pydicom_dicomdirtests_CR1_6154_16x16.dcm"}) {
+    const Image img = decode(sample(file));
+    EXPECT_EQ(img.info.modality, "CR") << file;
+    EXPECT_EQ(info_to_json(img.info).value("modality", ""), "CR") << file;
+  }
+}
+
+TEST(DicomReader, ModalityAbsentOrPadded) {
+  Synthetic s;
+  s.values = ramp(s);
+  const Image none = decode(native_file(s));
+  EXPECT_EQ(none.info.modality, "");
+  EXPECT_FALSE(info_to_json(none.info).contains("modality"));
+
+  // (0008,0060) comes before the image attributes. A one-letter value is padded to even length with
+  // a space by the builder, which the reader trims.
+  DicomBuilder b(kExplicitLE);
+  b.str(0x0008, 0x0060, "CS", "X");
+  b.us(0x0028, 0x0002, 1).str(0x0028, 0x0004, "CS", s.photometric);
+  b.us(0x0028, 0x0010, static_cast<uint16_t>(s.rows))
+      .us(0x0028, 0x0011, static_cast<uint16_t>(s.cols))
+      .us(0x0028, 0x0100, 16)
+      .us(0x0028, 0x0101, static_cast<uint16_t>(s.bits_stored))
+      .us(0x0028, 0x0102, static_cast<uint16_t>(s.bits_stored - 1))
+      .us(0x0028, 0x0103, 0);
+  const Image x = decode(b.pixels(s.values, 16).build());
+  EXPECT_EQ(x.info.modality, "X");
+  EXPECT_EQ(info_to_json(x.info).value("modality", ""), "X");
+  EXPECT_EQ(x.pixels, none.pixels);
+
+  // PNG and JPEG carry no modality.
+  EXPECT_FALSE(info_to_json(ImageInfo{}).contains("modality"));
 }
 
 TEST(DicomReader, ConcurrentDecodesAgree) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -73,6 +76,51 @@ TEST(ReadImage, MissingEmptyAndNonImageFilesAreTypedErrors) {
   } catch (const ImageError& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
   }
+}
+
+// The reason read_file_bytes gives for an entry that is not a readable file.
+std::string io_reason(const std::string& path) {
+  try {
+    read_file_bytes(path);
+  } catch (const ImageError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo) << path << ": " << e.reason();
+    EXPECT_EQ(e.path(), path);
+    return e.reason();
+  }
+  ADD_FAILURE() << path << ": read without error";
+  return "";
+}
+
+TEST(ReadImage, EachUnreadableEntryHasItsOwnReason) {
+  namespace fs = std::filesystem;
+  const std::string dir = testing::temp_dir("reasons");
+  const std::string png = util::read_text(repo_path("tests/fixtures/grey8.png"));
+  util::atomic_write(dir + "/ok.png", png);
+  util::atomic_write(dir + "/locked.png", png);
+  fs::create_directories(dir + "/folder.png");
+  fs::create_symlink("loop.png", dir + "/loop.png");
+  fs::create_symlink("b.png", dir + "/a.png");
+  fs::create_symlink("a.png", dir + "/b.png");
+  fs::create_symlink("missing.png", dir + "/gone.png");
+  fs::create_symlink("ok.png", dir + "/good_link.png");
+
+  EXPECT_EQ(io_reason(dir + "/folder.png"), "is a folder, not a file");
+  EXPECT_EQ(io_reason(dir + "/loop.png"), "too many levels of symbolic links (a link loop)");
+  EXPECT_EQ(io_reason(dir + "/a.png"), "too many levels of symbolic links (a link loop)");
+  EXPECT_EQ(io_reason(dir + "/gone.png"),
+            "dangling symbolic link (points to missing.png, which does not exist)");
+  EXPECT_EQ(io_reason(dir + "/nope.png"), "no such file");
+  EXPECT_EQ(read_image(dir + "/good_link.png").info.format, "png")
+      << "a link to a file is read through";
+
+  fs::permissions(dir + "/locked.png", fs::perms::none);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(io_reason(dir + "/locked.png"), "permission denied");
+  } else {
+    // Root reads a file whatever its permissions; the one assertion that needs them is not run.
+    EXPECT_EQ(read_image(dir + "/locked.png").info.format, "png");
+  }
+  fs::permissions(dir + "/locked.png", fs::perms::owner_all);
 }
 
 TEST(ReadImage, TruncatedPngAtEveryTenthOfItsLengthIsAnError) {

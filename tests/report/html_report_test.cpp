@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdint>
 #include <regex>
@@ -12,6 +14,7 @@
 #include "test_paths.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/report/heatmap.h"
 #include "wristssl/report/png_thumb.h"
 #include "wristssl/report/svg_plot.h"
 #include "wristssl/util/fs.h"
@@ -75,9 +78,9 @@ ReportInputs make_inputs() {
   for (int e = 1; e <= 10; ++e) {
     in.pretrain.push_back({e, 6.0 - 0.15 * e, e % 5 == 0 ? 0.6 + 0.02 * e : std::nan("")});
   }
-  in.false_negatives.push_back({"a<b>&\"c\".png", 1, 0.1, ""});
+  in.false_negatives.push_back({"a<b>&\"c\".png", 1, 0.1, "", ""});
   in.false_positives.push_back(
-      {"neg/x.png", 0, 0.8, png8_base64(std::vector<float>(16, 0.5f), 4, 4)});
+      {"neg/x.png", 0, 0.8, png8_base64(std::vector<float>(16, 0.5f), 4, 4), ""});
   in.run_info = {{"dataset", "<script>alert(1)</script>"},
                  {"seed", 7},
                  {"command", "wristssl eval --x 'a&b'"}};
@@ -337,6 +340,267 @@ TEST(HtmlReport, WriteReportWritesThePage) {
   const std::string path = testing::temp_dir("report") + "/sub/report.html";
   write_report(path, in);
   EXPECT_EQ(util::read_text(path), render_report_html(in));
+}
+
+// ---- Labels stay inside the plot
+
+struct Box {
+  double left = 0, top = 0, width = 0, height = 0;
+};
+
+Box plot_box(const std::string& svg_tag) {
+  Box b;
+  EXPECT_EQ(std::sscanf(attr(svg_tag, "data-plot").c_str(), "%lf %lf %lf %lf", &b.left, &b.top,
+                        &b.width, &b.height),
+            4)
+      << svg_tag;
+  return b;
+}
+
+// Every <text> of `css_class` in each plot of `fig` lies inside that plot's area, its width
+// estimated at 0.6 em per character (wider than the 6 px per character of a 12 px sans-serif).
+// Returns how many.
+int expect_labels_inside(const std::string& fig, const std::string& css_class, double font_px,
+                         const std::string& what) {
+  int checked = 0;
+  const std::regex svg_re("<svg [^>]*>[\\s\\S]*?</svg>");
+  const std::regex text_re("<text class=\"" + css_class + "\"([^>]*)>([^<]*)</text>");
+  for (std::sregex_iterator s(fig.begin(), fig.end(), svg_re), end; s != end; ++s) {
+    const std::string svg = (*s)[0];
+    const Box b = plot_box(svg.substr(0, svg.find('>') + 1));
+    for (std::sregex_iterator t(svg.begin(), svg.end(), text_re); t != end; ++t) {
+      const std::string tag = (*t)[1], text = (*t)[2];
+      const double x = std::stod(attr(tag, "x")), y = std::stod(attr(tag, "y"));
+      const std::string anchor =
+          attr(tag, "text-anchor").empty() ? "start" : attr(tag, "text-anchor");
+      // Entities (&amp;) and UTF-8 sequences count as one character each.
+      size_t chars = 0;
+      for (size_t i = 0; i < text.size(); ++i) {
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
+        if (text[i] == '&') i = text.find(';', i);
+        ++chars;
+      }
+      const double w = 0.6 * font_px * static_cast<double>(chars);
+      const double x0 = anchor == "end" ? x - w : anchor == "middle" ? x - w / 2 : x;
+      EXPECT_GE(x0, b.left) << what << ": '" << text << "' starts left of the plot (x " << x << ", "
+                            << anchor << ")";
+      EXPECT_LE(x0 + w, b.left + b.width) << what << ": '" << text << "' ends right of the plot";
+      EXPECT_GE(y - 0.8 * font_px, b.top) << what << ": '" << text << "' above the plot";
+      EXPECT_LE(y, b.top + b.height) << what << ": '" << text << "' below the plot";
+      ++checked;
+    }
+  }
+  return checked;
+}
+
+TEST(HtmlReport, OperatingPointLabelStaysInsideTheRocPlot) {
+  // The label used to run off the left edge ("hold 0.5866: sens ...") when the dot sat mid-plot.
+  for (double fpr : {0.0, 0.05, 0.3, 0.45, 0.5, 0.55, 0.7, 0.95, 1.0}) {
+    for (double tpr : {0.0, 0.02, 0.5, 0.98, 1.0}) {
+      ReportInputs in = make_inputs();
+      const int64_t tp = std::llround(tpr * 100), fp = std::llround(fpr * 100);
+      in.test_metrics["confusion"] = {{"tp", tp}, {"fn", 100 - tp}, {"fp", fp}, {"tn", 100 - fp}};
+      in.test_metrics["threshold"] = 0.5866;
+      const std::string roc = figure_markup(render_report_html(in), "fig-roc");
+      const std::string what = "fpr " + std::to_string(fpr) + ", tpr " + std::to_string(tpr);
+      ASSERT_NE(roc.find(">threshold 0.5866: sens "), std::string::npos) << what;
+      EXPECT_EQ(expect_labels_inside(roc, "op-label", 12.0, what), 1) << what;
+    }
+  }
+}
+
+TEST(HtmlReport, GuideLabelsStayInsideTheirPlots) {
+  ReportInputs in = make_inputs();
+  // The phase switch at the last epoch puts its label against the right edge.
+  in.history = {{1, "probe", 0.6, 0.6, 0.7, 0.7},
+                {2, "probe", 0.5, 0.55, 0.72, 0.75},
+                {3, "finetune", 0.4, 0.5, 0.8, 0.82}};
+  const std::string html = render_report_html(in);
+  EXPECT_GE(
+      expect_labels_inside(figure_markup(html, "fig-history"), "guide-label", 11.0, "history"), 1);
+  // A prevalence near 1 puts the baseline's label against the top edge.
+  Synthetic s = make_synthetic();
+  for (int& l : s.labels) l = 1;
+  s.labels[39] = 0;
+  in.test_metrics = metrics_json(s);
+  EXPECT_EQ(expect_labels_inside(figure_markup(render_report_html(in), "fig-pr"), "guide-label",
+                                 11.0, "pr"),
+            1);
+}
+
+TEST(SvgPlot, LabelPicksTheSideWhereItFits) {
+  SvgPlot plot("t", Axis{}, Axis{});  // 520 x 380: plot area x 62..502, y 36..330
+  const std::string label(40, 'x');   // 40 * 7.2 = 288 px at 12 px
+  EXPECT_DOUBLE_EQ(text_width_px(label, 12.0), 288.0);
+  EXPECT_DOUBLE_EQ(text_width_px("\u2013a", 10.0), 12.0) << "a UTF-8 dash is one character";
+  plot.label_px(100, 200, 10, label, "a", 12.0);  // fits to the right
+  plot.label_px(450, 200, 10, label, "b", 12.0);  // fits to the left
+  plot.label_px(282, 200, 10, label, "c", 12.0);  // fits neither: against the right edge
+  plot.label_px(100, 400, 10, label, "d", 12.0);  // below the plot: clamped up
+  plot.label_px(100, 0, 10, label, "e", 12.0);    // above the plot: clamped down
+  const std::string svg = plot.render("curve", "test");
+  EXPECT_NE(svg.find("class=\"a\" x=\"110.0\" y=\"200.0\" text-anchor=\"start\""),
+            std::string::npos);
+  EXPECT_NE(svg.find("class=\"b\" x=\"440.0\" y=\"200.0\" text-anchor=\"end\""), std::string::npos);
+  EXPECT_NE(svg.find("class=\"c\" x=\"211.0\" y=\"200.0\" text-anchor=\"start\""),
+            std::string::npos)
+      << "502 - 3 - 288 = 211";
+  EXPECT_NE(svg.find("class=\"d\" x=\"110.0\" y=\"324.0\""), std::string::npos) << "330 - 3 - 3";
+  EXPECT_NE(svg.find("class=\"e\" x=\"110.0\" y=\"48.6\""), std::string::npos) << "36 + 3 + 9.6";
+}
+
+// ---- Groups, calibration, referral band, external evaluation, Grad-CAM
+
+TEST(HtmlReport, NamesTheGroupsAsTold) {
+  const Synthetic s = make_synthetic();
+  std::vector<std::string> groups;
+  for (size_t i = 0; i < s.labels.size(); ++i) groups.push_back("c" + std::to_string(i / 2));
+  metrics::ReportOptions opt;
+  opt.threshold = 0.5;
+  opt.bootstrap = 200;
+  opt.seed = 3;
+  ReportInputs in = make_inputs();
+  in.test_metrics = metrics::compute_report(s.labels, s.scores, groups, opt).to_json();
+  ASSERT_EQ(in.test_metrics["n_groups"], 20);
+
+  EXPECT_EQ(in.group_name, "groups") << "the default";
+  std::string text = strip_tags(render_report_html(in));
+  EXPECT_NE(text.find("20 groups"), std::string::npos);
+
+  in.group_name = "duplicate clusters";
+  text = strip_tags(render_report_html(in));
+  EXPECT_NE(text.find("Internal test split: 40 images, 24 with a fracture (60.0%), 20 duplicate "
+                      "clusters"),
+            std::string::npos)
+      << text.substr(0, 600);
+  EXPECT_NE(text.find("from 20 duplicate clusters"), std::string::npos);
+  EXPECT_NE(text.find("bootstrap over duplicate clusters"), std::string::npos);
+  EXPECT_NE(text.find("resampling duplicate clusters"), std::string::npos);
+  EXPECT_EQ(text.find("patient"), std::string::npos) << "FracAtlas groups are not patients";
+
+  in.group_name = "patients";
+  text = strip_tags(render_report_html(in));
+  EXPECT_NE(text.find(", 20 patients"), std::string::npos);
+  EXPECT_NE(text.find("bootstrap over patients"), std::string::npos);
+
+  // Without groups the bootstrap resamples images, and no group count is claimed.
+  in = make_inputs();
+  in.group_name = "patients";
+  text = strip_tags(render_report_html(in));
+  EXPECT_EQ(text.find("patients"), std::string::npos);
+  EXPECT_NE(text.find("bootstrap over images"), std::string::npos);
+}
+
+TEST(HtmlReport, CalibrationFitIsOneSentence) {
+  ReportInputs in = make_inputs();
+  in.calibration = {{"method", "temperature"}, {"temperature", 1.7},        {"ece_before", 0.34},
+                    {"ece_after", 0.08},       {"fitted_on", "validation"}, {"images", 157}};
+  const std::string cal = figure_markup(render_report_html(in), "fig-calibration");
+  EXPECT_NE(cal.find("Scores were calibrated by temperature scaling (T = 1.70) fitted on 157 "
+                     "validation images; expected calibration error 0.340 before, 0.080 after."),
+            std::string::npos)
+      << cal.substr(cal.find("<figcaption>"));
+  // Also when the reliability diagram itself cannot be drawn.
+  in.test_metrics["calibration"] = nullptr;
+  EXPECT_NE(render_report_html(in).find("Scores were calibrated by temperature scaling (T = 1.70)"),
+            std::string::npos);
+}
+
+TEST(HtmlReport, ReferBandInPlainWords) {
+  ReportInputs in = make_inputs();
+  in.refer_band = {{"lo", 0.41},          {"hi", 0.62},         {"rule", "95% of <validation>"},
+                   {"test_referred", 12}, {"test_images", 211}, {"accuracy_outside", 0.81}};
+  const std::string html = render_report_html(in);
+  const std::string summary = strip_tags(html.substr(html.find("<section id=\"summary\"")));
+  EXPECT_NE(
+      summary.find("Scores from 0.41 up to 0.62 are too uncertain to call: the model answers "
+                   "&ldquo;refer to a radiologist&rdquo; instead (95% of &lt;validation&gt;)."),
+      std::string::npos)
+      << summary.substr(0, 4000);
+  EXPECT_NE(
+      summary.find("12 of 211 images (5.7%) fell in this band; on the other 199, the model was "
+                   "right for 81.0%."),
+      std::string::npos);
+  // Accuracy unknown (no image outside the band): the count alone.
+  in.refer_band["accuracy_outside"] = nullptr;
+  EXPECT_NE(render_report_html(in).find("(5.7%) fell in this band.</p>"), std::string::npos);
+}
+
+TEST(HtmlReport, NullExtrasRenderNothingExtra) {
+  const ReportInputs in = make_inputs();
+  ASSERT_TRUE(in.calibration.is_null());
+  ASSERT_TRUE(in.refer_band.is_null());
+  ASSERT_TRUE(in.model_description.empty());
+  const std::string html = render_report_html(in);
+  for (const char* absent :
+       {"Scores were calibrated", "Referral band", "refer to a radiologist", "class=\"calfit\"",
+        "class=\"refer\"", "Model:", "never seen", "model bundle", "Grad-CAM", "class=\"cam\""}) {
+    EXPECT_EQ(html.find(absent), std::string::npos) << absent;
+  }
+  // An empty object is treated as null.
+  ReportInputs empty = in;
+  empty.calibration = nlohmann::json::object();
+  empty.refer_band = nlohmann::json::object();
+  EXPECT_EQ(render_report_html(empty), html);
+}
+
+TEST(HtmlReport, ExternalEvaluationSaysSo) {
+  ReportInputs in = make_inputs();
+  in.model_description = "model.wristssl sha256 ab12<cd>; trained on FracAtlas";
+  std::string text = strip_tags(render_report_html(in));
+  EXPECT_EQ(in.evaluation_kind, "internal test split") << "the default";
+  EXPECT_NE(text.find("Evaluation on the internal test split."), std::string::npos);
+  EXPECT_NE(text.find("Internal test split: 40 images"), std::string::npos);
+  EXPECT_NE(text.find("Model: model.wristssl sha256 ab12&lt;cd&gt;; trained on FracAtlas."),
+            std::string::npos);
+  EXPECT_EQ(text.find("never seen"), std::string::npos);
+  EXPECT_NE(text.find("frozen before the test set was scored"), std::string::npos);
+
+  in.evaluation_kind = "external evaluation";
+  text = strip_tags(render_report_html(in));
+  EXPECT_NE(text.find("External evaluation. These images were never seen by the model"),
+            std::string::npos)
+      << text.substr(0, 1500);
+  EXPECT_NE(
+      text.find("The threshold is the one frozen in the model bundle, not re-tuned on this data"),
+      std::string::npos);
+  EXPECT_NE(text.find("External evaluation: 40 images"), std::string::npos);
+  EXPECT_NE(text.find("operating threshold 0.5 (frozen in the model bundle)"), std::string::npos);
+  EXPECT_NE(text.find("the threshold frozen in the model bundle (rule youden on the model's own "
+                      "validation set), not re-tuned on this data"),
+            std::string::npos);
+  EXPECT_EQ(text.find("frozen before the test set was scored"), std::string::npos);
+  EXPECT_NE(text.find("Model: model.wristssl"), std::string::npos);
+}
+
+TEST(HtmlReport, GalleryShowsGradCamBesideTheThumbnail) {
+  ReportInputs in = make_inputs();
+  const int w = 8, h = 8;
+  std::vector<float> grey(w * h, 0.4f), cam(w * h, 0.0f);
+  cam[27] = cam[28] = 1.0f;
+  const Overlay o = overlay_heatmap(grey, cam, w, h);
+  const std::string heat = base64_encode(io::encode_rgb_png(o.rgb, o.width, o.height));
+  in.false_positives[0].heatmap_png_base64 = heat;
+  const std::string html = render_report_html(in);
+  const size_t card = html.find("<figure class=\"thumb has-cam\">");
+  ASSERT_NE(card, std::string::npos);
+  const std::string markup = html.substr(card, html.find("</figure>", card) - card);
+  const size_t thumb = markup.find("<img src=\"data:image/png;base64,");
+  const size_t overlay =
+      markup.find("<img class=\"cam\" src=\"data:image/png;base64," + heat + "\"");
+  ASSERT_NE(thumb, std::string::npos);
+  ASSERT_NE(overlay, std::string::npos);
+  EXPECT_LT(thumb, overlay) << "the radiograph first, then its Grad-CAM";
+  EXPECT_NE(markup.find("Grad-CAM: where the model looked (red = most evidence for fracture)"),
+            std::string::npos);
+  // Only the item with a map gets the wide card; a map that is not base64 is not shown at all.
+  EXPECT_EQ(html.find("<figure class=\"thumb has-cam\">", card + 1), std::string::npos);
+  EXPECT_NE(html.find("<figure class=\"thumb\">"), std::string::npos) << "the other item";
+  in.false_positives[0].heatmap_png_base64 = "AAAA\" onerror=\"alert(1)";
+  const std::string bad = render_report_html(in);
+  EXPECT_EQ(bad.find("onerror"), std::string::npos);
+  EXPECT_EQ(bad.find("<figure class=\"thumb has-cam\">"), std::string::npos);
+  EXPECT_EQ(bad.find("Grad-CAM:"), std::string::npos);
 }
 
 TEST(PngThumb, Base64MatchesRfc4648Vectors) {

@@ -2,9 +2,11 @@
 // a held-out test set with patient-level bootstrap, a threshold frozen on validation, SimCLR
 // pretraining and classifier histories, and galleries of synthetic wrist-like thumbnails. Used by
 // the Chromium render test and for the README screenshot.
-// Usage: report_example OUT.html [--screenshot | --sparse]
+// Usage: report_example OUT.html [--screenshot | --sparse | --external]
 //   --screenshot  one gallery row each, for a tidy image
-//   --sparse      what a thin run leaves: no pretraining, one epoch, no calibration, no galleries
+//   --sparse      what a thin run leaves: no pretraining, one epoch, no calibration, no galleries,
+//                 no calibration fit or referral band
+//   --external    the same figures, worded as an external evaluation (threshold from the bundle)
 
 #include <algorithm>
 #include <cmath>
@@ -15,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "wristssl/io/read_image.h"
 #include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/report/heatmap.h"
 #include "wristssl/report/html_report.h"
 #include "wristssl/report/png_thumb.h"
 
@@ -133,6 +137,28 @@ std::vector<float> synthetic_radiograph(int size, bool fracture, std::mt19937_64
   return img;
 }
 
+// A Grad-CAM-like map: a soft blob where the model "looked" (the distal radius for a fracture, the
+// carpals for a false alarm), with a weaker second blob, then the overlay as a base64 PNG.
+std::string synthetic_cam_overlay(const std::vector<float>& grey, int size, bool fracture,
+                                  std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  const double cx = (fracture ? 0.42 : 0.47) + 0.03 * u(rng),
+               cy = (fracture ? 0.60 : 0.40) + 0.03 * u(rng);
+  std::vector<float> cam(static_cast<size_t>(size) * size);
+  for (int y = 0; y < size; ++y) {
+    for (int x = 0; x < size; ++x) {
+      const double fx = (x + 0.5) / size, fy = (y + 0.5) / size;
+      const double main =
+          std::exp(-(std::pow(fx - cx, 2) + std::pow(fy - cy, 2)) / (2 * 0.07 * 0.07));
+      const double side =
+          0.45 * std::exp(-(std::pow(fx - 0.62, 2) + std::pow(fy - 0.70, 2)) / (2 * 0.05 * 0.05));
+      cam[static_cast<size_t>(y) * size + x] = static_cast<float>(std::min(1.0, main + side));
+    }
+  }
+  const report::Overlay o = report::overlay_heatmap(grey, cam, size, size);
+  return report::base64_encode(wristssl::io::encode_rgb_png(o.rgb, o.width, o.height));
+}
+
 std::vector<report::GalleryItem> most_confident_errors(const Split& s, double threshold,
                                                        int want_label, size_t count,
                                                        std::mt19937_64& rng) {
@@ -147,11 +173,13 @@ std::vector<report::GalleryItem> most_confident_errors(const Split& s, double th
   });
   if (idx.size() > count) idx.resize(count);
   std::vector<report::GalleryItem> out;
-  for (size_t i : idx) {
+  for (size_t k = 0; k < idx.size(); ++k) {
+    const size_t i = idx[k];
     constexpr int kSize = 112;
-    out.push_back(
-        {s.paths[i], s.labels[i], s.scores[i],
-         report::png8_base64(synthetic_radiograph(kSize, s.labels[i] == 1, rng), kSize, kSize)});
+    const std::vector<float> grey = synthetic_radiograph(kSize, s.labels[i] == 1, rng);
+    // Grad-CAM for the first few of each gallery, as the evaluate command makes for its galleries.
+    out.push_back({s.paths[i], s.labels[i], s.scores[i], report::png8_base64(grey, kSize, kSize),
+                   k < 4 ? synthetic_cam_overlay(grey, kSize, s.labels[i] == 1, rng) : ""});
   }
   return out;
 }
@@ -160,12 +188,12 @@ std::vector<report::GalleryItem> most_confident_errors(const Split& s, double th
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s OUT.html [--screenshot | --sparse]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s OUT.html [--screenshot | --sparse | --external]\n", argv[0]);
     return 2;
   }
   const std::string out_path = argv[1];
   const std::string mode = argc > 2 ? argv[2] : "";
-  if (!mode.empty() && mode != "--screenshot" && mode != "--sparse") {
+  if (!mode.empty() && mode != "--screenshot" && mode != "--sparse" && mode != "--external") {
     std::fprintf(stderr, "report_example: unknown option '%s'\n", mode.c_str());
     return 2;
   }
@@ -198,6 +226,58 @@ int main(int argc, char** argv) {
     in.test_metrics = test_report.to_json();
     in.val_metrics = val_report.to_json();
     in.threshold_rule = metrics::threshold_rule_name(rule);
+    in.group_name = "patients";
+    in.model_description =
+        "model.wristssl (example) sha256 3f9a41c2...; ResNet-18, SimCLR-pretrained, trained on the "
+        "synthetic training split";
+
+    // Temperature scaling fitted on validation (the T of least log loss, on a grid), with the ECE
+    // before and after, as the evaluate command reports it.
+    auto scaled = [&](double t) {
+      std::vector<double> out;
+      for (double p : val.scores) out.push_back(sigmoid(std::log(p / (1 - p)) / t));
+      return out;
+    };
+    auto log_loss = [&](const std::vector<double>& p) {
+      double sum = 0;
+      for (size_t i = 0; i < p.size(); ++i) {
+        const double q = std::clamp(p[i], 1e-12, 1 - 1e-12);
+        sum -= val.labels[i] ? std::log(q) : std::log(1 - q);
+      }
+      return sum;
+    };
+    double temperature = 1.0;
+    for (double t = 0.5; t <= 3.0; t += 0.01) {
+      if (log_loss(scaled(t)) < log_loss(scaled(temperature))) temperature = t;
+    }
+    const std::vector<double> val_calibrated = scaled(temperature);
+    in.calibration = {
+        {"method", "temperature"},
+        {"temperature", temperature},
+        {"ece_before", metrics::compute_calibration(val.labels, val.scores, 10).ece},
+        {"ece_after", metrics::compute_calibration(val.labels, val_calibrated, 10).ece},
+        {"fitted_on", "validation"},
+        {"images", val.labels.size()}};
+
+    // A "refer to a radiologist" band around the threshold; accuracy on the images outside it.
+    const double refer_lo = std::max(0.0, threshold - 0.08),
+                 refer_hi = std::min(1.0, threshold + 0.08);
+    int64_t referred = 0, outside = 0, outside_right = 0;
+    for (size_t i = 0; i < test.scores.size(); ++i) {
+      if (test.scores[i] >= refer_lo && test.scores[i] < refer_hi) {
+        ++referred;
+      } else {
+        ++outside;
+        outside_right += (test.scores[i] >= threshold) == (test.labels[i] == 1);
+      }
+    }
+    in.refer_band = {
+        {"lo", refer_lo},
+        {"hi", refer_hi},
+        {"rule", "threshold \u00b1 0.08"},
+        {"test_referred", referred},
+        {"test_images", test.scores.size()},
+        {"accuracy_outside", outside ? static_cast<double>(outside_right) / outside : 0.0}};
 
     std::normal_distribution<double> jitter(0.0, 1.0);
     for (int e = 1; e <= 25; ++e) {
@@ -247,6 +327,7 @@ int main(int argc, char** argv) {
         "Research use only. This is not a medical device and has not been validated for clinical "
         "decisions; every image needs a qualified reader. The figures in this example come from "
         "synthetic data.";
+    if (mode == "--external") in.evaluation_kind = "external evaluation";
     if (mode == "--sparse") {
       in.test_metrics["calibration"] = nullptr;
       in.pretrain.clear();
@@ -254,6 +335,9 @@ int main(int argc, char** argv) {
       in.false_negatives.clear();
       in.false_positives.clear();
       in.val_metrics = nullptr;
+      in.calibration = nullptr;
+      in.refer_band = nullptr;
+      in.model_description.clear();
     }
     report::write_report(out_path, in);
     std::printf("wrote %s (threshold %.4f, test n=%lld)\n", out_path.c_str(), threshold,

@@ -28,6 +28,15 @@ bool is_image_extension(const fs::path& p) {
   return kExt.count(lower(p.extension().string())) > 0;
 }
 
+// True when `inner` is `outer` or lies under it (both canonical).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
 std::string resolve(const fs::path& base, const std::string& p) {
   fs::path path(p);
   return (path.is_absolute() ? path : base / path).lexically_normal().string();
@@ -63,10 +72,9 @@ Dataset load_grazpedwri(const DatasetOptions& o, const fs::path& csv_path) {
   std::map<std::string, std::string> found;
   for (const auto& d : dirs) {
     if (!fs::is_directory(d)) continue;
-    for (const auto& e : fs::recursive_directory_iterator(d)) {
-      if (e.is_regular_file() && lower(e.path().extension().string()) == ".png") {
-        found.emplace(e.path().stem().string(), e.path().lexically_normal().string());
-      }
+    for (const std::string& f : list_image_files(d.string())) {
+      const fs::path p(f);
+      if (lower(p.extension().string()) == ".png") found.emplace(p.stem().string(), f);
     }
   }
   Dataset ds;
@@ -105,9 +113,12 @@ Dataset load_grazpedwri(const DatasetOptions& o, const fs::path& csv_path) {
 // Finds the negative / positive class folders under root.
 std::pair<std::string, std::string> detect_class_folders(const fs::path& root, const DatasetOptions& o) {
   std::vector<std::string> subdirs;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory() && e.path().filename().string()[0] != '.') {
-      subdirs.push_back(e.path().filename().string());
+  std::error_code ec;
+  for (fs::directory_iterator it(root, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    std::error_code entry_ec;  // a link loop is not a class folder, and does not stop the search
+    if (it->is_directory(entry_ec) && it->path().filename().string()[0] != '.') {
+      subdirs.push_back(it->path().filename().string());
     }
   }
   std::sort(subdirs.begin(), subdirs.end());
@@ -264,18 +275,53 @@ size_t Dataset::group_count() const {
 }
 
 std::vector<std::string> list_image_files(const std::string& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) throw std::runtime_error(root + " is not a folder");
   std::vector<std::string> files;
-  if (!fs::is_directory(root)) throw std::runtime_error(root + " is not a folder");
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied);
-       it != fs::recursive_directory_iterator(); ++it) {
-    const auto name = it->path().filename().string();
-    if (it->is_directory() && !name.empty() && name[0] == '.') {
-      it.disable_recursion_pending();
-      continue;
+  // Folders already entered, by their real path: a symlinked folder that loops back (or a second
+  // link to an entered folder) is not walked again. Plain folders are walked before linked ones, so
+  // that an image reachable both ways is listed under its own path, whatever order the folder lists
+  // its entries in.
+  std::set<fs::path> entered;
+  std::vector<fs::path> plain{fs::path(root)}, linked;
+  while (!plain.empty() || !linked.empty()) {
+    std::vector<fs::path>& stack = plain.empty() ? linked : plain;
+    const fs::path dir = stack.back();
+    stack.pop_back();
+    const fs::path real = fs::canonical(dir, ec);
+    if (ec || !entered.insert(real).second) continue;
+    std::vector<fs::directory_entry> entries;
+    fs::directory_iterator it(dir, ec);
+    if (ec && dir == fs::path(root))
+      throw std::runtime_error("cannot list " + root + ": " + ec.message());
+    // An unreadable subfolder, or an error while iterating, ends that folder, not the listing.
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) entries.push_back(*it);
+    std::sort(entries.begin(), entries.end());
+    std::vector<fs::path> subdirs_plain, subdirs_linked;
+    for (const fs::directory_entry& e : entries) {
+      const fs::path& p = e.path();
+      const std::string name = p.filename().string();
+      if (name.empty() || name[0] == '.') continue;  // hidden files and folders
+      // status() follows links: a loop or a dangling link fails here and is listed as it is, so
+      // that reading it reports the reason later instead of the listing stopping here.
+      std::error_code status_ec;
+      if (!fs::is_directory(e.status(status_ec))) {
+        if (is_image_extension(p)) files.push_back(p.lexically_normal().string());
+        continue;
+      }
+      if (!e.is_symlink(status_ec)) {
+        subdirs_plain.push_back(p);
+      } else if (!is_within(real, fs::canonical(p, status_ec))) {
+        subdirs_linked.push_back(p);  // not a link back up to this folder or above it (a loop)
+      }
+      // A folder named like an image ("x.png/") is listed too, so that it shows up as unreadable.
+      if (!p.extension().empty() && is_image_extension(p))
+        files.push_back(p.lexically_normal().string());
     }
-    if (it->is_regular_file() && is_image_extension(it->path())) {
-      files.push_back(it->path().lexically_normal().string());
-    }
+    // Reversed onto the stacks, so that folders are entered in sorted order.
+    plain.insert(plain.end(), subdirs_plain.rbegin(), subdirs_plain.rend());
+    linked.insert(linked.end(), subdirs_linked.rbegin(), subdirs_linked.rend());
+    ec.clear();
   }
   std::sort(files.begin(), files.end());
   return files;

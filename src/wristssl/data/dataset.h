@@ -64,7 +64,11 @@ Dataset load_dataset(const DatasetOptions& options);
 /// Parses a GRAZPEDWRI-DX flag: "1", "1.0", "true" -> true; "", "0", "0.0" -> false; else throws.
 bool parse_flag(const std::string& value, const std::string& where);
 
-/// Image files under `root` (recursive, sorted), by extension .png .jpg .jpeg .dcm .dicom or none.
+/// Image files under `root` (recursive, sorted), by extension .png .jpg .jpeg .dcm .dicom or none;
+/// hidden files and folders skipped. Symlinked folders are followed, each real folder once (so a
+/// loop ends). Never throws on an entry: a link loop, a dangling link, an unreadable file or a
+/// folder named like an image is listed as it is, so that reading it reports why. Throws
+/// std::runtime_error when `root` is not a readable folder.
 std::vector<std::string> list_image_files(const std::string& root);
 
 }  // namespace wristssl::data

@@ -607,6 +607,10 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
   if (codec == Codec::kNone)
     fail(ErrorKind::kUnsupported, name, "transfer syntax " + info.transfer_syntax_name + " is not supported");
 
+  // ---- what kind of acquisition (CR, DX, ...); identifying and patient fields are never read
+  OFString modality;
+  if (ds->findAndGetOFString(DCM_Modality, modality).good()) info.modality = trim(modality.c_str());
+
   // ---- image attributes
   Attributes a;
   bool has_rows = false, has_cols = false, has_ba = false, has_bs = false, has_hb = false;

@@ -42,6 +42,7 @@ nlohmann::json info_to_json(const ImageInfo& info) {
     j["window"] = info.window;
     j["frames"] = info.frames;
   }
+  if (!info.modality.empty()) j["modality"] = info.modality;
   if (info.format == "jpeg") j["progressive"] = info.progressive;
   return j;
 }

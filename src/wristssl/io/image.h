@@ -54,6 +54,7 @@ struct ImageInfo {
   std::string window;           // DICOM: "file VOI window c=..,w=..", "VOI LUT", "min-max of stored range"
   int frames = 1;               // DICOM number of frames; frame 0 is decoded
   bool progressive = false;     // JPEG progressive
+  std::string modality;         // DICOM (0008,0060): "CR", "DX", ...; "" when absent or not DICOM
 };
 
 /// A grey image: `pixels` holds height*width values in [0, 1], row-major, bone bright.

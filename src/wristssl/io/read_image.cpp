@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <system_error>
 
 namespace wristssl::io {
 namespace {
@@ -27,6 +29,32 @@ bool looks_like_bare_dicom(const uint8_t* d, size_t n) {
   return len < 1024;  // the first elements (lengths, type, charset) are short
 }
 
+// Why stat or fopen failed, in words a user can act on: a link loop and a dangling link say so
+// rather than "no such file".
+std::string why_not_openable(const std::string& path, int err) {
+  switch (err) {
+    case ELOOP:
+      return "too many levels of symbolic links (a link loop)";
+    case EACCES:
+    case EPERM:
+      return "permission denied";
+    case EISDIR:
+      return "is a folder, not a file";
+    case ENOENT: {
+      struct stat lst {};
+      if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        std::error_code ec;
+        const std::string target = std::filesystem::read_symlink(path, ec).string();
+        return "dangling symbolic link" +
+               (ec ? std::string() : " (points to " + target + ", which does not exist)");
+      }
+      return "no such file";
+    }
+    default:
+      return std::string("cannot open: ") + std::strerror(err);
+  }
+}
+
 }  // namespace
 
 Format sniff_format(const uint8_t* data, size_t size) {
@@ -38,12 +66,17 @@ Format sniff_format(const uint8_t* data, size_t size) {
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, const ReadLimits& limits) {
+  // stat before opening: fopen succeeds on a folder and blocks on a named pipe.
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    throw ImageError(ErrorKind::kIo, path, "not a regular file (a folder or device?)");
+  if (::stat(path.c_str(), &st) != 0)
+    throw ImageError(ErrorKind::kIo, path, why_not_openable(path, errno));
+  if (!S_ISREG(st.st_mode)) {
+    throw ImageError(ErrorKind::kIo, path,
+                     S_ISDIR(st.st_mode) ? "is a folder, not a file"
+                                         : "not a regular file (a device, pipe or socket)");
   }
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw ImageError(ErrorKind::kIo, path, std::string("cannot open: ") + std::strerror(errno));
+  if (!f) throw ImageError(ErrorKind::kIo, path, why_not_openable(path, errno));
   if (std::fseek(f.get(), 0, SEEK_END) != 0) {
     throw ImageError(ErrorKind::kIo, path, "cannot seek (not a regular file?)");
   }

@@ -36,6 +36,15 @@ Image decode_dicom(const uint8_t* data, size_t size, const std::string& name, co
 std::string encode_grey_png(const std::vector<float>& pixels, int width, int height, int bit_depth,
                             int compression = -1);
 
+/// Encodes an 8-bit RGB image: `rgb` holds [height, width, 3] interleaved samples, row-major;
+/// `compression` 0-9, -1 for zlib's default. Throws std::invalid_argument unless rgb.size() ==
+/// height * width * 3.
+std::string encode_rgb_png(const std::vector<uint8_t>& rgb, int width, int height,
+                           int compression = -1);
+
+/// Writes `rgb` ([height, width, 3]) as an 8-bit RGB PNG, atomically.
+void write_rgb_png(const std::vector<uint8_t>& rgb, int width, int height, const std::string& path);
+
 /// Writes a 16-bit grey PNG of `image` (values in [0,1] scaled to 0..65535), atomically.
 void write_png16(const Image& image, const std::string& path);
 

@@ -1,6 +1,7 @@
 #include "wristssl/report/html_report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +18,9 @@ using nlohmann::json;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr const char* kSchema = "wristssl.metrics/1";
+constexpr double kOpLabelFontPx = 12.0;  // svg .op-label in kCss
+constexpr const char* kCamCaption =
+    "Grad-CAM: where the model looked (red = most evidence for fracture)";
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading the metrics JSON (schema documented in metrics/binary_metrics.cpp).
@@ -124,6 +128,33 @@ std::string plural(int64_t n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+// "patients" -> "patient", "duplicate clusters" -> "duplicate cluster", "groups (site)" -> "group
+// (site)".
+std::string singular(const std::string& noun) {
+  const size_t end = std::min(noun.find(" ("), noun.size());
+  if (end > 0 && noun[end - 1] == 's') return noun.substr(0, end - 1) + noun.substr(end);
+  return noun;
+}
+
+std::string group_noun(const ReportInputs& in) {
+  return in.group_name.empty() ? std::string("groups") : in.group_name;
+}
+
+std::string groups_phrase(const ReportInputs& in, int64_t n) {
+  const std::string many = group_noun(in);
+  return html_escape(plural(n, singular(many), many));
+}
+
+// What the bootstrap resampled, in words: the report's group noun, or "images".
+std::string bootstrap_unit(const ReportInputs& in) {
+  const std::string unit = jstr(jget(in.test_metrics, "bootstrap"), "unit");
+  if (unit == "group") return html_escape(group_noun(in));
+  if (unit == "image" || unit.empty()) return "images";
+  return html_escape(unit);
+}
+
+bool is_external(const ReportInputs& in) { return in.evaluation_kind == "external evaluation"; }
+
 double ratio(int64_t num, int64_t den) {
   return den == 0 ? kNaN : static_cast<double>(num) / static_cast<double>(den);
 }
@@ -226,6 +257,12 @@ code,.path{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;
 .thumb .noimg{display:flex;align-items:center;justify-content:center;color:#c8ced5;font-size:12px}
 .thumb .path{display:block;word-break:break-all;margin-top:6px}
 .thumb .meta{font-size:12.5px;color:var(--muted)}
+.thumb.has-cam{grid-column:span 2}
+.thumb .views{display:grid;grid-template-columns:1fr 1fr;gap:6px}
+.thumb .camnote{font-size:11.5px;color:var(--muted);margin-top:4px}
+.context{margin:0 0 12px;font-size:14px}
+.refer{margin:8px 0 0;font-size:14px}
+.calfit{margin:6px 0 0;color:var(--ink)}
 .note{background:var(--bg);border:1px dashed #a9b3bd;border-radius:6px;padding:14px 16px;color:#2f3944}
 .disclaimer{margin-top:26px;border:1px solid #e2c27c;background:#fff7e6;border-radius:6px;padding:10px 14px;font-size:13.5px}
 #render-check{margin-top:12px;font-size:12px;color:var(--muted)}
@@ -332,13 +369,63 @@ std::string threshold_phrase(const ReportInputs& in, const json& test) {
   const double threshold = jnum(test, "threshold");
   std::string s = "an image is flagged as <em>fracture</em> when its score is at least <b>" +
                   g4(threshold) + "</b>";
-  if (!in.threshold_rule.empty()) {
+  if (is_external(in)) {
+    s += ", the threshold frozen in the model bundle";
+    if (!in.threshold_rule.empty())
+      s += " (rule <code>" + html_escape(in.threshold_rule) +
+           "</code> on the model's own validation set)";
+    s += ", not re-tuned on this data";
+  } else if (!in.threshold_rule.empty()) {
     s += ", a threshold chosen on the validation set by the rule <code>" +
          html_escape(in.threshold_rule) + "</code> and frozen before the test set was scored";
   } else if (!jstr(test, "threshold_source").empty()) {
     s += " (" + html_escape(jstr(test, "threshold_source")) + ")";
   }
   return s;
+}
+
+// What was evaluated and on what: above the figures, so that no reader takes an external result for
+// an internal one or the other way round.
+std::string context_paragraph(const ReportInputs& in) {
+  std::string s;
+  if (is_external(in)) {
+    s += "<b>External evaluation.</b> These images were never seen by the model: not in training, "
+         "not in validation, not in choosing the threshold. The threshold is the one frozen in the "
+         "model bundle, not re-tuned on this data, so the figures below are what the model does on "
+         "new data as it stands.";
+  } else if (!in.evaluation_kind.empty()) {
+    s += "<b>Evaluation on the " + html_escape(in.evaluation_kind) +
+         ".</b> Its images were held out from training and from choosing the threshold.";
+  }
+  if (!in.model_description.empty())
+    s += std::string(s.empty() ? "" : " ") + "Model: <code>" + html_escape(in.model_description) +
+         "</code>.";
+  return s.empty() ? "" : "<p class=\"context\">" + s + "</p>\n";
+}
+
+// The "refer to a radiologist" band in plain words; nothing when there is none.
+std::string refer_band_paragraph(const ReportInputs& in) {
+  const json& b = in.refer_band;
+  if (!b.is_object() || b.empty()) return "";
+  const int64_t referred = jint(b, "test_referred"), total = jint(b, "test_images");
+  const double lo = jnum(b, "lo"), hi = jnum(b, "hi"), accuracy = jnum(b, "accuracy_outside");
+  std::string s = "<p class=\"refer\"><b>Referral band.</b> ";
+  s += "Scores from " + fixed(lo, 2) + " up to " + fixed(hi, 2) +
+       " are too uncertain to call: the model answers &ldquo;refer to a radiologist&rdquo; instead";
+  if (!jstr(b, "rule").empty()) s += " (" + html_escape(jstr(b, "rule")) + ")";
+  s += ".";
+  if (total > 0) {
+    s += " " + std::to_string(referred) + " of " + plural(total, "image", "images") + " (" +
+         pct(ratio(referred, total)) + ") fell in this band";
+    if (std::isfinite(accuracy)) {
+      s += "; on the other " + std::to_string(total - referred) + ", the model was right for " +
+           pct(accuracy);
+    }
+    s += ".";
+  } else if (std::isfinite(accuracy)) {
+    s += " Outside the band the model was right for " + pct(accuracy) + " of images.";
+  }
+  return s + "</p>\n";
 }
 
 std::string summary_section(const ReportInputs& in) {
@@ -349,14 +436,15 @@ std::string summary_section(const ReportInputs& in) {
   const Metric auroc = read_metric(test, "auroc");
   const json& boot = jget(test, "bootstrap");
 
-  std::string s =
-      "<section id=\"summary\" class=\"summary\" aria-label=\"Summary\">\n<div class=\"tiles\">\n";
+  std::string s = "<section id=\"summary\" class=\"summary\" aria-label=\"Summary\">\n" +
+                  context_paragraph(in) + "<div class=\"tiles\">\n";
   s += proportion_tile("Sensitivity", sens, c.tp, c.positives(), "fractures found");
   s += proportion_tile("Specificity", spec, c.tn, c.negatives(), "normal images cleared");
   s += proportion_tile("PPV", ppv, c.tp, c.flagged(), "flags correct");
   s += proportion_tile("NPV", npv, c.tn, c.cleared(), "clearances correct");
   s += tile("AUROC", fixed(auroc.value, 3), "95% CI " + dec_ci(auroc.lo, auroc.hi),
-            "bootstrap, " + std::to_string(jint(boot, "used")) + " resamples");
+            "bootstrap over " + bootstrap_unit(in) + ", " + std::to_string(jint(boot, "used")) +
+                " resamples");
   s += "</div>\n<ul class=\"sentences\">\n";
 
   if (c.positives() > 0) {
@@ -410,15 +498,21 @@ std::string summary_section(const ReportInputs& in) {
        "clears. PPV and NPV depend on how common fractures are (" +
        pct(ratio(c.positives(), c.n())) +
        " of test images here). Each 95% confidence interval (CI) is the range of values compatible "
-       "with "
-       "this test set; it narrows as the test set grows.</p>\n</section>\n";
+       "with this test set; it narrows as the test set grows. Intervals for proportions are Wilson "
+       "score intervals; those for AUROC, AUPRC and F1 come from a bootstrap over " +
+       bootstrap_unit(in) +
+       (jstr(jget(test, "bootstrap"), "unit") == "group"
+            ? " (whole " + bootstrap_unit(in) +
+                  " are resampled, so that related images stay together)"
+            : std::string()) +
+       ".</p>\n" + refer_band_paragraph(in) + "</section>\n";
   return s;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Figures.
 
-std::string roc_figure(const json& test) {
+std::string roc_figure(const json& test, const std::string& boot_unit) {
   const json& roc = jget(test, "roc");
   if (!roc.is_array() || roc.size() < 2) {
     return figure_note("fig-roc", "ROC curve",
@@ -457,21 +551,18 @@ std::string roc_figure(const json& test) {
                    fixed(tpr * 100, 1) + "%, specificity " + fixed((1 - fpr) * 100, 1) + "%");
     const std::string label = "threshold " + g4(threshold) + ": sens " + fixed(tpr * 100, 1) +
                               "%, spec " + fixed((1 - fpr) * 100, 1) + "%";
-    const double x = plot.px(fpr) + 10, y = plot.py(tpr) + 20;
-    const bool flip =
-        x + 6.2 * static_cast<double>(label.size()) > plot.plot_left() + plot.plot_width();
-    plot.text_px(flip ? plot.px(fpr) - 10 : x,
-                 std::min(y, plot.plot_top() + plot.plot_height() - 6), label, "op-label",
-                 flip ? "end" : "start");
+    // Below and beside the dot, on whichever side the whole label fits.
+    plot.label_px(plot.px(fpr), plot.py(tpr) + 20, 10, label, "op-label", kOpLabelFontPx);
     legend.push_back({"operating point (frozen threshold)", "point", "op"});
   }
   plot.legend(legend, Corner::kBottomRight);
   return figure(
       "fig-roc", plot.render("curve", "ROC curve of the test set with its 95% bootstrap band"),
       "Each point of the curve is one threshold: higher means more fractures found, further left "
-      "means fewer false alarms. The shaded band is the 95% bootstrap interval of sensitivity at "
-      "each "
-      "false-positive rate; the dot is the frozen operating threshold.");
+      "means fewer false alarms. The shaded band is the 95% bootstrap interval (resampling " +
+          boot_unit +
+          ") of sensitivity at each false-positive rate; the dot is the frozen operating "
+          "threshold.");
 }
 
 std::string pr_figure(const json& test) {
@@ -596,13 +687,41 @@ std::string confusion_figure(const json& test) {
       "are sensitivity and miss rate (top) and false-alarm rate and specificity (bottom).");
 }
 
-std::string calibration_figure(const json& test) {
+// How the scores were calibrated, in one sentence; "" when `fit` is null.
+std::string calibration_fit_sentence(const json& fit) {
+  if (!fit.is_object() || fit.empty()) return "";
+  const std::string method = jstr(fit, "method");
+  std::string s = "Scores were calibrated";
+  if (method == "temperature") {
+    s += " by temperature scaling";
+    if (std::isfinite(jnum(fit, "temperature")))
+      s += " (T = " + fixed(jnum(fit, "temperature"), 2) + ")";
+  } else if (!method.empty()) {
+    s += " by " + html_escape(method);
+  }
+  const std::string on = jstr(fit, "fitted_on");
+  const int64_t images = jint(fit, "images");
+  if (images > 0 || !on.empty()) {
+    s += " fitted on " + (images > 0 ? std::to_string(images) + " " : std::string()) +
+         (on.empty() ? "" : html_escape(on) + " ") + (images == 1 ? "image" : "images");
+  }
+  const double before = jnum(fit, "ece_before"), after = jnum(fit, "ece_after");
+  if (std::isfinite(before) && std::isfinite(after)) {
+    s += "; expected calibration error " + fixed(before, 3) + " before, " + fixed(after, 3) +
+         " after";
+  }
+  return s + ".";
+}
+
+std::string calibration_figure(const json& test, const json& fit) {
   const json& cal = jget(test, "calibration");
+  const std::string fit_sentence = calibration_fit_sentence(fit);
   if (!cal.is_object() || !jget(cal, "bins").is_array() || jget(cal, "bins").empty()) {
     return figure_note(
         "fig-calibration", "Calibration",
         "Calibration is not shown: some scores lie outside [0, 1], so they cannot be read as "
-        "probabilities (the metrics report <code>calibration: null</code>).");
+        "probabilities (the metrics report <code>calibration: null</code>)." +
+            (fit_sentence.empty() ? "" : " " + fit_sentence));
   }
   const json& bins = jget(cal, "bins");
   SvgPlot plot("Reliability diagram (ECE " + fixed(jnum(cal, "ece"), 3) + ")",
@@ -660,8 +779,8 @@ std::string calibration_figure(const json& test) {
       "fig-calibration", plot.render(pts.size() >= 2 ? "curve" : "points", "Reliability diagram"),
       "Test images grouped by score. A calibrated model's points lie on the diagonal: of images "
       "scored about 0.8, about 80% have a fracture. ECE is the count-weighted mean distance from "
-      "the "
-      "diagonal.");
+      "the diagonal." +
+          (fit_sentence.empty() ? "" : "<p class=\"calfit\">" + fit_sentence + "</p>"));
 }
 
 struct PhaseSwitch {
@@ -875,12 +994,18 @@ std::string gallery(const std::vector<GalleryItem>& items, const std::string& em
   if (items.empty()) return "<p class=\"note\">" + empty_note + "</p>\n";
   std::string s = "<div class=\"gallery\">\n";
   for (const GalleryItem& it : items) {
-    s += "<figure class=\"thumb\">";
+    const bool cam = is_base64(it.heatmap_png_base64);
+    s += cam ? "<figure class=\"thumb has-cam\"><div class=\"views\">" : "<figure class=\"thumb\">";
     if (is_base64(it.thumbnail_png_base64)) {
       s += "<img src=\"data:image/png;base64," + it.thumbnail_png_base64 + "\" alt=\"" +
            html_escape(it.path) + "\">";
     } else {
       s += "<div class=\"noimg\">no thumbnail</div>";
+    }
+    if (cam) {
+      s += "<img class=\"cam\" src=\"data:image/png;base64," + it.heatmap_png_base64 +
+           "\" alt=\"Grad-CAM of " + html_escape(it.path) + "\"></div><div class=\"camnote\">" +
+           kCamCaption + "</div>";
     }
     s += "<span class=\"path\">" + html_escape(it.path) + "</span><div class=\"meta\">score <b>" +
          fixed(it.score, 3) +
@@ -898,7 +1023,9 @@ std::string metric_cell(const Metric& m, bool proportion) {
                     : fixed(m.value, 3) + " (" + dec_ci(m.lo, m.hi) + ")";
 }
 
-std::string metrics_table(const json& test, const json& val) {
+std::string metrics_table(const ReportInputs& in) {
+  const json& test = in.test_metrics;
+  const json& val = in.val_metrics;
   struct Row {
     const char* key;
     const char* name;
@@ -950,13 +1077,12 @@ std::string metrics_table(const json& test, const json& val) {
   s += "<p class=\"tablenote\">Test set: " + plural(jint(test, "n"), "image", "images") + " (" +
        std::to_string(jint(test, "n_positive")) + " with fracture, " +
        std::to_string(jint(test, "n_negative")) + " without)";
-  if (jget(test, "n_groups").is_number())
-    s += " from " + plural(jint(test, "n_groups"), "patient", "patients");
+  if (jget(test, "n_groups").is_number()) s += " from " + groups_phrase(in, jint(test, "n_groups"));
   s += ". Threshold " + g4(jnum(test, "threshold")) + " (" +
        html_escape(jstr(test, "threshold_source")) +
        "). Bootstrap: " + html_escape(jstr(boot, "method")) + ", " +
        std::to_string(jint(boot, "used")) + " of " + std::to_string(jint(boot, "resamples")) +
-       " resamples used, resampling by " + html_escape(jstr(boot, "unit")) + ", seed " +
+       " resamples used, resampling " + bootstrap_unit(in) + ", seed " +
        std::to_string(jint(boot, "seed")) + ".";
   if (cal.is_object()) s += " Expected calibration error " + fixed(jnum(cal, "ece"), 3) + ".";
   s += "</p>\n";
@@ -1019,14 +1145,19 @@ std::string render_report_html(const ReportInputs& in) {
        "<meta name=\"generator\" content=\"wristssl report\">\n<title>" +
        html_escape(title) + "</title>\n<style>" + kCss +
        "</style>\n</head>\n<body>\n<main>\n<header>\n<h1>" + html_escape(title) + "</h1>\n";
-  h += "<p class=\"subtitle\">Test set: " + plural(jint(test, "n"), "image", "images") + ", " +
+  std::string set_name = in.evaluation_kind.empty() ? "test set" : in.evaluation_kind;
+  set_name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(set_name[0])));
+  h += "<p class=\"subtitle\">" + html_escape(set_name) + ": " +
+       plural(jint(test, "n"), "image", "images") + ", " +
        std::to_string(jint(test, "n_positive")) + " with a fracture (" +
        pct(ratio(jint(test, "n_positive"), jint(test, "n"))) + ")";
-  if (jget(test, "n_groups").is_number())
-    h += ", " + plural(jint(test, "n_groups"), "patient", "patients");
+  if (jget(test, "n_groups").is_number()) h += ", " + groups_phrase(in, jint(test, "n_groups"));
   h += " &middot; operating threshold " + g4(jnum(test, "threshold"));
-  if (!in.threshold_rule.empty())
+  if (is_external(in)) {
+    h += " (frozen in the model bundle)";
+  } else if (!in.threshold_rule.empty()) {
     h += " (" + html_escape(in.threshold_rule) + " on validation, frozen)";
+  }
   h += "</p>\n";
   if (!in.disclaimer.empty()) h += "<p class=\"banner\">" + html_escape(in.disclaimer) + "</p>\n";
   h += "</header>\n";
@@ -1035,9 +1166,9 @@ std::string render_report_html(const ReportInputs& in) {
 
   h += "<h2>How well does the score separate fractures from normal images?</h2>\n<div "
        "class=\"figs\">\n" +
-       roc_figure(test) + pr_figure(test) + "</div>\n";
+       roc_figure(test, bootstrap_unit(in)) + pr_figure(test) + "</div>\n";
   h += "<h2>At the operating threshold</h2>\n<div class=\"figs\">\n" + confusion_figure(test) +
-       calibration_figure(test) + "</div>\n";
+       calibration_figure(test, in.calibration) + "</div>\n";
   h += "<h2>Training</h2>\n<div class=\"figs\">\n" + history_figure(in.history) +
        pretrain_figure(in.pretrain) + training_card(in.history, in.pretrain) + "</div>\n";
 
@@ -1057,7 +1188,7 @@ std::string render_report_html(const ReportInputs& in) {
   }
   h += gallery(in.false_positives, "No false alarms to show.");
 
-  h += "<h2>All metrics</h2>\n" + metrics_table(test, in.val_metrics);
+  h += "<h2>All metrics</h2>\n" + metrics_table(in);
   h += "<h2>Run</h2>\n" + run_table(in.run_info);
   if (!in.disclaimer.empty()) {
     h += "<div class=\"disclaimer\"><strong>Disclaimer.</strong> " + html_escape(in.disclaimer) +

@@ -38,6 +38,7 @@ struct GalleryItem {
   int label = 0;  // truth: 1 = fracture
   double score = 0.0;
   std::string thumbnail_png_base64;  // may be empty (no thumbnail shown)
+  std::string heatmap_png_base64;    // Grad-CAM overlay (PNG, base64); may be empty (none shown)
 };
 
 /// Everything the report shows.
@@ -52,6 +53,19 @@ struct ReportInputs {
   std::vector<GalleryItem> false_positives;
   nlohmann::json run_info;  // free-form key/values for the "Run" table
   std::string disclaimer;   // e.g. research use only, not a medical device
+  /// What the bootstrap groups are, as a plural noun: "patients", "duplicate clusters", "groups".
+  std::string group_name = "groups";
+  /// "internal test split", or "external evaluation" (data the model never saw, threshold frozen in
+  /// the model bundle).
+  std::string evaluation_kind = "internal test split";
+  /// Which model was evaluated, e.g. "model.wristssl sha256 ab12...; trained on ..."; may be empty.
+  std::string model_description;
+  /// How scores were calibrated, or null: {"method": "temperature", "temperature": 1.7,
+  /// "ece_before": 0.34, "ece_after": 0.08, "fitted_on": "validation", "images": 157}.
+  nlohmann::json calibration;
+  /// The "refer to a radiologist" band, or null: {"lo": 0.41, "hi": 0.62, "rule": "...",
+  /// "test_referred": 12, "test_images": 211, "accuracy_outside": 0.81}.
+  nlohmann::json refer_band;
 };
 
 /// The figure ids, in page order; each is a `<figure id="...">` that the render check looks for.

@@ -19,6 +19,8 @@ std::string coord(double v) {
   return buf;
 }
 
+constexpr double kGuideFontPx = 11.0;  // svg .guide-label in the page's stylesheet
+
 int tick_decimals(double step) {
   if (step >= 1.0) return std::fabs(step - std::round(step)) < 1e-9 ? 0 : 1;
   return std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
@@ -60,6 +62,14 @@ std::string html_escape(std::string_view text) {
     }
   }
   return out;
+}
+
+double text_width_px(std::string_view text, double font_px) {
+  // Count code points, not bytes: UTF-8 continuation bytes are 10xxxxxx.
+  const auto chars = std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  });
+  return 0.6 * font_px * static_cast<double>(chars);
 }
 
 std::string fixed(double value, int decimals) {
@@ -188,8 +198,15 @@ void SvgPlot::guide(XY a, XY b, const std::string& css_class, const std::string&
   body_ += "<line class=\"" + css_class + "\" x1=\"" + coord(px(a.x)) + "\" y1=\"" +
            coord(py(a.y)) + "\" x2=\"" + coord(px(b.x)) + "\" y2=\"" + coord(py(b.y)) + "\"/>\n";
   if (!text.empty()) {
-    overlay_ += "<text class=\"guide-label\" x=\"" + coord(px(b.x) - 4) + "\" y=\"" +
-                coord(py(b.y) - 5) + "\" text-anchor=\"end\">" + html_escape(text) + "</text>\n";
+    // Above the end of the segment, or below it when that would leave the plot (a baseline near 1).
+    const double above = py(b.y) - 5;
+    const double y = above - 0.8 * kGuideFontPx < top_ ? py(b.y) + 5 + 0.8 * kGuideFontPx : above;
+    const double x = px(b.x) - 4;
+    if (x - text_width_px(text, kGuideFontPx) >= left_) {
+      text_px(x, y, text, "guide-label", "end");
+    } else {
+      label_px(x, y, 0, text, "guide-label", kGuideFontPx);
+    }
   }
 }
 
@@ -197,16 +214,32 @@ void SvgPlot::vline(double x, const std::string& css_class, const std::string& t
   const std::string cx = coord(px(x));
   body_ += "<line class=\"" + css_class + "\" x1=\"" + cx + "\" y1=\"" + coord(top_) + "\" x2=\"" +
            cx + "\" y2=\"" + coord(top_ + plot_height()) + "\"/>\n";
-  if (!text.empty()) {
-    overlay_ += "<text class=\"guide-label\" x=\"" + coord(px(x) + 4) + "\" y=\"" +
-                coord(top_ + 12) + "\">" + html_escape(text) + "</text>\n";
-  }
+  if (!text.empty()) label_px(px(x), top_ + 12, 4, text, "guide-label", kGuideFontPx);
 }
 
 void SvgPlot::text_px(double x, double y, const std::string& text, const std::string& css_class,
                       const std::string& anchor) {
   overlay_ += "<text class=\"" + css_class + "\" x=\"" + coord(x) + "\" y=\"" + coord(y) +
               "\" text-anchor=\"" + anchor + "\">" + html_escape(text) + "</text>\n";
+}
+
+void SvgPlot::label_px(double x, double y, double gap, const std::string& text,
+                       const std::string& css_class, double font_px) {
+  constexpr double kInset = 3.0;  // keep the label off the frame
+  const double lo = left_ + kInset, hi = left_ + plot_width() - kInset;
+  const double w = text_width_px(text, font_px);
+  std::string anchor = "start";
+  if (x + gap + w <= hi) {
+    x += gap;
+  } else if (x - gap - w >= lo) {
+    x -= gap;
+    anchor = "end";
+  } else {
+    x = std::max(lo, hi - w);  // wider than either side: as far right as fits, never past the left
+  }
+  // A line of text reaches about 0.8 em above its baseline and 0.25 em below.
+  y = std::clamp(y, top_ + kInset + 0.8 * font_px, top_ + plot_height() - kInset - 0.25 * font_px);
+  text_px(x, y, text, css_class, anchor);
 }
 
 void SvgPlot::raw(const std::string& svg) { body_ += svg; }

@@ -16,6 +16,10 @@ std::string html_escape(std::string_view text);
 /// printf("%.<decimals>f"), or "n/a" for NaN / infinity.
 std::string fixed(double value, int decimals);
 
+/// Estimated advance of `text` (UTF-8) set at `font_px`: 0.6 em per character, about the average of
+/// a bold sans-serif, so the estimate errs wide. Used to keep labels inside the plot.
+double text_width_px(std::string_view text, double font_px);
+
 /// One linear axis: the range shown, the tick spacing and the label under (or beside) it.
 struct Axis {
   double lo = 0.0;
@@ -84,6 +88,12 @@ class SvgPlot {
   /// Text at pixel coordinates; anchor is "start", "middle" or "end".
   void text_px(double x, double y, const std::string& text, const std::string& css_class,
                const std::string& anchor = "start");
+  /// A label beside pixel (x, y) that stays inside the plot area: anchored "start" at x + gap when
+  /// its estimated width (text_width_px at `font_px`) fits to the right, else "end" at x - gap when
+  /// it fits to the left, else "start" against the left edge. The baseline y is clamped so the line
+  /// stays inside.
+  void label_px(double x, double y, double gap, const std::string& text,
+                const std::string& css_class, double font_px);
   /// Pre-built SVG markup, inserted as is (caller escapes).
   void raw(const std::string& svg);
   void legend(const std::vector<LegendEntry>& entries, Corner corner);
