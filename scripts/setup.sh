@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs every Debian package wristssl needs to build, test, benchmark and run. Idempotent: installs only
-# what is missing; uses sudo only when not root. Usage: scripts/setup.sh
+# Installs every Debian package wristssl needs to build, test, benchmark and run, then ONNX Runtime for the
+# export tests from npm (tests/node). Idempotent: installs only what is missing; uses sudo only when not root.
+# Usage: scripts/setup.sh
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config git
@@ -13,18 +15,32 @@ packages=(
   dataset-fashion-mnist
   python3 python3-numpy python3-pil python3-pydicom python3-gdcm   # independent decoders for tests
   chromium                                    # headless render check of the HTML report
+  libonnx-dev libprotobuf-dev python3-onnx    # ONNX export (C++ protobuf classes) and its checker
+  nodejs npm                                  # ONNX Runtime (onnxruntime-node) runs the exported model
 )
 
 missing=()
 for p in "${packages[@]}"; do
+  # NodeSource's nodejs bundles npm (and conflicts with Debian's npm package): a working npm will do.
+  if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
   echo "setup: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-sudo=""
-if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
-echo "setup: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# onnxruntime-node, pinned by tests/node/package-lock.json. --ignore-scripts: the CPU binding ships in the
+# package (bin/napi-v6/linux/x64); its install script only fetches the CUDA extras. Fails loudly when npm
+# cannot reach the registry: the export test needs it.
+if [[ -d tests/node/node_modules/onnxruntime-node ]]; then
+  echo "setup: onnxruntime-node present"
+else
+  echo "setup: installing onnxruntime-node (npm ci in tests/node)"
+  (cd tests/node && npm ci --ignore-scripts --no-audit --no-fund)
+fi
