@@ -6,6 +6,8 @@
 
 #include "test_paths.h"
 #include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/metrics/calibration.h"
+#include "wristssl/models/bundle.h"
 #include "wristssl/report/html_report.h"
 #include "wristssl/train/pretrain.h"
 #include "wristssl/util/csv.h"
@@ -38,7 +40,8 @@ TEST(Protocol, RunsEveryStageOnTheBundledSample) {
   const std::string run = dir + "/run";
   for (const char* f : {"split.json", "summary.json", "pretrain/backbone.pt", "classifier/model.pt",
                         "classifier/threshold.json", "classifier/report.html", "classifier/metrics_test.json",
-                        "classifier/metrics_val.json", "baseline/report.html"}) {
+                        "classifier/metrics_val.json", "classifier/model.wristssl", "baseline/report.html",
+                        "baseline/model.wristssl"}) {
     EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
   }
   // The test scores file and the metrics file say the same thing.
@@ -52,8 +55,19 @@ TEST(Protocol, RunsEveryStageOnTheBundledSample) {
     s.push_back(std::stod(row[scores.column("score")]));
   }
   EXPECT_NEAR(m["metrics"]["auroc"]["value"].get<double>(), metrics::auroc(labels, s), 1e-4);
-  const double threshold = json::parse(util::read_text(run + "/classifier/threshold.json"))["threshold"].get<double>();
-  EXPECT_DOUBLE_EQ(m["threshold"].get<double>(), threshold) << "the test set uses the threshold frozen on validation";
+  const json thr = json::parse(util::read_text(run + "/classifier/threshold.json"));
+  EXPECT_DOUBLE_EQ(m["threshold"].get<double>(), thr["decision"]["threshold"].get<double>())
+      << "the test set uses the threshold frozen on validation (on the calibrated scale)";
+  // The calibrated threshold is the raw one moved by the temperature: no decision changes.
+  const double t = thr["decision"]["calibration"]["temperature"].get<double>();
+  EXPECT_NEAR(metrics::logit(thr["decision"]["threshold"].get<double>()) * t, metrics::logit(thr["threshold"].get<double>()), 1e-9);
+  const json& band = thr["decision"]["refer_band"];
+  EXPECT_LE(band["lo"].get<double>(), thr["decision"]["threshold"].get<double>());
+  EXPECT_GE(band["hi"].get<double>(), thr["decision"]["threshold"].get<double>());
+  // The run's bundle holds the test metrics and reads back verified.
+  const models::Bundle bundle = models::read_bundle(run + "/classifier/model.wristssl");
+  EXPECT_EQ(bundle.manifest["test_metrics"]["n"], m["n"]);
+  EXPECT_EQ(bundle.manifest["decision"], thr["decision"]);
   const std::string html = util::read_text(run + "/classifier/report.html");
   for (const auto& id : report::report_figure_ids()) EXPECT_NE(html.find("id=\"" + id + "\""), std::string::npos) << id;
   EXPECT_EQ(summary["classifier"]["init"], "simclr");

@@ -4,7 +4,17 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <algorithm>
+
 #include "wristssl/data/dataset.h"
+#include "wristssl/infer/export.h"
+#include "wristssl/infer/predict.h"
+#include "wristssl/train/run_bundle.h"
+#include "wristssl/util/device.h"
+#include "wristssl/version.h"
 #include "wristssl/data/scan.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/metrics_command.h"
@@ -20,9 +30,9 @@ namespace {
 using namespace wristssl;
 
 // Options every data-reading command shares.
-void add_dataset_options(CLI::App* cmd, data::DatasetOptions* o, std::string* layout) {
-  cmd->add_option("--data", o->data, "folder or csv: GRAZPEDWRI-DX, class folders, manifest, unlabelled tree")
-      ->required();
+void add_dataset_options(CLI::App* cmd, data::DatasetOptions* o, std::string* layout, bool required = true) {
+  auto* data = cmd->add_option("--data", o->data, "folder or csv: GRAZPEDWRI-DX, class folders, manifest, unlabelled tree");
+  if (required) data->required();
   cmd->add_option("--layout", *layout, "auto|grazpedwri|folders|manifest|unlabelled")->capture_default_str();
   cmd->add_option("--image-dir", o->image_dirs, "GRAZPEDWRI-DX image folder(s) holding <filestem>.png");
   cmd->add_flag("--exclude-cast", o->exclude_cast, "GRAZPEDWRI-DX: drop images with a cast");
@@ -86,13 +96,55 @@ int run_pretrain(train::PretrainOptions o, const std::string& layout) {
   return r.interrupted ? 3 : 0;
 }
 
+const char* const kCommands[] = {"inspect", "scan",    "pretrain", "train",  "evaluate", "metrics",
+                                 "run",     "predict", "bundle",   "export"};
+
+std::string version_text() {
+  std::string s = std::string("wristssl ") + kVersion + "\nLibTorch " + TORCH_VERSION + "\nfeatures:";
+  s += torch::cuda::is_available() ? " CUDA (" + std::to_string(torch::cuda::device_count()) + " devices)" : " CUDA (not available)";
+  s += util::has_native_bf16(c10::kCPU) ? ", bf16 (native on this CPU)" : ", bf16 (not native on this CPU: fp32 by default)";
+  s += ", JPEG 2000 (OpenJPEG), DICOM (DCMTK), PNG 8/16-bit, JPEG, ONNX export, TorchScript export\n";
+  return s;
+}
+
+// The command named on the command line (the first argument that is not an option or an option's
+// value), or "" when there is none.
+std::string command_of(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--version" || (i == 1 && std::string(argv[i]) == "version")) {
+      std::cout << version_text();
+      return 0;
+    }
+  }
+  if (const std::string cmd = command_of(argc, argv);
+      !cmd.empty() && std::find(std::begin(kCommands), std::end(kCommands), cmd) == std::end(kCommands)) {
+    std::string list;
+    for (const char* c : kCommands) list += std::string(list.empty() ? "" : ", ") + c;
+    std::fprintf(stderr, "error: unknown command '%s' (commands: %s; wristssl --help for more)\n", cmd.c_str(), list.c_str());
+    return 1;
+  }
   CLI::App app{"wristssl: wrist fracture detection with self-supervised learning (SimCLR) on LibTorch"};
   app.require_subcommand(1);
+  // Global options are accepted before or after the command name.
+  app.fallthrough();
   int threads = 0;
   app.add_option("--threads", threads, "threads for LibTorch and decoding (0 = all cores)")->capture_default_str();
+  app.add_flag("--version", "print the version, the LibTorch version and the build's features");
 
   std::string inspect_file, inspect_out;
   auto* inspect = app.add_subcommand("inspect", "print an image's metadata as JSON; --out writes it as 16-bit PNG");
@@ -176,16 +228,48 @@ int main(int argc, char** argv) {
   trainc->add_option("--imbalance", cls.imbalance, "weighted | balanced | none")->capture_default_str();
   trainc->add_option("--label-fraction", cls.label_fraction, "share of training labels used (grouped, stratified)")->capture_default_str();
   trainc->add_option("--threshold-rule", cls.threshold_rule, "youden | sensitivity:0.95 (chosen on validation)")->capture_default_str();
+  trainc->add_option("--refer-fraction", cls.refer_fraction,
+                     "share of validation images nearest the threshold that sets the refer band")->capture_default_str();
   trainc->add_option("--precision", cls.precision, "auto|fp32|bf16")->capture_default_str();
   trainc->add_option("--seed", cls.seed, "seed")->capture_default_str();
   trainc->add_option("--limit", cls.limit, "IDX data: images per split")->capture_default_str();
 
   train::EvaluateOptions ev;
-  auto* evaluate = app.add_subcommand("evaluate", "score a split part with a trained classifier; metrics with 95% CIs, report");
-  evaluate->add_option("--run", ev.run, "classifier run folder")->required();
-  evaluate->add_option("--part", ev.part, "test | val | train")->capture_default_str();
+  std::string ev_layout = "auto";
+  auto* evaluate = app.add_subcommand(
+      "evaluate", "metrics with 95% CIs, scores CSV and report: a run's own split (--run), or any labelled data (--model --data)");
+  evaluate->add_option("--run", ev.run, "classifier run folder: score a part of its own split");
+  evaluate->add_option("--part", ev.part, "with --run: test | val | train")->capture_default_str();
+  evaluate->add_option("--model", ev.model, "model bundle (model.wristssl): score the labelled --data at its frozen threshold");
+  add_dataset_options(evaluate, &ev.data, &ev_layout, false);
+  evaluate->add_option("--out", ev.out, "with --model: output folder (default evaluation-<model name>)");
+  evaluate->add_option("--cache-dir", ev.cache_dir, "preprocessing cache folder")->capture_default_str();
+  evaluate->add_option("--precision", ev.precision, "fp32 | bf16 | auto")->capture_default_str();
   evaluate->add_option("--bootstrap", ev.bootstrap, "bootstrap resamples")->capture_default_str();
+  evaluate->add_option("--gallery", ev.gallery, "most confident errors shown per kind, with Grad-CAM")->capture_default_str();
   evaluate->add_flag("!--no-report", ev.report, "do not write report.html");
+
+  infer::PredictOptions pr;
+  auto* predict = app.add_subcommand("predict", "score radiographs (PNG, JPEG, DICOM files or folders) with a model bundle");
+  predict->add_option("--model", pr.model, "model bundle (model.wristssl)")->required();
+  predict->add_option("inputs", pr.inputs, "image files and folders (recursive)")->required();
+  predict->add_option("--csv", pr.csv, "write path,probability,decision,error here (default: standard output)");
+  predict->add_option("--json", pr.json, "write the rows as JSON, with margins, warnings and the model's identity");
+  predict->add_option("--heatmaps", pr.heatmaps, "folder for Grad-CAM overlays (<stem>.gradcam.png)");
+  predict->add_option("--batch-size", pr.batch_size, "images per forward pass")->capture_default_str();
+  predict->add_option("--precision", pr.precision, "fp32 | bf16 | auto")->capture_default_str();
+
+  std::string bundle_run, bundle_out, bundle_name;
+  auto* bundlec = app.add_subcommand("bundle", "write the model bundle of a finished classifier run");
+  bundlec->add_option("--run", bundle_run, "classifier run folder")->required();
+  bundlec->add_option("--out", bundle_out, "bundle file (default RUN/model.wristssl)");
+  bundlec->add_option("--name", bundle_name, "model name recorded in the bundle (default: the run folder's name)");
+
+  std::string export_model, export_format, export_out;
+  auto* exportc = app.add_subcommand("export", "export a bundle to TorchScript, ONNX or a torchvision state dict");
+  exportc->add_option("--model", export_model, "model bundle (model.wristssl)")->required();
+  exportc->add_option("--format", export_format, "torchscript | onnx | torchvision")->required();
+  exportc->add_option("--out", export_out, "output file")->required();
 
   metrics::MetricsCommandOptions mo;
   double mo_threshold = -1;
@@ -218,7 +302,23 @@ int main(int argc, char** argv) {
     }
     if (*evaluate) {
       ev.threads = threads;
+      if (ev_layout != "auto") ev.data.layout = data::parse_layout(ev_layout);
       train::run_evaluate(ev);
+      return 0;
+    }
+    if (*predict) {
+      pr.threads = threads;
+      infer::run_predict(pr, std::cout);
+      return 0;
+    }
+    if (*bundlec) {
+      const models::Bundle b = train::write_run_bundle(bundle_run, bundle_out, bundle_name);
+      std::cout << b.path << "\n" << b.id() << "\nsha256 " << b.sha256 << "\n";
+      return 0;
+    }
+    if (*exportc) {
+      infer::export_model(export_model, export_format, export_out);
+      std::cout << export_format << ": " << export_out << "\n";
       return 0;
     }
     if (*metricsc) {

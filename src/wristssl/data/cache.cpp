@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "wristssl/data/preprocess.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/io/resize.h"
 #include "wristssl/util/hash.h"
@@ -168,14 +169,6 @@ class SegmentWriter {
   int64_t blocks_ = 0;
   std::vector<IndexEntry> index_;
 };
-
-std::vector<uint16_t> to_u16(const std::vector<float>& v) {
-  std::vector<uint16_t> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    out[i] = static_cast<uint16_t>(std::lround(std::fmin(1.0f, std::fmax(0.0f, v[i])) * 65535.0f));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -359,10 +352,7 @@ std::unique_ptr<ImageCache> ImageCache::open(const std::vector<std::string>& pat
           io::Image img = io::decode_image(bytes.data(), bytes.size(), path);
           e.width = img.info.width;
           e.height = img.info.height;
-          const std::vector<float> small =
-              o.keep_aspect ? io::resize_letterbox(img.pixels, e.width, e.height, o.image_size, 0.0f)
-                            : io::resize_image(img.pixels, e.width, e.height, o.image_size, o.image_size);
-          pixels = to_u16(small);
+          pixels = render_u16(img, o.image_size, o.keep_aspect);
         }
       } catch (const io::ImageError& err) {
         e.error = std::string(io::error_kind_name(err.kind())) + ": " + err.reason();

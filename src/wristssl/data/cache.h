@@ -22,6 +22,16 @@ struct CacheOptions {
   int segment_images = 512;   // a segment is closed (and safe from a crash) every this many images
 };
 
+/// The cache options of a command: its cache folder, image side and threads (0 = all cores); the one
+/// place commands build them.
+inline CacheOptions cache_options(const std::string& dir, int image_size, int threads) {
+  CacheOptions c;
+  c.dir = dir;
+  c.image_size = image_size;
+  c.threads = threads;
+  return c;
+}
+
 struct CacheStats {
   size_t reused = 0;            // found by path + size + mtime, or by content hash
   size_t decoded = 0;           // decoded now

@@ -5,6 +5,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "wristssl/data/preprocess.h"
+
 namespace wristssl::data {
 
 BatchLoader::BatchLoader(const PixelSource& source, std::vector<int> items, std::vector<int> labels,
@@ -71,7 +73,6 @@ Batch BatchLoader::make_batch(int64_t epoch, int64_t b, const std::vector<int>& 
   batch.labels = torch::empty({n}, torch::kLong);
   auto* lab = batch.labels.data_ptr<int64_t>();
   for (int v = 0; v < options_.views; ++v) batch.views.push_back(torch::empty({n, 1, out, out}, torch::kFloat));
-  const float inv_std = 1.0f / options_.std;
   for (int64_t k = 0; k < n; ++k) {
     const int item = items[k];
     batch.items.push_back(item);
@@ -80,7 +81,7 @@ Batch BatchLoader::make_batch(int64_t epoch, int64_t b, const std::vector<int>& 
       float* dst = batch.views[v].data_ptr<float>() + k * out * out;
       augment_view(source_.pixels(item), source_.image_size(), dst, options_.augment,
                    mix_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(item), v + 1));
-      for (int64_t i = 0; i < static_cast<int64_t>(out) * out; ++i) dst[i] = (dst[i] - options_.mean) * inv_std;
+      normalize_in_place(dst, static_cast<int64_t>(out) * out, options_.mean, options_.std);
     }
   }
   return batch;

@@ -5,6 +5,9 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <vector>
+
+#include "wristssl/models/bundle.h"
 #include "wristssl/models/resnet.h"
 
 namespace wristssl::models {
@@ -23,5 +26,17 @@ class ClassifierImpl : public torch::nn::Cloneable<ClassifierImpl> {
   torch::nn::Linear head{nullptr};
 };
 TORCH_MODULE(Classifier);
+
+/// Every parameter and running statistic of `model` as float32 tensors named as in the module
+/// ("backbone.conv1.weight", ..., "head.bias"); batch-norm batch counters are left out.
+std::vector<NamedTensor> bundle_tensors(ClassifierImpl& model);
+
+/// Copies a bundle's tensors into `model`: every tensor bundle_tensors would write must be there with
+/// its shape, and no other. Throws BundleError("tensors") naming the first that is missing, extra or
+/// of another shape.
+void load_bundle_tensors(ClassifierImpl& model, const Bundle& bundle);
+
+/// A classifier built from a verified bundle (architecture "resnet18", 1 input channel), in eval mode.
+Classifier classifier_from_bundle(const Bundle& bundle);
 
 }  // namespace wristssl::models

@@ -15,7 +15,9 @@
 #include "wristssl/models/classifier.h"
 #include "wristssl/train/checkpoint.h"
 #include "wristssl/train/common.h"
+#include "wristssl/train/options_json.h"
 #include "wristssl/train/pretrain.h"
+#include "wristssl/train/run_bundle.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
@@ -54,11 +56,7 @@ std::vector<int> readable(const data::PixelSource& px, const std::vector<int>& i
 
 Prepared prepare(const ClassifierOptions& o, bool make_split_if_missing) {
   Prepared p;
-  data::CacheOptions cache;
-  cache.dir = o.cache_dir;
-  cache.image_size = o.image_size;
-  cache.threads = o.threads;
-  p.loaded = data::load_pixels(o.data, cache, o.limit);
+  p.loaded = data::load_pixels(o.data, data::cache_options(o.cache_dir, o.image_size, o.threads), o.limit);
   const data::Dataset& ds = p.loaded.dataset;
   if (ds.class_names.size() < 2) throw std::runtime_error(o.data.data + ": the classifier needs labelled data");
   for (const auto& r : ds.records) p.labels.push_back(r.label);
@@ -105,11 +103,13 @@ Scores score_logits(const torch::Tensor& logits, const std::vector<int>& labels,
   const torch::Tensor target = torch::tensor(std::vector<int64_t>(labels.begin(), labels.end()), torch::kLong);
   s.loss = torch::nn::functional::cross_entropy(lf, target, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights))
                .item<double>();
-  const torch::Tensor prob = lf.softmax(1);
-  const torch::Tensor pred = prob.argmax(1);
+  const torch::Tensor prob = lf.softmax(1).contiguous();
+  const torch::Tensor pred = prob.argmax(1).contiguous();
+  const auto p = prob.accessor<float, 2>();
+  const auto c = pred.accessor<int64_t, 1>();
   for (int64_t i = 0; i < prob.size(0); ++i) {
-    s.positive.push_back(prob.size(1) == 2 ? prob[i][1].item<double>() : kNaN);
-    s.predicted.push_back(static_cast<int>(pred[i].item<int64_t>()));
+    s.positive.push_back(prob.size(1) == 2 ? p[i][1] : kNaN);
+    s.predicted.push_back(static_cast<int>(c[i]));
   }
   return s;
 }
@@ -140,63 +140,50 @@ torch::Tensor logits_of(models::ClassifierImpl& model, const data::PixelSource& 
   return infer(px, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
 }
 
+// The one list of ClassifierOptions's fields ("data" is nested and handled apart).
+const auto kVisitClassifier = [](auto& o, auto&& f) {
+  f("out", o.out);
+  f("split", o.split);
+  f("val_fraction", o.val_fraction);
+  f("test_fraction", o.test_fraction);
+  f("cache_dir", o.cache_dir);
+  f("limit", o.limit);
+  f("image_size", o.image_size);
+  f("crop_size", o.crop_size);
+  f("backbone", o.backbone);
+  f("init", o.init);
+  f("probe_epochs", o.probe_epochs);
+  f("finetune_epochs", o.finetune_epochs);
+  f("batch_size", o.batch_size);
+  f("lr_probe", o.lr_probe);
+  f("lr_finetune", o.lr_finetune);
+  f("momentum", o.momentum);
+  f("weight_decay", o.weight_decay);
+  f("probe_augment", o.probe_augment);
+  f("augment", o.augment);
+  f("imbalance", o.imbalance);
+  f("label_fraction", o.label_fraction);
+  f("threshold_rule", o.threshold_rule);
+  f("refer_fraction", o.refer_fraction);
+  f("precision", o.precision);
+  f("channels_last", o.channels_last);
+  f("seed", o.seed);
+  f("threads", o.threads);
+  f("workers", o.workers);
+  f("bootstrap", o.bootstrap);
+};
+
 }  // namespace
 
 json to_json(const ClassifierOptions& o) {
-  return {{"data", data_options_to_json(o.data)}, {"out", o.out},
-          {"split", o.split},                     {"val_fraction", o.val_fraction},
-          {"test_fraction", o.test_fraction},     {"cache_dir", o.cache_dir},
-          {"limit", o.limit},                     {"image_size", o.image_size},
-          {"crop_size", o.crop_size},             {"backbone", o.backbone},
-          {"init", o.init},                       {"probe_epochs", o.probe_epochs},
-          {"finetune_epochs", o.finetune_epochs}, {"batch_size", o.batch_size},
-          {"lr_probe", o.lr_probe},               {"lr_finetune", o.lr_finetune},
-          {"momentum", o.momentum},               {"weight_decay", o.weight_decay},
-          {"probe_augment", o.probe_augment},     {"augment", o.augment},
-          {"imbalance", o.imbalance},             {"label_fraction", o.label_fraction},
-          {"threshold_rule", o.threshold_rule},   {"precision", o.precision},
-          {"channels_last", o.channels_last},     {"seed", o.seed},
-          {"threads", o.threads},                 {"workers", o.workers},
-          {"bootstrap", o.bootstrap}};
+  json j = options_to_json(o, kVisitClassifier);
+  j["data"] = data_options_to_json(o.data);
+  return j;
 }
 
 void from_json(const json& j, ClassifierOptions& o) {
-  const json defaults = to_json(o);
-  for (const auto& [key, value] : j.items()) {
-    if (!defaults.contains(key)) throw std::runtime_error("unknown classifier option '" + key + "'");
-  }
-  auto get = [&](const char* key, auto& field) {
-    if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
-  };
+  options_from_json(j, o, kVisitClassifier, to_json(o), "classifier");
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
-  get("out", o.out);
-  get("split", o.split);
-  get("val_fraction", o.val_fraction);
-  get("test_fraction", o.test_fraction);
-  get("cache_dir", o.cache_dir);
-  get("limit", o.limit);
-  get("image_size", o.image_size);
-  get("crop_size", o.crop_size);
-  get("backbone", o.backbone);
-  get("init", o.init);
-  get("probe_epochs", o.probe_epochs);
-  get("finetune_epochs", o.finetune_epochs);
-  get("batch_size", o.batch_size);
-  get("lr_probe", o.lr_probe);
-  get("lr_finetune", o.lr_finetune);
-  get("momentum", o.momentum);
-  get("weight_decay", o.weight_decay);
-  get("probe_augment", o.probe_augment);
-  get("augment", o.augment);
-  get("imbalance", o.imbalance);
-  get("label_fraction", o.label_fraction);
-  get("threshold_rule", o.threshold_rule);
-  get("precision", o.precision);
-  get("channels_last", o.channels_last);
-  get("seed", o.seed);
-  get("threads", o.threads);
-  get("workers", o.workers);
-  get("bootstrap", o.bootstrap);
 }
 
 ClassifierResult run_classifier(const ClassifierOptions& opt) {
@@ -455,17 +442,33 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   result.best_epoch = extra["best_epoch"].get<int>();
   result.best_val_auroc = extra["best_auroc"].get<double>();
   result.model_path = o.out + "/model.pt";
-  util::atomic_write(o.out + "/threshold.json",
-                     json{{"threshold", result.threshold},
-                          {"rule", metrics::threshold_rule_name(rule)},
-                          {"chosen_on", "validation"},
-                          {"val_images", p.val.size()},
-                          {"best_epoch", result.best_epoch},
-                          {"val_auroc", result.best_val_auroc},
-                          {"val_accuracy", extra["best_accuracy"]}}
-                         .dump(2));
+  json threshold_json = {{"threshold", result.threshold},
+                         {"rule", metrics::threshold_rule_name(rule)},
+                         {"chosen_on", "validation"},
+                         {"val_images", p.val.size()},
+                         {"best_epoch", result.best_epoch},
+                         {"val_auroc", result.best_val_auroc},
+                         {"val_accuracy", extra["best_accuracy"]}};
+  if (num_classes == 2) {
+    // Calibration and the refer band, on the same validation logits (z1 - z0: the log-odds).
+    const torch::Tensor margin_t = (val_logits.select(1, 1) - val_logits.select(1, 0)).to(torch::kDouble).contiguous();
+    const std::vector<double> margins(margin_t.data_ptr<double>(), margin_t.data_ptr<double>() + margin_t.numel());
+    threshold_json["decision"] =
+        fit_decision(val_labels, margins, result.threshold, metrics::threshold_rule_name(rule), o.refer_fraction);
+  }
+  util::atomic_write(o.out + "/threshold.json", threshold_json.dump(2));
   std::fprintf(stderr, "classifier: best epoch %d (val AUROC %.4f); threshold %.4f (%s on validation)\n",
                result.best_epoch, result.best_val_auroc, result.threshold, o.threshold_rule.c_str());
+  if (num_classes == 2) {
+    const json& d = threshold_json["decision"];
+    std::fprintf(stderr,
+                 "classifier: temperature %.3f (ECE on validation %.3f -> %.3f); calibrated threshold %.4f; refer band "
+                 "[%.4f, %.4f)\n",
+                 d["calibration"]["temperature"].get<double>(), d["calibration"].value("ece_before", 0.0),
+                 d["calibration"].value("ece_after", 0.0), d["threshold"].get<double>(), d["refer_band"]["lo"].get<double>(),
+                 d["refer_band"]["hi"].get<double>());
+    result.bundle_path = write_run_bundle(o.out).path;
+  }
   return result;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "wristssl/data/dataset.h"
+#include "wristssl/train/evaluate.h"
 
 namespace wristssl::train {
 
@@ -34,6 +35,7 @@ struct ClassifierOptions {
   std::string imbalance = "weighted";  // "weighted" loss, "balanced" sampling, or "none"
   double label_fraction = 1.0;         // grouped, stratified share of the training labels used
   std::string threshold_rule = "youden";  // "youden" or "sensitivity:0.95"
+  double refer_fraction = 0.10;        // share of validation images nearest the threshold that set the refer band
   std::string precision = "auto";
   bool channels_last = true;
   uint64_t seed = 0;
@@ -50,24 +52,13 @@ struct ClassifierResult {
   double best_val_auroc = 0;
   double threshold = 0.5;
   std::string model_path;              // <out>/model.pt (best weights)
+  std::string bundle_path;             // <out>/model.wristssl (binary classifiers)
   bool interrupted = false;
 };
 
 /// Trains (or resumes) the classifier; writes split.json (if made), config.json, history.csv/jsonl,
-/// checkpoint.pt, model.pt (best by validation AUROC), threshold.json.
+/// checkpoint.pt, model.pt (best by validation AUROC), threshold.json (with the decision rule fitted on
+/// validation: calibration and refer band) and, for fracture / no fracture, the bundle model.wristssl.
 ClassifierResult run_classifier(const ClassifierOptions& options);
-
-struct EvaluateOptions {
-  std::string run;                     // a classifier run folder
-  std::string part = "test";           // which split part to score: test, val, train
-  int bootstrap = 2000;
-  int threads = 0;
-  bool report = true;                  // also write report.html
-  int gallery = 8;                     // most confident errors shown per kind
-};
-
-/// Scores the chosen split part with the run's best model and frozen threshold: writes
-/// scores_<part>.csv (path,group,label,score), metrics_<part>.json, and report.html. Returns the metrics JSON.
-nlohmann::json run_evaluate(const EvaluateOptions& options);
 
 }  // namespace wristssl::train

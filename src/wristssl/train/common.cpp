@@ -8,6 +8,7 @@
 
 #include "wristssl/data/loader.h"
 #include "wristssl/util/autocast.h"
+#include "wristssl/train/options_json.h"
 #include "wristssl/util/fs.h"
 
 namespace fs = std::filesystem;
@@ -15,19 +16,29 @@ using nlohmann::json;
 
 namespace wristssl::train {
 
+namespace {
+
+// The one list of DatasetOptions' fields ("layout" is an enum, handled apart).
+const auto kVisitData = [](auto& o, auto&& f) {
+  f("data", o.data);
+  f("image_dirs", o.image_dirs);
+  f("exclude_cast", o.exclude_cast);
+  f("exclude_metal", o.exclude_metal);
+  f("exclude_uncertain", o.exclude_uncertain);
+  f("negative_class", o.negative_class);
+  f("positive_class", o.positive_class);
+  f("path_column", o.path_column);
+  f("label_column", o.label_column);
+  f("group_column", o.group_column);
+  f("where", o.where);
+};
+
+}  // namespace
+
 json data_options_to_json(const data::DatasetOptions& o) {
-  return {{"data", o.data},
-          {"layout", data::layout_name(o.layout)},
-          {"image_dirs", o.image_dirs},
-          {"exclude_cast", o.exclude_cast},
-          {"exclude_metal", o.exclude_metal},
-          {"exclude_uncertain", o.exclude_uncertain},
-          {"negative_class", o.negative_class},
-          {"positive_class", o.positive_class},
-          {"path_column", o.path_column},
-          {"label_column", o.label_column},
-          {"group_column", o.group_column},
-          {"where", o.where}};
+  json j = options_to_json(o, kVisitData);
+  j["layout"] = data::layout_name(o.layout);
+  return j;
 }
 
 void data_options_from_json(const json& j, data::DatasetOptions& o) {
@@ -35,22 +46,8 @@ void data_options_from_json(const json& j, data::DatasetOptions& o) {
     o.data = j.get<std::string>();
     return;
   }
-  const json defaults = data_options_to_json(o);
-  for (const auto& [key, value] : j.items()) {
-    if (!defaults.contains(key)) throw std::runtime_error("unknown data option '" + key + "'");
-  }
-  if (j.contains("data")) o.data = j["data"].get<std::string>();
+  options_from_json(j, o, kVisitData, data_options_to_json(o), "data");
   if (j.contains("layout")) o.layout = data::parse_layout(j["layout"].get<std::string>());
-  if (j.contains("image_dirs")) o.image_dirs = j["image_dirs"].get<std::vector<std::string>>();
-  if (j.contains("exclude_cast")) o.exclude_cast = j["exclude_cast"].get<bool>();
-  if (j.contains("exclude_metal")) o.exclude_metal = j["exclude_metal"].get<bool>();
-  if (j.contains("exclude_uncertain")) o.exclude_uncertain = j["exclude_uncertain"].get<bool>();
-  if (j.contains("negative_class")) o.negative_class = j["negative_class"].get<std::string>();
-  if (j.contains("positive_class")) o.positive_class = j["positive_class"].get<std::string>();
-  if (j.contains("path_column")) o.path_column = j["path_column"].get<std::string>();
-  if (j.contains("label_column")) o.label_column = j["label_column"].get<std::string>();
-  if (j.contains("group_column")) o.group_column = j["group_column"].get<std::string>();
-  if (j.contains("where")) o.where = j["where"].get<std::vector<std::string>>();
 }
 
 double LrSchedule::at(int64_t step) const {

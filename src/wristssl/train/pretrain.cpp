@@ -18,6 +18,7 @@
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/checkpoint.h"
 #include "wristssl/train/common.h"
+#include "wristssl/train/options_json.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
@@ -39,6 +40,38 @@ const char* const kRunKeys[] = {"data",         "split",     "limit",        "im
                                 "momentum",     "weight_decay", "optimizer", "temperature", "head",
                                 "augment",      "precision", "channels_last", "init",      "seed"};
 
+// The one list of PretrainOptions's fields ("data" is nested and handled apart).
+const auto kVisitPretrain = [](auto& o, auto&& f) {
+  f("out", o.out);
+  f("split", o.split);
+  f("cache_dir", o.cache_dir);
+  f("limit", o.limit);
+  f("image_size", o.image_size);
+  f("crop_size", o.crop_size);
+  f("epochs", o.epochs);
+  f("batch_size", o.batch_size);
+  f("lr", o.lr);
+  f("lr_min", o.lr_min);
+  f("warmup_epochs", o.warmup_epochs);
+  f("momentum", o.momentum);
+  f("weight_decay", o.weight_decay);
+  f("optimizer", o.optimizer);
+  f("temperature", o.temperature);
+  f("head", o.head);
+  f("augment", o.augment);
+  f("precision", o.precision);
+  f("channels_last", o.channels_last);
+  f("init", o.init);
+  f("seed", o.seed);
+  f("threads", o.threads);
+  f("workers", o.workers);
+  f("prefetch", o.prefetch);
+  f("knn_k", o.knn_k);
+  f("knn_max", o.knn_max);
+  f("knn_every", o.knn_every);
+  f("max_steps", o.max_steps);
+};
+
 }  // namespace
 
 void install_stop_handlers() {
@@ -49,74 +82,14 @@ bool stop_requested() { return g_stop.load(); }
 void request_stop(bool value) { g_stop = value; }
 
 json to_json(const PretrainOptions& o) {
-  return {{"data", data_options_to_json(o.data)},
-          {"out", o.out},
-          {"split", o.split},
-          {"cache_dir", o.cache_dir},
-          {"limit", o.limit},
-          {"image_size", o.image_size},
-          {"crop_size", o.crop_size},
-          {"epochs", o.epochs},
-          {"batch_size", o.batch_size},
-          {"lr", o.lr},
-          {"lr_min", o.lr_min},
-          {"warmup_epochs", o.warmup_epochs},
-          {"momentum", o.momentum},
-          {"weight_decay", o.weight_decay},
-          {"optimizer", o.optimizer},
-          {"temperature", o.temperature},
-          {"head", o.head},
-          {"augment", o.augment},
-          {"precision", o.precision},
-          {"channels_last", o.channels_last},
-          {"init", o.init},
-          {"seed", o.seed},
-          {"threads", o.threads},
-          {"workers", o.workers},
-          {"prefetch", o.prefetch},
-          {"knn_k", o.knn_k},
-          {"knn_max", o.knn_max},
-          {"knn_every", o.knn_every},
-          {"max_steps", o.max_steps}};
+  json j = options_to_json(o, kVisitPretrain);
+  j["data"] = data_options_to_json(o.data);
+  return j;
 }
 
 void from_json(const json& j, PretrainOptions& o) {
-  const json defaults = to_json(o);
-  for (const auto& [key, value] : j.items()) {
-    if (!defaults.contains(key)) throw std::runtime_error("unknown pretrain option '" + key + "'");
-  }
-  auto get = [&](const char* key, auto& field) {
-    if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
-  };
+  options_from_json(j, o, kVisitPretrain, to_json(o), "pretrain");
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
-  get("out", o.out);
-  get("split", o.split);
-  get("cache_dir", o.cache_dir);
-  get("limit", o.limit);
-  get("image_size", o.image_size);
-  get("crop_size", o.crop_size);
-  get("epochs", o.epochs);
-  get("batch_size", o.batch_size);
-  get("lr", o.lr);
-  get("lr_min", o.lr_min);
-  get("warmup_epochs", o.warmup_epochs);
-  get("momentum", o.momentum);
-  get("weight_decay", o.weight_decay);
-  get("optimizer", o.optimizer);
-  get("temperature", o.temperature);
-  get("head", o.head);
-  get("augment", o.augment);
-  get("precision", o.precision);
-  get("channels_last", o.channels_last);
-  get("init", o.init);
-  get("seed", o.seed);
-  get("threads", o.threads);
-  get("workers", o.workers);
-  get("prefetch", o.prefetch);
-  get("knn_k", o.knn_k);
-  get("knn_max", o.knn_max);
-  get("knn_every", o.knn_every);
-  get("max_steps", o.max_steps);
 }
 
 PretrainResult run_pretrain(const PretrainOptions& opt) {
@@ -132,11 +105,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   const bool bf16 = compute.bf16;
 
   // Data: the cache at image_size; val / test images of a given split stay out of pretraining.
-  data::CacheOptions cache;
-  cache.dir = o.cache_dir;
-  cache.image_size = o.image_size;
-  cache.threads = o.threads;
-  data::LoadedData loaded = data::load_pixels(o.data, cache, o.limit);
+  data::LoadedData loaded = data::load_pixels(o.data, data::cache_options(o.cache_dir, o.image_size, o.threads), o.limit);
   const data::Dataset& ds = loaded.dataset;
   std::vector<int> labels(ds.records.size());
   for (size_t i = 0; i < ds.records.size(); ++i) labels[i] = ds.records[i].label;

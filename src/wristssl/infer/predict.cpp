@@ -1,0 +1,210 @@
+#include "wristssl/infer/predict.h"
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "wristssl/data/dataset.h"
+#include "wristssl/infer/predictor.h"
+#include "wristssl/io/read_image.h"
+#include "wristssl/train/common.h"
+#include "wristssl/util/csv.h"
+#include "wristssl/util/fs.h"
+#include "wristssl/util/progress.h"
+#include "wristssl/util/threads.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace wristssl::infer {
+namespace {
+
+// Modalities of plain radiographs: computed and digital radiography, and "RG" (radiographic
+// imaging).
+bool is_radiograph_modality(const std::string& m) { return m == "CR" || m == "DX" || m == "RG"; }
+
+struct Decoded {
+  std::optional<io::Image> image;  // kept only when heatmaps are asked for
+  std::vector<float> input;
+  std::string error, warning;
+};
+
+Decoded decode_one(const std::string& path, const Predictor& predictor, bool keep_image) {
+  Decoded d;
+  try {
+    io::Image img = io::read_image(path);
+    if (img.info.format == "dicom" && !is_radiograph_modality(img.info.modality)) {
+      d.warning = "DICOM Modality '" +
+                  (img.info.modality.empty() ? std::string("(none)") : img.info.modality) +
+                  "' is not a radiograph (CR, DX, RG): scored, but the model was not made for it";
+    }
+    d.input = predictor.input(img);
+    if (keep_image) d.image = std::move(img);
+  } catch (const io::ImageError& e) {
+    d.error = std::string(io::error_kind_name(e.kind())) + ": " + e.reason();
+  } catch (const std::exception& e) {
+    d.error = std::string("error: ") + e.what();
+  }
+  return d;
+}
+
+std::string heatmap_name(const std::string& path, std::set<std::string>& used) {
+  const std::string stem =
+      fs::path(path).stem().string().empty() ? "image" : fs::path(path).stem().string();
+  std::string name = stem + ".gradcam.png";
+  for (int k = 2; used.count(name); ++k) name = stem + "-" + std::to_string(k) + ".gradcam.png";
+  used.insert(name);
+  return name;
+}
+
+std::string format_probability(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6f", p);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<std::string> collect_inputs(const std::vector<std::string>& inputs) {
+  if (inputs.empty()) throw std::runtime_error("predict: give at least one image file or folder");
+  std::vector<std::string> files;
+  for (const std::string& in : inputs) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(in, ec);
+    if (fs::is_directory(st)) {
+      const std::vector<std::string> found = data::list_image_files(in);
+      if (found.empty()) {
+        throw std::runtime_error(
+            in +
+            ": no image files in this folder (looked for .png, .jpg, .jpeg, .dcm, .dicom "
+            "and files without an extension, recursively)");
+      }
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (!fs::exists(fs::symlink_status(in, ec))) {
+      throw std::runtime_error(in + ": no such file or folder");
+    } else {
+      files.push_back(in);  // a file, or something unreadable that gets its own error row
+    }
+  }
+  return files;
+}
+
+std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) {
+  if (o.model.empty()) throw std::runtime_error("predict needs --model BUNDLE");
+  if (o.batch_size < 1) throw std::runtime_error("--batch-size must be >= 1");
+  const std::vector<std::string> files = collect_inputs(o.inputs);
+  Predictor predictor(models::read_bundle(o.model), {o.precision, o.threads});
+  train::to_channels_last(predictor.model());
+  std::fprintf(stderr,
+               "predict: %s, %zu files, input %d px, threshold %.4f, refer band [%.4f, %.4f)\n",
+               predictor.bundle().id().c_str(), files.size(), predictor.preprocessing().input_size,
+               predictor.rule().threshold, predictor.rule().refer_lo, predictor.rule().refer_hi);
+  const bool heat = !o.heatmaps.empty();
+  if (heat) fs::create_directories(o.heatmaps);
+  std::vector<PredictRow> rows(files.size());
+  std::set<std::string> heat_names;
+  util::Progress bar("predict", files.size());
+  const int decoders = std::max(1, util::available_cores());
+  for (size_t begin = 0; begin < files.size(); begin += static_cast<size_t>(o.batch_size)) {
+    const size_t end = std::min(files.size(), begin + static_cast<size_t>(o.batch_size));
+    // Decode the batch's files in parallel (LibTorch is idle meanwhile).
+    std::vector<Decoded> dec(end - begin);
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t k; (k = next++) < dec.size();)
+        dec[k] = decode_one(files[begin + k], predictor, heat);
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < std::min<int>(decoders, static_cast<int>(dec.size())); ++t)
+      pool.emplace_back(work);
+    work();
+    for (auto& th : pool) th.join();
+
+    std::vector<std::vector<float>> inputs;
+    std::vector<size_t> ok;
+    for (size_t k = 0; k < dec.size(); ++k) {
+      PredictRow& r = rows[begin + k];
+      r.path = files[begin + k];
+      r.error = dec[k].error;
+      r.warning = dec[k].warning;
+      if (!r.warning.empty())
+        std::fprintf(stderr, "\npredict: warning: %s: %s\n", r.path.c_str(), r.warning.c_str());
+      if (r.error.empty()) {
+        inputs.push_back(std::move(dec[k].input));
+        ok.push_back(k);
+      }
+    }
+    if (!inputs.empty()) {
+      const torch::Tensor x = predictor.batch(inputs).contiguous(at::MemoryFormat::ChannelsLast);
+      torch::Tensor maps;
+      const std::vector<Prediction> preds =
+          heat ? predictor.predict_with_heatmaps(x, &maps) : predictor.predict(x);
+      for (size_t j = 0; j < ok.size(); ++j) {
+        PredictRow& r = rows[begin + ok[j]];
+        r.ok = true;
+        r.margin = preds[j].margin;
+        r.probability = preds[j].probability;
+        r.decision = preds[j].decision;
+        if (heat) {
+          const std::string path =
+              (fs::path(o.heatmaps) / heatmap_name(r.path, heat_names)).string();
+          util::atomic_write(path, heatmap_png(*dec[ok[j]].image, maps[static_cast<int64_t>(j)]));
+          r.heatmap = path;
+        }
+      }
+    }
+    bar.update(end);
+  }
+  bar.finish();
+
+  std::string csv = "path,probability,decision,error\n";
+  json list = json::array();
+  size_t n_ok = 0;
+  std::map<std::string, int> decisions;
+  for (const PredictRow& r : rows) {
+    csv += util::csv_field(r.path) + "," + (r.ok ? format_probability(r.probability) : "") + "," +
+           r.decision + "," + util::csv_field(r.error) + "\n";
+    json j = {{"path", r.path}};
+    if (r.ok) {
+      j["probability"] = r.probability;
+      j["margin"] = r.margin;
+      j["decision"] = r.decision;
+      ++n_ok;
+      ++decisions[r.decision];
+    } else {
+      j["error"] = r.error;
+    }
+    if (!r.warning.empty()) j["warning"] = r.warning;
+    if (!r.heatmap.empty()) j["heatmap"] = r.heatmap;
+    list.push_back(j);
+  }
+  if (!o.csv.empty()) util::atomic_write(o.csv, csv);
+  if (!o.json.empty()) {
+    const auto& m = predictor.bundle().manifest;
+    const json doc = {{"model",
+                       {{"id", predictor.bundle().id()},
+                        {"sha256", predictor.bundle().sha256},
+                        {"path", o.model},
+                        {"threshold", predictor.rule().threshold},
+                        {"refer_band", {predictor.rule().refer_lo, predictor.rule().refer_hi}},
+                        {"temperature", predictor.rule().temperature},
+                        {"intended_use", m.value("intended_use", std::string())}}},
+                      {"images", list}};
+    util::atomic_write(o.json, doc.dump(2));
+  }
+  if (o.csv.empty() && o.json.empty()) out << csv << std::flush;
+  std::fprintf(
+      stderr,
+      "predict: %zu images scored (%d fracture, %d no_fracture, %d refer), %zu unreadable\n", n_ok,
+      decisions["fracture"], decisions["no_fracture"], decisions["refer"], rows.size() - n_ok);
+  return rows;
+}
+
+}  // namespace wristssl::infer

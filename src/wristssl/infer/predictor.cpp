@@ -1,0 +1,106 @@
+#include "wristssl/infer/predictor.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "wristssl/io/read_image.h"
+#include "wristssl/io/resize.h"
+#include "wristssl/models/grad_cam.h"
+#include "wristssl/report/heatmap.h"
+#include "wristssl/util/autocast.h"
+#include "wristssl/util/device.h"
+#include "wristssl/util/threads.h"
+
+namespace wristssl::infer {
+
+Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
+    : bundle_(std::move(bundle)) {
+  const nlohmann::json& p = bundle_.manifest.at("preprocessing");
+  if (p.value("resize", std::string()) != "stretch" || p.value("channels", 1) != 1) {
+    throw models::BundleError(bundle_.path, "manifest",
+                              "preprocessing " + p.dump() + " is not supported by this build");
+  }
+  pre_.image_size = p.at("image_size").get<int>();
+  pre_.input_size = p.at("input_size").get<int>();
+  pre_.keep_aspect = false;
+  pre_.mean = p.at("normalization").at("mean").get<float>();
+  pre_.stdev = p.at("normalization").at("std").get<float>();
+  if (pre_.image_size < 8 || pre_.image_size > 4096 || pre_.input_size < 8 ||
+      pre_.input_size > 4096 || !(pre_.stdev > 0)) {
+    throw models::BundleError(bundle_.path, "manifest", "preprocessing out of range: " + p.dump());
+  }
+  rule_ = models::DecisionRule::from_json(bundle_.manifest.at("decision"));
+  if (o.threads >= 0) util::set_threads(o.threads);
+  device_ = util::best_device();
+  bf16_ = util::use_bf16(o.precision, device_);
+  model_ = models::classifier_from_bundle(bundle_);
+  model_->to(device_);
+  model_->eval();
+}
+
+std::vector<float> Predictor::input(const io::Image& image) const {
+  return data::network_input(image, pre_);
+}
+
+torch::Tensor Predictor::batch(const std::vector<std::vector<float>>& inputs) const {
+  const int64_t s = pre_.input_size, n = static_cast<int64_t>(inputs.size());
+  torch::Tensor x = torch::empty({n, 1, s, s}, torch::kFloat);
+  for (int64_t i = 0; i < n; ++i) {
+    TORCH_CHECK(static_cast<int64_t>(inputs[i].size()) == s * s, "input ", i, " holds ",
+                inputs[i].size(), " values, expected ", s * s);
+    std::memcpy(x.data_ptr<float>() + i * s * s, inputs[i].data(), sizeof(float) * s * s);
+  }
+  return x.to(device_);
+}
+
+Prediction Predictor::decide(double margin) const {
+  Prediction p;
+  p.margin = margin;
+  p.probability = rule_.probability(margin);
+  p.decision = rule_.decide(p.probability);
+  return p;
+}
+
+std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits;
+  {
+    const util::AutocastGuard autocast(bf16_, device_.type());
+    logits = model_->forward(x.to(device_));
+  }
+  const torch::Tensor m =
+      (logits.select(1, 1) - logits.select(1, 0)).to(torch::kCPU, torch::kDouble).contiguous();
+  std::vector<Prediction> out;
+  for (int64_t i = 0; i < m.numel(); ++i) out.push_back(decide(m.data_ptr<double>()[i]));
+  return out;
+}
+
+std::vector<Prediction> Predictor::predict_with_heatmaps(const torch::Tensor& x,
+                                                         torch::Tensor* maps) {
+  const models::GradCamResult r = models::grad_cam(*model_, x.to(device_));
+  if (maps) *maps = r.maps;
+  const torch::Tensor m = r.margins.to(torch::kDouble).contiguous();
+  std::vector<Prediction> out;
+  for (int64_t i = 0; i < m.numel(); ++i) out.push_back(decide(m.data_ptr<double>()[i]));
+  return out;
+}
+
+std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side) {
+  const int w = image.info.width, h = image.info.height;
+  const double scale = std::min(1.0, static_cast<double>(max_side) / std::max(w, h));
+  const int ow = std::max(1, static_cast<int>(std::lround(w * scale))),
+            oh = std::max(1, static_cast<int>(std::lround(h * scale)));
+  const std::vector<float> grey = io::resize_image(image.pixels, w, h, ow, oh);
+  const torch::Tensor c = map.to(torch::kCPU, torch::kFloat).contiguous();
+  TORCH_CHECK(c.dim() == 2, "heatmap_png expects a map [S, S], got ", c.sizes());
+  const std::vector<float> cv(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  const std::vector<float> cam =
+      io::resize_image(cv, static_cast<int>(c.size(1)), static_cast<int>(c.size(0)), ow, oh);
+  const report::Overlay o = report::overlay_heatmap(grey, cam, ow, oh);
+  return io::encode_rgb_png(o.rgb, o.width, o.height);
+}
+
+}  // namespace wristssl::infer

@@ -1,0 +1,65 @@
+#pragma once
+// A verified model bundle, ready to score radiographs: the same preprocessing as training, the
+// network, the calibrated probability and the decision (fracture / no_fracture / refer), and
+// Grad-CAM on request.
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "wristssl/data/preprocess.h"
+#include "wristssl/io/image.h"
+#include "wristssl/models/bundle.h"
+#include "wristssl/models/classifier.h"
+
+namespace wristssl::infer {
+
+struct PredictorOptions {
+  std::string precision = "fp32";  // fp32 (scores independent of batching), bf16 or auto
+  int threads = 0;                 // LibTorch threads; 0 = all cores; <0 leaves them as they are
+};
+
+struct Prediction {
+  double margin = 0;       // z_fracture - z_no_fracture
+  double probability = 0;  // calibrated P(fracture)
+  std::string decision;    // "fracture", "no_fracture" or "refer"
+};
+
+class Predictor {
+ public:
+  /// Builds the network from a verified bundle (see models::read_bundle).
+  Predictor(models::Bundle bundle, const PredictorOptions& options = {});
+
+  const models::Bundle& bundle() const { return bundle_; }
+  const data::Preprocessing& preprocessing() const { return pre_; }
+  const models::DecisionRule& rule() const { return rule_; }
+  models::ClassifierImpl& model() { return *model_; }
+  c10::Device device() const { return device_; }
+
+  /// The network input [input_size * input_size] of a decoded radiograph.
+  std::vector<float> input(const io::Image& image) const;
+  /// Stacks inputs into a batch [N, 1, input_size, input_size] on the model's device.
+  torch::Tensor batch(const std::vector<std::vector<float>>& inputs) const;
+
+  /// Scores a batch [N, 1, S, S] of network inputs.
+  std::vector<Prediction> predict(const torch::Tensor& x);
+  /// Scores a batch and returns Grad-CAM maps [N, S, S] in [0, 1] in `maps` (computed in fp32).
+  std::vector<Prediction> predict_with_heatmaps(const torch::Tensor& x, torch::Tensor* maps);
+  /// The prediction for a margin.
+  Prediction decide(double margin) const;
+
+ private:
+  models::Bundle bundle_;
+  data::Preprocessing pre_;
+  models::DecisionRule rule_;
+  models::Classifier model_{nullptr};
+  c10::Device device_ = c10::kCPU;
+  bool bf16_ = false;
+};
+
+/// The Grad-CAM overlay of `image` (the decoded radiograph at its own aspect, long side at most
+/// `max_side`) with the map [S, S] stretched back over it, as an RGB PNG file in memory.
+std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side = 512);
+
+}  // namespace wristssl::infer

@@ -1,0 +1,176 @@
+#include "wristssl/train/run_bundle.h"
+
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+
+#include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/metrics/calibration.h"
+#include "wristssl/models/classifier.h"
+#include "wristssl/train/checkpoint.h"
+#include "wristssl/util/fs.h"
+#include "wristssl/version.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace wristssl::train {
+namespace {
+
+double ece_of(const std::vector<int>& labels, const std::vector<double>& probs) {
+  return metrics::compute_calibration(labels, probs, 10).ece;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// The figures a reader of the bundle wants, each with its interval, from a metrics_<part>.json.
+json metrics_summary(const json& m) {
+  json s = {{"n", m.value("n", 0)}, {"n_positive", m.value("n_positive", 0)}, {"threshold", m.value("threshold", 0.0)}};
+  for (const auto& [k, v] : m.at("metrics").items()) s[k] = {{"value", v.value("value", json())}, {"lo", v.value("lo", json())}, {"hi", v.value("hi", json())}};
+  if (m.contains("calibration") && m["calibration"].is_object()) s["ece"] = m["calibration"].value("ece", json());
+  return s;
+}
+
+}  // namespace
+
+json fit_decision(const std::vector<int>& labels, const std::vector<double>& margins, double threshold_raw,
+                  const std::string& rule, double refer_fraction) {
+  const double threshold_margin = metrics::logit(threshold_raw);
+  double t = 1.0;
+  std::string note;
+  try {
+    t = metrics::fit_temperature(margins, labels);
+  } catch (const std::exception& e) {
+    note = std::string("not fitted (") + e.what() + "); temperature 1";
+  }
+  std::vector<double> raw, cal;
+  for (double m : margins) {
+    raw.push_back(metrics::sigmoid(m));
+    cal.push_back(metrics::sigmoid(m / t));
+  }
+  const metrics::ReferBand band = metrics::choose_refer_band(margins, threshold_margin, t, refer_fraction);
+  const double threshold = metrics::sigmoid(threshold_margin / t);
+  // How the band does on the images it was chosen on: accuracy inside and outside it.
+  int64_t out_n = 0, out_ok = 0, in_n = 0, in_ok = 0;
+  for (size_t i = 0; i < cal.size(); ++i) {
+    const bool inside = cal[i] >= band.lo && cal[i] < band.hi;
+    const bool ok = (cal[i] >= threshold) == (labels[i] == 1);
+    (inside ? in_n : out_n) += 1;
+    (inside ? in_ok : out_ok) += ok;
+  }
+  json calibration = {{"method", "temperature"},
+                      {"temperature", t},
+                      {"fitted_on", "validation"},
+                      {"images", margins.size()},
+                      {"nll_before", labels.empty() ? json() : json(metrics::binary_nll(margins, labels, 1.0))},
+                      {"nll_after", labels.empty() ? json() : json(metrics::binary_nll(margins, labels, t))},
+                      {"ece_before", labels.empty() ? json() : json(ece_of(labels, raw))},
+                      {"ece_after", labels.empty() ? json() : json(ece_of(labels, cal))}};
+  if (!note.empty()) calibration["note"] = note;
+  return {{"threshold", threshold},
+          {"threshold_raw", threshold_raw},
+          {"threshold_margin", threshold_margin},
+          {"rule", rule},
+          {"chosen_on", "validation"},
+          {"calibration", calibration},
+          {"refer_band",
+           {{"lo", band.lo},
+            {"hi", band.hi},
+            {"fraction", band.fraction},
+            {"rule", "the share `fraction` of validation images nearest the threshold in calibrated log-odds"},
+            {"val_images", band.images},
+            {"val_inside", band.inside},
+            {"val_accuracy_inside", in_n ? json(static_cast<double>(in_ok) / in_n) : json()},
+            {"val_accuracy_outside", out_n ? json(static_cast<double>(out_ok) / out_n) : json()}}}};
+}
+
+models::Bundle bundle_from_run(const std::string& run, const std::string& name_in) {
+  for (const char* f : {"config.json", "model.pt", "threshold.json"}) {
+    if (!fs::exists(fs::path(run) / f)) throw std::runtime_error(run + " is not a finished classifier run: no " + f);
+  }
+  const json cfg = json::parse(util::read_text(run + "/config.json"));
+  const json thr = json::parse(util::read_text(run + "/threshold.json"));
+  if (!thr.contains("decision")) {
+    throw std::runtime_error(run + "/threshold.json has no decision block (calibration, refer band): the run was made by "
+                             "wristssl 0.1; rerun the same `wristssl train` command on it to fit them (no epoch is retrained)");
+  }
+  const json& resolved = cfg.at("resolved");
+  const auto class_names = resolved.at("class_names").get<std::vector<std::string>>();
+  models::Classifier model(static_cast<int64_t>(class_names.size()));
+  load_weights(run + "/model.pt", *model, "classifier");
+
+  BundleInfo info;
+  info.name = name_in.empty() ? fs::path(run).lexically_normal().filename().string() : name_in;
+  if (info.name.empty() || info.name == ".") info.name = fs::weakly_canonical(run).filename().string();
+  info.class_names = class_names;
+  info.image_size = cfg.at("image_size").get<int>();
+  info.input_size = cfg.value("crop_size", 0) > 0 ? cfg["crop_size"].get<int>() : info.image_size;
+  info.mean = resolved.at("normalization").at("mean").get<float>();
+  info.stdev = resolved.at("normalization").at("std").get<float>();
+  info.decision = thr.at("decision");
+  info.training = {{"data", cfg.at("data")},
+                   {"init", cfg.value("init", std::string())},
+                   {"backbone", cfg.value("backbone", std::string())},
+                   {"probe_epochs", cfg.value("probe_epochs", 0)},
+                   {"finetune_epochs", cfg.value("finetune_epochs", 0)},
+                   {"best_epoch", thr.value("best_epoch", 0)},
+                   {"val_auroc", thr.value("val_auroc", json())},
+                   {"label_fraction", cfg.value("label_fraction", 1.0)},
+                   {"imbalance", cfg.value("imbalance", std::string())},
+                   {"seed", cfg.value("seed", 0)},
+                   {"train_images", resolved.value("train_images", 0)},
+                   {"val_images", resolved.value("val_images", 0)},
+                   {"test_images", resolved.value("test_images", 0)},
+                   {"class_weights", resolved.value("class_weights", json())},
+                   {"torch_version", resolved.value("torch_version", std::string())},
+                   {"run", run}};
+  if (fs::exists(run + "/metrics_test.json")) {
+    info.test_metrics = metrics_summary(json::parse(util::read_text(run + "/metrics_test.json")));
+  }
+  return make_bundle(*model, info);
+}
+
+models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info) {
+  models::Bundle b;
+  b.manifest = {
+      {"name", info.name},
+      {"created", utc_now()},
+      {"wristssl_version", kVersion},
+      {"torch_version", TORCH_VERSION},
+      {"intended_use", "Research use only. Not a medical device; not for clinical decisions."},
+      {"architecture", {{"name", "resnet18"}, {"in_channels", 1}, {"num_classes", model.num_classes}, {"output", "logits"}}},
+      {"class_names", info.class_names},
+      {"positive_class", 1},
+      {"preprocessing",
+       {{"image_size", info.image_size},
+        {"input_size", info.input_size},
+        {"resize", "stretch"},
+        {"interpolation", "area averaging when shrinking, bilinear (half-pixel centres) when enlarging; then 16-bit"},
+        {"normalization", {{"mean", info.mean}, {"std", info.stdev}}},
+        {"value_range", "[0, 1] with bone bright (MONOCHROME1 inverted)"},
+        {"dicom", "Modality LUT or rescale slope/intercept, then the file's first VOI window (or VOI LUT), else the "
+                  "min-max of the stored range; frame 0 of multi-frame files"},
+        {"channels", 1}}},
+      {"decision", info.decision},
+      {"training", info.training},
+      {"test_metrics", info.test_metrics}};
+  b.tensors = models::bundle_tensors(model);
+  return b;
+}
+
+models::Bundle write_run_bundle(const std::string& run, const std::string& out, const std::string& name) {
+  models::Bundle b = bundle_from_run(run, name);
+  models::write_bundle(b, out.empty() ? run + "/model.wristssl" : out);
+  std::fprintf(stderr, "bundle: %s (%s)\n", b.path.c_str(), b.id().c_str());
+  return b;
+}
+
+}  // namespace wristssl::train

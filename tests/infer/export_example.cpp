@@ -1,0 +1,54 @@
+// Writes a bundle of a randomly initialised classifier (random batch-norm statistics), its three
+// exports, two inputs (one not square, batch 2; one square) and the native model's logits for them,
+// for export_check.py to compare. Also runs the TorchScript export in LibTorch. Usage:
+// export_example DIR
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "test_bundle.h"
+#include "wristssl/infer/export.h"
+#include "wristssl/models/classifier.h"
+
+namespace {
+
+void write_raw(const std::string& path, const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kFloat).contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(c.data_ptr<float>()),
+            static_cast<std::streamsize>(c.numel() * sizeof(float)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: export_example DIR\n");
+    return 2;
+  }
+  using namespace wristssl;
+  const std::string dir = argv[1];
+  models::Bundle b = testing::random_bundle(96, 96, 21, "export-test");
+  models::write_bundle(b, dir + "/model.wristssl");
+  for (const char* f : {"torchscript", "onnx", "torchvision"}) {
+    infer::export_model(dir + "/model.wristssl", f, dir + "/model." + f);
+  }
+  models::Classifier net = models::classifier_from_bundle(b);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  const std::vector<std::vector<int64_t>> shapes = {{2, 1, 64, 80}, {1, 1, 96, 96}};
+  torch::jit::Module ts = torch::jit::load(dir + "/model.torchscript");
+  double worst = 0;
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    const torch::Tensor x = torch::randn(shapes[k]);
+    const torch::Tensor y = net->forward(x);
+    write_raw(dir + "/input" + std::to_string(k) + ".bin", x);
+    write_raw(dir + "/native" + std::to_string(k) + ".bin", y);
+    const torch::Tensor z = ts.forward({x}).toTensor();
+    worst = std::max(worst, (z - y).abs().max().item<double>());
+  }
+  std::printf("{\"libtorch_torchscript_max_abs_diff\": %.3g}\n", worst);
+  return worst <= 1e-4 ? 0 : 1;
+}

@@ -1,0 +1,207 @@
+#include "wristssl/infer/predict.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_bundle.h"
+#include "test_paths.h"
+#include "wristssl/data/dataset.h"
+#include "wristssl/data/preprocess.h"
+#include "wristssl/infer/predictor.h"
+#include "wristssl/io/read_image.h"
+#include "wristssl/metrics/calibration.h"
+#include "wristssl/models/classifier.h"
+#include "wristssl/train/evaluate.h"
+#include "wristssl/util/csv.h"
+#include "wristssl/util/fs.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace wristssl::infer {
+namespace {
+
+std::string read_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A copy of a sample DICOM with Modality CR changed to CT (same length), for the modality warning.
+void write_ct_copy(const std::string& src, const std::string& dst) {
+  std::string b = read_bytes(src);
+  const std::string tag("\x08\x00\x60\x00", 4);
+  const size_t at = b.find(tag);
+  ASSERT_NE(at, std::string::npos);
+  const size_t cr = b.find("CR", at);
+  ASSERT_LT(cr - at, 12u);
+  b[cr + 1] = 'T';
+  util::atomic_write(dst, b);
+}
+
+class Predict : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::temp_dir("predict");
+    models::Bundle b = testing::random_bundle(64, 48, 7, "predict-test");
+    bundle_ = dir_ + "/model.wristssl";
+    models::write_bundle(b, bundle_);
+    in_ = dir_ + "/in";
+    fs::create_directories(in_ + "/sub");
+    const auto png = data::list_image_files(testing::repo_path("samples/grazpedwri-dx/images"));
+    fs::copy_file(png.at(0), in_ + "/a.png");
+    fs::copy_file(png.at(1), in_ + "/sub/b.png");
+    const auto jpg =
+        data::list_image_files(testing::repo_path("samples/fracatlas/images/Fractured"));
+    fs::copy_file(jpg.at(0), in_ + "/c.jpg");
+    fs::copy_file(testing::repo_path("samples/dicom/CR-MONO1-10-chest.dcm"), in_ + "/d.dcm");
+    write_ct_copy(testing::repo_path("samples/dicom/CR-MONO1-10-chest.dcm"), in_ + "/e_ct.dcm");
+    util::atomic_write(in_ + "/f_corrupt.png",
+                       std::string("\x89PNG\r\n\x1a\nthis is not a png", 24));
+    const std::string j = read_bytes(jpg.at(1));
+    util::atomic_write(in_ + "/g_truncated.jpg", j.substr(0, j.size() / 2));
+  }
+  std::string dir_, bundle_, in_;
+};
+
+TEST_F(Predict, ScoresEveryReadableFileAndNamesTheRest) {
+  PredictOptions o;
+  o.model = bundle_;
+  o.inputs = {in_};
+  o.csv = dir_ + "/out.csv";
+  o.json = dir_ + "/out.json";
+  o.heatmaps = dir_ + "/heat";
+  o.batch_size = 3;  // batches that split the folder unevenly
+  o.threads = 2;
+  std::ostringstream out;
+  const std::vector<PredictRow> rows = run_predict(o, out);
+  ASSERT_EQ(rows.size(), 7u);
+  const util::CsvTable t = util::read_csv(o.csv);
+  ASSERT_EQ(t.header, (std::vector<std::string>{"path", "probability", "decision", "error"}));
+  ASSERT_EQ(t.rows.size(), 7u);
+  std::map<std::string, std::vector<std::string>> by_name;
+  for (const auto& r : t.rows) by_name[fs::path(r[0]).filename().string()] = r;
+  for (const char* good : {"a.png", "b.png", "c.jpg", "d.dcm", "e_ct.dcm"}) {
+    const auto& r = by_name.at(good);
+    EXPECT_TRUE(r[3].empty()) << good << ": " << r[3];
+    const double p = std::stod(r[1]);
+    EXPECT_GE(p, 0.0);
+    EXPECT_LE(p, 1.0);
+    EXPECT_TRUE(r[2] == "fracture" || r[2] == "no_fracture" || r[2] == "refer") << r[2];
+    EXPECT_TRUE(fs::exists(dir_ + "/heat/" + fs::path(good).stem().string() + ".gradcam.png"))
+        << good;
+  }
+  for (const char* bad : {"f_corrupt.png", "g_truncated.jpg"}) {
+    const auto& r = by_name.at(bad);
+    EXPECT_TRUE(r[1].empty() && r[2].empty()) << bad;
+    EXPECT_FALSE(r[3].empty()) << bad;
+  }
+  EXPECT_NE(by_name.at("g_truncated.jpg")[3].find("truncated"), std::string::npos);
+  // Standard output stays empty when a file is asked for.
+  EXPECT_TRUE(out.str().empty());
+  // The JSON names the model and carries the modality warning for the CT file only.
+  const json j = json::parse(util::read_text(o.json));
+  EXPECT_EQ(j["model"]["sha256"].get<std::string>().size(), 64u);
+  for (const auto& r : j["images"]) {
+    const bool ct = r["path"].get<std::string>().find("e_ct.dcm") != std::string::npos;
+    EXPECT_EQ(r.contains("warning"), ct) << r.dump();
+  }
+  // The heatmap keeps the radiograph's aspect (plus the colour bar) and is a real PNG.
+  const io::Image h = io::read_image(dir_ + "/heat/c.gradcam.png");
+  const io::Image c = io::read_image(in_ + "/c.jpg");
+  EXPECT_EQ(h.info.height,
+            std::min(c.info.height, 512 * c.info.height / std::max(c.info.width, c.info.height)));
+
+  // Independently of predict's batching: the native network on the same preprocessed input, and the
+  // calibrated probability by hand.
+  const models::Bundle b = models::read_bundle(bundle_);
+  models::Classifier net = models::classifier_from_bundle(b);
+  const auto& pre = b.manifest["preprocessing"];
+  const data::Preprocessing p{64, 48, false, pre["normalization"]["mean"].get<float>(),
+                              pre["normalization"]["std"].get<float>()};
+  const std::vector<float> x = data::network_input(io::read_image(in_ + "/a.png"), p);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logits =
+      net->forward(torch::from_blob(const_cast<float*>(x.data()), {1, 1, 48, 48}).clone());
+  const double margin = (logits[0][1] - logits[0][0]).item<double>();
+  EXPECT_NEAR(std::stod(by_name.at("a.png")[1]), metrics::sigmoid(margin / 1.5), 2e-6);
+}
+
+TEST_F(Predict, MatchesExternalEvaluationOfTheSameFiles) {
+  // A labelled manifest over the readable files: evaluate --model must give predict's
+  // probabilities.
+  util::atomic_write(
+      dir_ + "/labels.csv",
+      "path,label\nin/a.png,1\nin/sub/b.png,0\nin/c.jpg,1\nin/d.dcm,0\nin/g_truncated.jpg,1\n");
+  train::EvaluateOptions eo;
+  eo.model = bundle_;
+  eo.data.data = dir_ + "/labels.csv";
+  eo.out = dir_ + "/eval";
+  eo.cache_dir = dir_ + "/cache";
+  eo.bootstrap = 50;
+  eo.threads = 2;
+  const json m = train::run_evaluate(eo);
+  EXPECT_EQ(m["n"], 4);
+  EXPECT_EQ(m["unreadable_skipped"], 1);
+  EXPECT_EQ(m["evaluation"], "external evaluation");
+  const models::Bundle b = models::read_bundle(bundle_);
+  EXPECT_DOUBLE_EQ(m["threshold"].get<double>(), b.manifest["decision"]["threshold"].get<double>())
+      << "the threshold is the bundle's, never re-tuned on the external data";
+  EXPECT_TRUE(fs::exists(dir_ + "/eval/report.html"));
+  const util::CsvTable scores = util::read_csv(dir_ + "/eval/scores_external.csv");
+  PredictOptions o;
+  o.model = bundle_;
+  o.inputs = {in_ + "/a.png", in_ + "/sub/b.png", in_ + "/c.jpg", in_ + "/d.dcm"};
+  o.threads = 2;
+  std::ostringstream out;
+  const auto rows = run_predict(o, out);
+  ASSERT_EQ(scores.rows.size(), 4u);
+  for (const auto& r : scores.rows) {
+    const std::string name = fs::path(r[0]).filename().string();
+    bool found = false;
+    for (const auto& pr : rows) {
+      if (fs::path(pr.path).filename().string() == name) {
+        EXPECT_NEAR(std::stod(r[scores.column("score")]), pr.probability, 1e-5) << name;
+        EXPECT_EQ(r[scores.column("decision")], pr.decision) << name;
+        found = true;
+      }
+    }
+    EXPECT_TRUE(found) << name;
+  }
+  // Standard output holds the CSV when no file is asked for.
+  EXPECT_EQ(out.str().rfind("path,probability,decision,error\n", 0), 0u);
+}
+
+TEST_F(Predict, RefusesATamperedBundleAndAnEmptyFolder) {
+  std::string b = read_bytes(bundle_);
+  b[b.size() / 3] ^= 0x10;
+  util::atomic_write(dir_ + "/tampered.wristssl", b);
+  PredictOptions o;
+  o.model = dir_ + "/tampered.wristssl";
+  o.inputs = {in_};
+  std::ostringstream out;
+  try {
+    run_predict(o, out);
+    FAIL() << "a tampered bundle was used";
+  } catch (const models::BundleError& e) {
+    EXPECT_EQ(e.check(), "checksum");
+    EXPECT_NE(std::string(e.what()).find("tampered.wristssl"), std::string::npos);
+  }
+  fs::create_directories(dir_ + "/empty");
+  o.model = bundle_;
+  o.inputs = {dir_ + "/empty"};
+  try {
+    run_predict(o, out);
+    FAIL() << "an empty folder was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no image files"), std::string::npos) << e.what();
+  }
+  o.inputs = {dir_ + "/missing.png"};
+  EXPECT_THROW(run_predict(o, out), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace wristssl::infer
