@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <fstream>
 
-#include "test_bundle.h"
 #include "wristssl/infer/export.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/train/run_bundle.h"
 
 namespace {
 
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   }
   using namespace wristssl;
   const std::string dir = argv[1];
-  models::Bundle b = testing::random_bundle(96, 96, 21, "export-test");
+  models::Bundle b = train::untrained_bundle(96, 96, 21, "export-test");
   models::write_bundle(b, dir + "/model.wristssl");
   for (const char* f : {"torchscript", "onnx", "torchvision"}) {
     infer::export_model(dir + "/model.wristssl", f, dir + "/model." + f);

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "test_bundle.h"
 #include "test_paths.h"
 #include "wristssl/data/dataset.h"
 #include "wristssl/data/preprocess.h"
@@ -15,6 +14,7 @@
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/train/run_bundle.h"
 #include "wristssl/train/evaluate.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
@@ -46,7 +46,7 @@ class Predict : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::temp_dir("predict");
-    models::Bundle b = testing::random_bundle(64, 48, 7, "predict-test");
+    models::Bundle b = train::untrained_bundle(64, 48, 7, "predict-test");
     bundle_ = dir_ + "/model.wristssl";
     models::write_bundle(b, bundle_);
     in_ = dir_ + "/in";

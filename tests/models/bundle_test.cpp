@@ -5,9 +5,9 @@
 
 #include <fstream>
 
-#include "test_bundle.h"
 #include "test_paths.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/train/run_bundle.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/hash.h"
 
@@ -35,7 +35,7 @@ std::string rehash(std::string s) {
 }
 
 TEST(Bundle, RoundTripsWeightsManifestAndOutputs) {
-  Bundle b = testing::random_bundle(64, 48, 1);
+  Bundle b = train::untrained_bundle(64, 48, 1);
   const std::string path = testing::temp_dir("bundle") + "/m.wristssl";
   write_bundle(b, path);
   const Bundle r = read_bundle(path);
@@ -43,7 +43,7 @@ TEST(Bundle, RoundTripsWeightsManifestAndOutputs) {
   EXPECT_EQ(r.sha256, util::sha256_file(path).size() == 64 ? r.sha256 : "");
   EXPECT_EQ(r.manifest["preprocessing"]["input_size"], 48);
   EXPECT_EQ(r.manifest["format_version"], kBundleFormatVersion);
-  EXPECT_EQ(r.id(), "untrained-test@" + b.sha256.substr(0, 12));
+  EXPECT_EQ(r.id(), "untrained@" + b.sha256.substr(0, 12));
   ASSERT_EQ(r.tensors.size(), b.tensors.size());
   // The same network: identical logits from the original tensors and the ones read back.
   Classifier m1 = classifier_from_bundle(b), m2 = classifier_from_bundle(r);
@@ -60,7 +60,7 @@ TEST(Bundle, RoundTripsWeightsManifestAndOutputs) {
 }
 
 TEST(Bundle, RefusesTamperedTruncatedForeignAndFutureFiles) {
-  const std::string good = bytes_of(testing::random_bundle(32, 32, 2));
+  const std::string good = bytes_of(train::untrained_bundle(32, 32, 2));
   EXPECT_EQ(check_failed(good), "");
   // One weight byte changed: the checksum.
   std::string t = good;
@@ -94,7 +94,7 @@ TEST(Bundle, RefusesTamperedTruncatedForeignAndFutureFiles) {
 }
 
 TEST(Bundle, RefusesAManifestThatLiesAboutItsTensors) {
-  Bundle b = testing::random_bundle(32, 32, 3);
+  Bundle b = train::untrained_bundle(32, 32, 3);
   std::string s = bundle_bytes(b);
   // Rewrite one tensor's shape in the manifest (same length), then fix the checksum.
   const std::string key = "\"nbytes\":";
@@ -103,11 +103,11 @@ TEST(Bundle, RefusesAManifestThatLiesAboutItsTensors) {
   s[at + key.size()] = s[at + key.size()] == '9' ? '8' : '9';
   EXPECT_EQ(check_failed(rehash(s)), "manifest");
   // A tensor of the wrong shape is refused when loaded into the model.
-  Bundle w = testing::random_bundle(32, 32, 4);
+  Bundle w = train::untrained_bundle(32, 32, 4);
   w.tensors[0].shape = {1, 1, 1, w.tensors[0].shape[0] * w.tensors[0].shape[1] * 49};
   w.path = "w.wristssl";
   EXPECT_THROW(classifier_from_bundle(w), BundleError);
-  Bundle x = testing::random_bundle(32, 32, 5);
+  Bundle x = train::untrained_bundle(32, 32, 5);
   x.tensors.push_back({"extra.weight", {1}, {0.0f}});
   EXPECT_THROW(classifier_from_bundle(x), BundleError);
 }

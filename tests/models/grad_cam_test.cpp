@@ -85,19 +85,34 @@ double spearman(const torch::Tensor& a, const torch::Tensor& b) {
   return saa == 0 || sbb == 0 ? 0.0 : sab / std::sqrt(saa * sbb);
 }
 
+// One trained model serves both checks (training it is the slow part; ctest runs each TEST in its own
+// process).
 class GradCam : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    util::set_threads(0);
-    model_ = new Classifier(train_on_marks(11));
+  static Classifier& model() {
+    static Classifier m = [] {
+      util::set_threads(0);
+      return train_on_marks(11);
+    }();
+    return m;
   }
-  static void TearDownTestSuite() { delete model_; }
-  static Classifier* model_;
+  void maximum_falls_on_the_mark();
+  void changes_when_the_weights_are_randomised();
 };
-Classifier* GradCam::model_ = nullptr;
+
+TEST_F(GradCam, LocalisesTheMarkAndPassesTheRandomisationCheck) {
+  {
+    SCOPED_TRACE("localisation");
+    maximum_falls_on_the_mark();
+  }
+  {
+    SCOPED_TRACE("randomised weights (Adebayo et al. 2018)");
+    changes_when_the_weights_are_randomised();
+  }
+}
 
 // Marks centred on the 3x3 grid of layer4's cells: the map's maximum must fall on the mark.
-TEST_F(GradCam, MaximumFallsOnTheMark) {
+void GradCam::maximum_falls_on_the_mark() {
   std::mt19937_64 rng(99);
   int hits = 0, total = 0, correct = 0;
   std::vector<torch::Tensor> xs;
@@ -108,7 +123,7 @@ TEST_F(GradCam, MaximumFallsOnTheMark) {
       xs.push_back(make_image(rng, true, cx - kMark / 2, cy - kMark / 2));
     }
   }
-  const GradCamResult r = grad_cam(**model_, torch::stack(xs).unsqueeze(1));
+  const GradCamResult r = grad_cam(*model(), torch::stack(xs).unsqueeze(1));
   ASSERT_EQ(r.maps.sizes(), (std::vector<int64_t>{9, kSide, kSide}));
   EXPECT_LE(r.maps.max().item<float>(), 1.0f);
   EXPECT_GE(r.maps.min().item<float>(), 0.0f);
@@ -130,13 +145,13 @@ TEST_F(GradCam, MaximumFallsOnTheMark) {
 }
 
 // Adebayo et al. 2018: Grad-CAM of a model with randomised weights must differ from the trained one's.
-TEST_F(GradCam, ChangesWhenTheWeightsAreRandomised) {
+void GradCam::changes_when_the_weights_are_randomised() {
   std::mt19937_64 rng(5);
   std::uniform_int_distribution<int> pos(4, kSide - kMark - 4);
   std::vector<torch::Tensor> xs;
   for (int k = 0; k < 8; ++k) xs.push_back(make_image(rng, true, pos(rng), pos(rng)));
   const torch::Tensor x = torch::stack(xs).unsqueeze(1);
-  const GradCamResult trained = grad_cam(**model_, x);
+  const GradCamResult trained = grad_cam(*model(), x);
   torch::manual_seed(1234);
   Classifier random(2);
   random->eval();

@@ -256,7 +256,8 @@ int main(int argc, char** argv) {
   predict->add_option("--csv", pr.csv, "write path,probability,decision,error here (default: standard output)");
   predict->add_option("--json", pr.json, "write the rows as JSON, with margins, warnings and the model's identity");
   predict->add_option("--heatmaps", pr.heatmaps, "folder for Grad-CAM overlays (<stem>.gradcam.png)");
-  predict->add_option("--batch-size", pr.batch_size, "images per forward pass")->capture_default_str();
+  predict->add_option("--batch-size", pr.batch_size, "images per forward pass (0: by input size, 1 at 512 px)")
+      ->capture_default_str();
   predict->add_option("--precision", pr.precision, "fp32 | bf16 | auto")->capture_default_str();
 
   std::string bundle_run, bundle_out, bundle_name;

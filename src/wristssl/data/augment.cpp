@@ -39,14 +39,16 @@ void gaussian_blur(float* img, int n, double sigma) {
   const int radius = std::max(1, static_cast<int>(std::ceil(3 * sigma)));
   std::vector<float> k(2 * radius + 1);
   double sum = 0;
-  for (int i = -radius; i <= radius; ++i) sum += k[i + radius] = static_cast<float>(std::exp(-0.5 * i * i / (sigma * sigma)));
+  for (int i = -radius; i <= radius; ++i)
+    sum += k[i + radius] = static_cast<float>(std::exp(-0.5 * i * i / (sigma * sigma)));
   for (auto& v : k) v = static_cast<float>(v / sum);
   std::vector<float> tmp(static_cast<size_t>(n) * n);
   for (int y = 0; y < n; ++y) {  // rows, clamped borders
     const float* row = img + static_cast<size_t>(y) * n;
     for (int x = 0; x < n; ++x) {
       float acc = 0;
-      for (int i = -radius; i <= radius; ++i) acc += k[i + radius] * row[std::clamp(x + i, 0, n - 1)];
+      for (int i = -radius; i <= radius; ++i)
+        acc += k[i + radius] * row[std::clamp(x + i, 0, n - 1)];
       tmp[static_cast<size_t>(y) * n + x] = acc;
     }
   }
@@ -108,19 +110,22 @@ AugmentOptions AugmentOptions::preset(const std::string& name, int out_size) {
   if (name == "paper") return paper(out_size);
   if (name == "xray") return xray(out_size);
   if (name == "classifier") return classifier(out_size);
-  throw std::runtime_error("unknown augmentation preset '" + name + "' (none, paper, xray, classifier)");
+  throw std::runtime_error("unknown augmentation preset '" + name +
+                           "' (none, paper, xray, classifier)");
 }
 
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
   return splitmix64(splitmix64(splitmix64(splitmix64(a) ^ b) ^ c) ^ d);
 }
 
-void augment_view(const uint16_t* src, int size, float* dst, const AugmentOptions& o, uint64_t seed) {
+void augment_view(const uint16_t* src, int size, float* dst, const AugmentOptions& o,
+                  uint64_t seed) {
   Rng rng(seed);
   const int n = o.out_size;
   // Geometry: the crop (in source pixels), then rotation, translation and flips about its centre.
   const double area = rng.uniform(o.crop_scale_min, o.crop_scale_max);
-  const double ratio = std::exp(rng.uniform(std::log(o.crop_ratio_min), std::log(o.crop_ratio_max)));
+  const double ratio =
+      std::exp(rng.uniform(std::log(o.crop_ratio_min), std::log(o.crop_ratio_max)));
   const double cw = std::min(1.0, std::sqrt(area * ratio)) * size;
   const double ch = std::min(1.0, std::sqrt(area / ratio)) * size;
   const double cx = rng.uniform(cw / 2, size - cw / 2);
@@ -130,8 +135,8 @@ void augment_view(const uint16_t* src, int size, float* dst, const AugmentOption
   const double ty = rng.uniform(-o.translate, o.translate) * size;
   const double fx = rng.chance(o.hflip_p) ? -1 : 1;
   const double fy = rng.chance(o.vflip_p) ? -1 : 1;
-  // Output pixel (u, v) -> p = ((u + 0.5) / n - 0.5, ...) in [-0.5, 0.5]^2, flipped, rotated, scaled
-  // by the crop, moved to the crop centre plus translation; minus 0.5 for pixel centres.
+  // Output pixel (u, v) -> p = ((u + 0.5) / n - 0.5, ...) in [-0.5, 0.5]^2, flipped, rotated,
+  // scaled by the crop, moved to the crop centre plus translation; minus 0.5 for pixel centres.
   const double c = std::cos(theta), s = std::sin(theta);
   const double a11 = c * cw * fx / n, a12 = -s * ch * fy / n;
   const double a21 = s * cw * fx / n, a22 = c * ch * fy / n;
@@ -142,24 +147,32 @@ void augment_view(const uint16_t* src, int size, float* dst, const AugmentOption
   const double shrink = std::max(cw, ch) / n;
   const int taps = std::clamp(static_cast<int>(std::ceil(shrink - 0.25)), 1, 4);
   constexpr float kScale = 1.0f / 65535.0f;
-  for (int v = 0; v < n; ++v) {
-    for (int u = 0; u < n; ++u) {
-      float acc = 0;
-      for (int ty_i = 0; ty_i < taps; ++ty_i) {
-        for (int tx_i = 0; tx_i < taps; ++tx_i) {
-          const double uu = u + (tx_i + 0.5) / taps - 0.5, vv = v + (ty_i + 0.5) / taps - 0.5;
-          const double x = a11 * uu + a12 * vv + b1, y = a21 * uu + a22 * vv + b2;
-          const int x0 = static_cast<int>(std::floor(x)), y0 = static_cast<int>(std::floor(y));
-          const float wx = static_cast<float>(x - x0), wy = static_cast<float>(y - y0);
-          auto at = [&](int xi, int yi) -> float {  // black outside the image
-            return (xi < 0 || yi < 0 || xi >= size || yi >= size) ? 0.0f
-                                                                  : src[static_cast<size_t>(yi) * size + xi] * kScale;
-          };
-          acc += (1 - wy) * ((1 - wx) * at(x0, y0) + wx * at(x0 + 1, y0)) +
-                 wy * ((1 - wx) * at(x0, y0 + 1) + wx * at(x0 + 1, y0 + 1));
+  if (taps == 1 && n == size && a11 == 1 && a12 == 0 && a21 == 0 && a22 == 1 && b1 == 0 &&
+      b2 == 0) {
+    // The identity (evaluation at the cached size): the bilinear pass below would return exactly
+    // src * kScale.
+    for (size_t i = 0; i < static_cast<size_t>(n) * n; ++i) dst[i] = src[i] * kScale;
+  } else {
+    for (int v = 0; v < n; ++v) {
+      for (int u = 0; u < n; ++u) {
+        float acc = 0;
+        for (int ty_i = 0; ty_i < taps; ++ty_i) {
+          for (int tx_i = 0; tx_i < taps; ++tx_i) {
+            const double uu = u + (tx_i + 0.5) / taps - 0.5, vv = v + (ty_i + 0.5) / taps - 0.5;
+            const double x = a11 * uu + a12 * vv + b1, y = a21 * uu + a22 * vv + b2;
+            const int x0 = static_cast<int>(std::floor(x)), y0 = static_cast<int>(std::floor(y));
+            const float wx = static_cast<float>(x - x0), wy = static_cast<float>(y - y0);
+            auto at = [&](int xi, int yi) -> float {  // black outside the image
+              return (xi < 0 || yi < 0 || xi >= size || yi >= size)
+                         ? 0.0f
+                         : src[static_cast<size_t>(yi) * size + xi] * kScale;
+            };
+            acc += (1 - wy) * ((1 - wx) * at(x0, y0) + wx * at(x0 + 1, y0)) +
+                   wy * ((1 - wx) * at(x0, y0 + 1) + wx * at(x0 + 1, y0 + 1));
+          }
         }
+        dst[static_cast<size_t>(v) * n + u] = acc / static_cast<float>(taps * taps);
       }
-      dst[static_cast<size_t>(v) * n + u] = acc / static_cast<float>(taps * taps);
     }
   }
   // Intensity: brightness, contrast about the mean, gamma; then blur and noise.
@@ -182,7 +195,8 @@ void augment_view(const uint16_t* src, int size, float* dst, const AugmentOption
   }
   if (blur) gaussian_blur(dst, n, sigma);
   if (noise && o.noise_std > 0) {
-    for (size_t i = 0; i < count; ++i) dst[i] = std::clamp(dst[i] + static_cast<float>(o.noise_std * rng.normal()), 0.0f, 1.0f);
+    for (size_t i = 0; i < count; ++i)
+      dst[i] = std::clamp(dst[i] + static_cast<float>(o.noise_std * rng.normal()), 0.0f, 1.0f);
   }
 }
 

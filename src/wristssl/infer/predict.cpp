@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -72,6 +74,11 @@ std::string format_probability(double p) {
 
 }  // namespace
 
+int auto_batch_size(int input_size) {
+  const double side = std::max(1, input_size);
+  return std::clamp(static_cast<int>(std::lround(512.0 * 512.0 / (side * side))), 1, 32);
+}
+
 std::vector<std::string> collect_inputs(const std::vector<std::string>& inputs) {
   if (inputs.empty()) throw std::runtime_error("predict: give at least one image file or folder");
   std::vector<std::string> files;
@@ -98,7 +105,7 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& inputs) 
 
 std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) {
   if (o.model.empty()) throw std::runtime_error("predict needs --model BUNDLE");
-  if (o.batch_size < 1) throw std::runtime_error("--batch-size must be >= 1");
+  if (o.batch_size < 0) throw std::runtime_error("--batch-size must be >= 1 (or 0: by input size)");
   const std::vector<std::string> files = collect_inputs(o.inputs);
   Predictor predictor(models::read_bundle(o.model), {o.precision, o.threads});
   train::to_channels_last(predictor.model());
@@ -106,14 +113,15 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
                "predict: %s, %zu files, input %d px, threshold %.4f, refer band [%.4f, %.4f)\n",
                predictor.bundle().id().c_str(), files.size(), predictor.preprocessing().input_size,
                predictor.rule().threshold, predictor.rule().refer_lo, predictor.rule().refer_hi);
+  const int batch_size = o.batch_size > 0 ? o.batch_size : auto_batch_size(predictor.preprocessing().input_size);
   const bool heat = !o.heatmaps.empty();
   if (heat) fs::create_directories(o.heatmaps);
   std::vector<PredictRow> rows(files.size());
   std::set<std::string> heat_names;
   util::Progress bar("predict", files.size());
   const int decoders = std::max(1, util::available_cores());
-  for (size_t begin = 0; begin < files.size(); begin += static_cast<size_t>(o.batch_size)) {
-    const size_t end = std::min(files.size(), begin + static_cast<size_t>(o.batch_size));
+  for (size_t begin = 0; begin < files.size(); begin += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(files.size(), begin + static_cast<size_t>(batch_size));
     // Decode the batch's files in parallel (LibTorch is idle meanwhile).
     std::vector<Decoded> dec(end - begin);
     std::atomic<size_t> next{0};

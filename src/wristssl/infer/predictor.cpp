@@ -80,7 +80,11 @@ std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
 
 std::vector<Prediction> Predictor::predict_with_heatmaps(const torch::Tensor& x,
                                                          torch::Tensor* maps) {
-  const models::GradCamResult r = models::grad_cam(*model_, x.to(device_));
+  models::GradCamResult r;
+  {
+    const util::AutocastGuard autocast(bf16_, device_.type());
+    r = models::grad_cam(*model_, x.to(device_));
+  }
   if (maps) *maps = r.maps;
   const torch::Tensor m = r.margins.to(torch::kDouble).contiguous();
   std::vector<Prediction> out;

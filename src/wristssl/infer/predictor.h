@@ -44,7 +44,8 @@ class Predictor {
 
   /// Scores a batch [N, 1, S, S] of network inputs.
   std::vector<Prediction> predict(const torch::Tensor& x);
-  /// Scores a batch and returns Grad-CAM maps [N, S, S] in [0, 1] in `maps` (computed in fp32).
+  /// Scores a batch and returns Grad-CAM maps [N, S, S] in [0, 1] in `maps` (the backbone in the
+  /// predictor's precision, the map in fp32).
   std::vector<Prediction> predict_with_heatmaps(const torch::Tensor& x, torch::Tensor* maps);
   /// The prediction for a margin.
   Prediction decide(double margin) const;

@@ -3,6 +3,8 @@
 #include <torch/autograd.h>
 #include <torch/nn/functional/upsampling.h>
 
+#include "wristssl/util/autocast.h"
+
 namespace wristssl::models {
 
 GradCamResult grad_cam(ClassifierImpl& model, const torch::Tensor& x, int64_t positive, int64_t negative) {
@@ -14,7 +16,9 @@ GradCamResult grad_cam(ClassifierImpl& model, const torch::Tensor& x, int64_t po
     torch::NoGradGuard no_grad;
     a = model.backbone->feature_map(x);
   }
+  // The backbone runs under the caller's autocast (bf16 where asked); the map itself is computed in fp32.
   a = a.detach().to(torch::kFloat).requires_grad_(true);
+  const util::AutocastGuard fp32(false, x.device().type());
   torch::AutoGradMode grad_on(true);
   const torch::Tensor logits = model.head->forward(a.mean({2, 3})).to(torch::kFloat);  // [N, C]
   const torch::Tensor margin = logits.select(1, positive) - logits.select(1, negative);  // [N]

@@ -18,7 +18,7 @@ struct GradCamResult {
 
 /// Grad-CAM of `x` [N, 1, H, W] (preprocessed) for the margin of class `positive` over `negative`. The
 /// model's mode (eval for inference) is the caller's choice; gradients flow only to the feature map, never
-/// to the weights.
+/// to the weights. The backbone runs under the caller's autocast, if any; the head and the map in fp32.
 GradCamResult grad_cam(ClassifierImpl& model, const torch::Tensor& x, int64_t positive = 1, int64_t negative = 0);
 
 }  // namespace wristssl::models

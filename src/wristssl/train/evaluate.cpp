@@ -59,6 +59,14 @@ std::string group_noun(const data::Dataset& ds, const data::DatasetOptions& o) {
   return "images (no grouping known)";
 }
 
+// 12 significant digits: strongly calibrated scores crowd near 0.5, and "%.6g" would tie distinct ones
+// (the AUROC recomputed from the CSV must be the one reported).
+std::string precise(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.12g", v);
+  return buf;
+}
+
 // Per-image results, in the order of `items`.
 struct Scored {
   std::vector<int> items, labels;
@@ -146,7 +154,7 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
       outside_ok += (decision == "fracture") == (s.labels[k] == 1);
     }
     csv += util::csv_field(cx.loaded->dataset.records[s.items[k]].path) + "," + util::csv_field(s.groups[k]) + "," +
-           std::to_string(s.labels[k]) + "," + format_number(s.probs[k]) + "," + format_number(s.margins[k]) + "," +
+           std::to_string(s.labels[k]) + "," + precise(s.probs[k]) + "," + precise(s.margins[k]) + "," +
            decision + "\n";
   }
   util::atomic_write(cx.out_dir + "/scores_" + cx.part + ".csv", csv);

@@ -33,6 +33,11 @@ struct BundleInfo {
 /// test metrics, intended use) and tensors.
 models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info);
 
+/// A bundle of a randomly initialised classifier (seeded; random batch-norm statistics so that folding
+/// them is exercised) with a fixed decision rule: temperature 1.5, calibrated threshold sigmoid(0.2 / 1.5),
+/// refer band +-0.3 around it in calibrated log-odds. For benchmarks and tests: it detects nothing.
+models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed, const std::string& name = "untrained");
+
 /// The bundle of a finished classifier run folder (config.json, model.pt, threshold.json with its
 /// decision block; metrics_test.json when the test part was evaluated). `name` defaults to the folder's
 /// name. Throws naming the run and what is missing.
