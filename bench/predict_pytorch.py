@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The Python peer of `wristssl predict`: the TorchScript export of the same bundle run by Debian's
 PyTorch (torch.jit.load), decoding and preprocessing the same folder of 16-bit PNGs with PIL and NumPy in
-DataLoader worker processes, batch 16, the same intra-op threads. Prints images/s over the folder (after
-one warm-up pass). Usage: predict_pytorch.py DIR THREADS [BATCH]"""
+DataLoader worker processes, the same intra-op threads. Prints images/s over the folder (after one
+warm-up pass, unless ONCE is given: then one pass, for timing the whole command).
+Usage: predict_pytorch.py DIR THREADS [BATCH] [once]"""
 import json, os, sys, time
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 from PIL import Image
 
 d, threads = sys.argv[1], int(sys.argv[2])
-batch = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+batch = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+once = len(sys.argv) > 4 and sys.argv[4] == "once"
 torch.set_num_threads(threads)
 extra = {"wristssl.json": ""}
 model = torch.jit.load(os.path.join(d, "model.torchscript"), _extra_files=extra)
@@ -44,7 +46,8 @@ def one_pass():
     return torch.cat(out)
 
 
-one_pass()  # warm-up (TorchScript profiling runs, worker start)
+if not once:
+    one_pass()  # warm-up (TorchScript profiling runs, worker start)
 t0 = time.perf_counter()
 logits = one_pass()
 s = time.perf_counter() - t0

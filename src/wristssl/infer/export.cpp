@@ -112,7 +112,7 @@ std::string torchscript_source(const FoldedResNet18& net) {
   return s.str();
 }
 
-void export_torchscript(const models::Bundle& bundle, const std::string& path) {
+torch::jit::Module torchscript_module(const models::Bundle& bundle) {
   models::Classifier model = load(bundle);
   const FoldedResNet18 net = fold_batch_norm(*model);
   torch::jit::Module m("__torch__.wristssl.ResNet18Folded");
@@ -127,11 +127,15 @@ void export_torchscript(const models::Bundle& bundle, const std::string& path) {
     add(b.conv2);
     if (b.downsample) add(*b.downsample);
   }
-  m.register_parameter(
-      "fc_weight", torch::tensor(net.fc_weight).view({net.num_classes, kResNet18Features}), false);
+  m.register_parameter("fc_weight", torch::tensor(net.fc_weight).view({net.num_classes, kResNet18Features}), false);
   m.register_parameter("fc_bias", torch::tensor(net.fc_bias), false);
   m.define(torchscript_source(net));
   m.eval();
+  return m;
+}
+
+void export_torchscript(const models::Bundle& bundle, const std::string& path) {
+  torch::jit::Module m = torchscript_module(bundle);
   torch::jit::ExtraFilesMap extra{{"wristssl.json", manifest_summary(bundle).dump(2)}};
   std::ostringstream bytes;
   m.save(bytes, extra);

@@ -3,6 +3,8 @@
 // export takes a float input [N, 1, H, W] already preprocessed (the bundle's preprocessing),
 // returns the two class logits [N, 2] (no softmax), and keeps the batch and image sides free.
 
+#include <torch/script.h>
+
 #include <string>
 
 #include "wristssl/infer/folded_resnet.h"
@@ -18,6 +20,9 @@ FoldedResNet18 fold_batch_norm(models::ClassifierImpl& model);
 /// TorchScript source of the folded network's forward (the attributes it reads are named like the
 /// layers with '.' replaced by '_', plus "_weight" / "_bias").
 std::string torchscript_source(const FoldedResNet18& net);
+
+/// The folded network as a TorchScript module in memory (eval mode), with the manifest's summary not attached.
+torch::jit::Module torchscript_module(const models::Bundle& bundle);
 
 /// A TorchScript module (torch.jit.load in Python, torch::jit::load in LibTorch) with the bundle's
 /// manifest (without the tensor list) stored as the extra file "wristssl.json".

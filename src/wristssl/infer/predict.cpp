@@ -1,9 +1,9 @@
 #include "wristssl/infer/predict.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -11,7 +11,6 @@
 #include <ostream>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "wristssl/data/dataset.h"
 #include "wristssl/infer/predictor.h"
@@ -113,27 +112,24 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
                "predict: %s, %zu files, input %d px, threshold %.4f, refer band [%.4f, %.4f)\n",
                predictor.bundle().id().c_str(), files.size(), predictor.preprocessing().input_size,
                predictor.rule().threshold, predictor.rule().refer_lo, predictor.rule().refer_hi);
-  const int batch_size = o.batch_size > 0 ? o.batch_size : auto_batch_size(predictor.preprocessing().input_size);
+  const int batch_size =
+      o.batch_size > 0 ? o.batch_size : auto_batch_size(predictor.preprocessing().input_size);
   const bool heat = !o.heatmaps.empty();
   if (heat) fs::create_directories(o.heatmaps);
   std::vector<PredictRow> rows(files.size());
   std::set<std::string> heat_names;
   util::Progress bar("predict", files.size());
-  const int decoders = std::max(1, util::available_cores());
-  for (size_t begin = 0; begin < files.size(); begin += static_cast<size_t>(batch_size)) {
-    const size_t end = std::min(files.size(), begin + static_cast<size_t>(batch_size));
-    // Decode the batch's files in parallel (LibTorch is idle meanwhile).
+  // Files are decoded on LibTorch's own OpenMP team (at::parallel_for), never on extra threads: on
+  // a machine whose cores the team already fills, one more runnable thread stalls the team at every
+  // barrier (measured here: 152 ms per 512 px image with a separate decoding thread, against 115 ms
+  // this way).
+  const size_t step = static_cast<size_t>(batch_size);
+  for (size_t begin = 0; begin < files.size(); begin += step) {
+    const size_t end = std::min(files.size(), begin + step);
     std::vector<Decoded> dec(end - begin);
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t k; (k = next++) < dec.size();)
-        dec[k] = decode_one(files[begin + k], predictor, heat);
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < std::min<int>(decoders, static_cast<int>(dec.size())); ++t)
-      pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
+    at::parallel_for(0, static_cast<int64_t>(dec.size()), 1, [&](int64_t first, int64_t last) {
+      for (int64_t k = first; k < last; ++k) dec[k] = decode_one(files[begin + k], predictor, heat);
+    });
 
     std::vector<std::vector<float>> inputs;
     std::vector<size_t> ok;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "wristssl/infer/export.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/io/resize.h"
 #include "wristssl/models/grad_cam.h"
@@ -39,6 +40,13 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
   model_ = models::classifier_from_bundle(bundle_);
   model_->to(device_);
   model_->eval();
+  if (o.graph && device_.is_cpu() && !bf16_) {
+    // The eager model stays for Grad-CAM (it needs the feature map); plain scoring takes the graph.
+    torch::jit::Module m = torchscript_module(bundle_);
+    torch::jit::Module frozen = torch::jit::freeze(m);
+    graph_ = torch::jit::optimize_for_inference(frozen);
+    use_graph_ = true;
+  }
 }
 
 std::vector<float> Predictor::input(const io::Image& image) const {
@@ -67,7 +75,9 @@ Prediction Predictor::decide(double margin) const {
 std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   torch::Tensor logits;
-  {
+  if (use_graph_) {
+    logits = graph_.forward({x.to(device_)}).toTensor().to(torch::kFloat);
+  } else {
     const util::AutocastGuard autocast(bf16_, device_.type());
     logits = model_->forward(x.to(device_));
   }

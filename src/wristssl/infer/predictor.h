@@ -3,6 +3,7 @@
 // network, the calibrated probability and the decision (fracture / no_fracture / refer), and
 // Grad-CAM on request.
 
+#include <torch/script.h>
 #include <torch/types.h>
 
 #include <string>
@@ -18,6 +19,8 @@ namespace wristssl::infer {
 struct PredictorOptions {
   std::string precision = "fp32";  // fp32 (scores independent of batching), bf16 or auto
   int threads = 0;                 // LibTorch threads; 0 = all cores; <0 leaves them as they are
+  bool graph = true;               // CPU fp32: score with the frozen, batch-norm-folded TorchScript graph
+                                   // (optimize_for_inference: oneDNN convolutions with fused ReLU)
 };
 
 struct Prediction {
@@ -57,6 +60,8 @@ class Predictor {
   models::Classifier model_{nullptr};
   c10::Device device_ = c10::kCPU;
   bool bf16_ = false;
+  torch::jit::Module graph_;
+  bool use_graph_ = false;
 };
 
 /// The Grad-CAM overlay of `image` (the decoded radiograph at its own aspect, long side at most
