@@ -43,8 +43,8 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
   if (o.graph && device_.is_cpu() && !bf16_) {
     // The eager model stays for Grad-CAM (it needs the feature map); plain scoring takes the graph.
     torch::jit::Module m = torchscript_module(bundle_);
-    torch::jit::Module frozen = torch::jit::freeze(m);
-    graph_ = torch::jit::optimize_for_inference(frozen);
+    torch::jit::Module frozen = torch::jit::freeze(m, std::vector<std::string>{"feature_map"});
+    graph_ = torch::jit::optimize_for_inference(frozen, {"feature_map"});
     use_graph_ = true;
   }
 }
@@ -91,7 +91,14 @@ std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
 std::vector<Prediction> Predictor::predict_with_heatmaps(const torch::Tensor& x,
                                                          torch::Tensor* maps) {
   models::GradCamResult r;
-  {
+  if (use_graph_) {
+    torch::Tensor a;
+    {
+      torch::NoGradGuard no_grad;
+      a = graph_.run_method("feature_map", x.to(device_)).toTensor();
+    }
+    r = models::grad_cam_from_features(*model_, a, x.size(2), x.size(3));
+  } else {
     const util::AutocastGuard autocast(bf16_, device_.type());
     r = models::grad_cam(*model_, x.to(device_));
   }

@@ -21,4 +21,9 @@ struct GradCamResult {
 /// to the weights. The backbone runs under the caller's autocast, if any; the head and the map in fp32.
 GradCamResult grad_cam(ClassifierImpl& model, const torch::Tensor& x, int64_t positive = 1, int64_t negative = 0);
 
+/// The same from the last block's activations `a` [N, 512, h, w], however they were computed (the eager
+/// backbone, or a compiled graph of it), for inputs of `height` x `width`.
+GradCamResult grad_cam_from_features(ClassifierImpl& model, const torch::Tensor& a, int64_t height, int64_t width,
+                                     int64_t positive = 1, int64_t negative = 0);
+
 }  // namespace wristssl::models
