@@ -429,6 +429,8 @@ std::string refer_band_paragraph(const ReportInputs& in) {
 }
 
 std::string summary_section(const ReportInputs& in) {
+  const std::string set = in.evaluation_kind == "external evaluation" ? "this data" : "the test set";
+  const std::string Set = in.evaluation_kind == "external evaluation" ? "This data" : "The test set";
   const json& test = in.test_metrics;
   const Counts c = read_counts(test);
   const Metric sens = read_metric(test, "recall"), spec = read_metric(test, "specificity");
@@ -449,11 +451,11 @@ std::string summary_section(const ReportInputs& in) {
 
   if (c.positives() > 0) {
     s += "<li>Of <b>" + plural(c.positives(), "fracture", "fractures") +
-         "</b> in the test set, the model found <b>" + std::to_string(c.tp) + "</b> (sensitivity " +
+         "</b> in " + set + ", the model found <b>" + std::to_string(c.tp) + "</b> (sensitivity " +
          pct(sens.value) + ", 95% CI " + pct_ci(sens.lo, sens.hi) + ") and missed " +
          std::to_string(c.fn) + ".</li>\n";
   } else {
-    s += "<li>The test set holds no fractures, so sensitivity is undefined.</li>\n";
+    s += "<li>" + Set + " holds no fractures, so sensitivity is undefined.</li>\n";
   }
   if (c.negatives() > 0) {
     s += "<li>Of <b>" + plural(c.negatives(), "image", "images") +
@@ -461,7 +463,7 @@ std::string summary_section(const ReportInputs& in) {
          "</b> (specificity " + pct(spec.value) + ", 95% CI " + pct_ci(spec.lo, spec.hi) +
          ") and raised " + plural(c.fp, "false alarm", "false alarms") + ".</li>\n";
   } else {
-    s += "<li>The test set holds no images without a fracture, so specificity is undefined.</li>\n";
+    s += "<li>" + Set + " holds no images without a fracture, so specificity is undefined.</li>\n";
   }
   if (c.flagged() > 0) {
     s += "<li>Of <b>" + plural(c.flagged(), "image", "images") +
@@ -498,7 +500,7 @@ std::string summary_section(const ReportInputs& in) {
        "clears. PPV and NPV depend on how common fractures are (" +
        pct(ratio(c.positives(), c.n())) +
        " of test images here). Each 95% confidence interval (CI) is the range of values compatible "
-       "with this test set; it narrows as the test set grows. Intervals for proportions are Wilson "
+       "with " + set + "; it narrows as " + set + " grows. Intervals for proportions are Wilson "
        "score intervals; those for AUROC, AUPRC and F1 come from a bootstrap over " +
        bootstrap_unit(in) +
        (jstr(jget(test, "bootstrap"), "unit") == "group"
@@ -1169,8 +1171,21 @@ std::string render_report_html(const ReportInputs& in) {
        roc_figure(test, bootstrap_unit(in)) + pr_figure(test) + "</div>\n";
   h += "<h2>At the operating threshold</h2>\n<div class=\"figs\">\n" + confusion_figure(test) +
        calibration_figure(test, in.calibration) + "</div>\n";
-  h += "<h2>Training</h2>\n<div class=\"figs\">\n" + history_figure(in.history) +
-       pretrain_figure(in.pretrain) + training_card(in.history, in.pretrain) + "</div>\n";
+  if (in.evaluation_kind == "external evaluation") {
+    // The model was trained elsewhere: its curves are in its own run's report, not here.
+    h += "<h2>The model</h2>\n<div class=\"figs\">\n" +
+         figure_note("fig-history", "Model evaluated",
+                     "<code>" + html_escape(in.model_description) +
+                         "</code>. Its training (data, epochs, validation curves, threshold choice) is in the "
+                         "report of the run that made it; this evaluation changed nothing in it.") +
+         figure_note("fig-pretrain", "What it was trained on",
+                     "See the Run table below (model trained on, training images, creation date, version). The "
+                     "images scored here must not be among them: that is what makes this an external evaluation.") +
+         "</div>\n";
+  } else {
+    h += "<h2>Training</h2>\n<div class=\"figs\">\n" + history_figure(in.history) +
+         pretrain_figure(in.pretrain) + training_card(in.history, in.pretrain) + "</div>\n";
+  }
 
   const Counts c = read_counts(test);
   h += "<h2>Most confident errors</h2>\n";

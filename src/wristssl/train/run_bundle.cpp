@@ -86,7 +86,7 @@ json fit_decision(const std::vector<int>& labels, const std::vector<double>& mar
            {{"lo", band.lo},
             {"hi", band.hi},
             {"fraction", band.fraction},
-            {"rule", "the share `fraction` of validation images nearest the threshold in calibrated log-odds"},
+            {"rule", "the given fraction of validation images nearest the threshold in calibrated log-odds"},
             {"val_images", band.images},
             {"val_inside", band.inside},
             {"val_accuracy_inside", in_n ? json(static_cast<double>(in_ok) / in_n) : json()},
