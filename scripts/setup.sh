@@ -37,11 +37,15 @@ else
 fi
 
 # onnxruntime-node, pinned by tests/node/package-lock.json. --ignore-scripts: the CPU binding ships in the
-# package (bin/napi-v6/linux/x64); its install script only fetches the CUDA extras. Fails loudly when npm
-# cannot reach the registry: the export test needs it.
+# package (bin/napi-v6/linux/x64); its install script only fetches the CUDA extras. When the npm registry
+# cannot be reached, setup says so loudly and goes on: everything builds and runs without it, and the two
+# ONNX Runtime checks report themselves as skipped (ctest lists them) until `npm ci` succeeds.
 if [[ -d tests/node/node_modules/onnxruntime-node ]]; then
   echo "setup: onnxruntime-node present"
 else
   echo "setup: installing onnxruntime-node (npm ci in tests/node)"
-  (cd tests/node && npm ci --ignore-scripts --no-audit --no-fund)
+  if ! (cd tests/node && npm ci --ignore-scripts --no-audit --no-fund); then
+    echo "setup: WARNING: npm could not install onnxruntime-node; the ONNX Runtime export checks will be SKIPPED." >&2
+    echo "setup: WARNING: fix the npm registry access, then run: (cd tests/node && npm ci --ignore-scripts)" >&2
+  fi
 fi
