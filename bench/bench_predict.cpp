@@ -1,12 +1,12 @@
 // Inference latency and throughput of a model bundle: single-image latency (decode + preprocess +
-// forward, p50 / p95) for a 16-bit PNG and a DICOM, with and without Grad-CAM, and the batch throughput
-// of `predict` over a folder. The bundle is an untrained ResNet-18 classifier (speed does not depend on
-// the weights) at the chosen input size.
+// forward, p50 / p95) for a 16-bit PNG and a DICOM, with and without Grad-CAM, and the batch
+// throughput of `predict` over a folder. The bundle is an untrained ResNet-18 classifier (speed
+// does not depend on the weights) at the chosen input size.
 //
 // Usage: wristssl_bench_predict [--size 512] [--repeats 30] [--threads 0] [--folder-images 64]
 //                               [--precision fp32] [--out DIR]
-// With --out, the bundle, its TorchScript export and the folder of images are left there for the Python
-// peer (bench/predict_pytorch.py).
+// With --out, the bundle, its TorchScript export and the folder of images are left there for the
+// Python peer (bench/predict_pytorch.py).
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -76,8 +76,9 @@ Latency measure(infer::Predictor& p, const std::string& file, int repeats, bool 
 }
 
 void print_row(const std::string& what, const Latency& l) {
-  std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", what.c_str(), percentile(l.total, 0.5), percentile(l.total, 0.95),
-              percentile(l.decode, 0.5), percentile(l.preprocess, 0.5), percentile(l.forward, 0.5));
+  std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", what.c_str(), percentile(l.total, 0.5),
+              percentile(l.total, 0.95), percentile(l.decode, 0.5), percentile(l.preprocess, 0.5),
+              percentile(l.forward, 0.5));
 }
 
 }  // namespace
@@ -87,18 +88,25 @@ int main(int argc, char** argv) {
   std::string precision = "fp32", out;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--size") size = std::stoi(v);
-    else if (a == "--repeats") repeats = std::stoi(v);
-    else if (a == "--threads") threads = std::stoi(v);
-    else if (a == "--folder-images") folder_images = std::stoi(v);
-    else if (a == "--precision") precision = v;
-    else if (a == "--out") out = v;
+    if (a == "--size")
+      size = std::stoi(v);
+    else if (a == "--repeats")
+      repeats = std::stoi(v);
+    else if (a == "--threads")
+      threads = std::stoi(v);
+    else if (a == "--folder-images")
+      folder_images = std::stoi(v);
+    else if (a == "--precision")
+      precision = v;
+    else if (a == "--out")
+      out = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  const std::string dir = out.empty() ? (fs::temp_directory_path() / "wristssl-bench-predict").string() : out;
+  const std::string dir =
+      out.empty() ? (fs::temp_directory_path() / "wristssl-bench-predict").string() : out;
   fs::create_directories(dir + "/images");
   const std::string src = WRISTSSL_SOURCE_DIR;
   const std::string png = data::list_image_files(src + "/samples/grazpedwri-dx/images").at(0);
@@ -113,9 +121,11 @@ int main(int argc, char** argv) {
   const int n_threads = at::get_num_threads();
 
   const io::Image pi = io::read_image(png), di = io::read_image(dcm), ji = io::read_image(j2k);
-  std::printf("input %d px, %s, %d threads, %d timed runs after 3 warm-up runs (milliseconds)\n\n", size, precision.c_str(),
-              n_threads, repeats);
-  std::printf("| image | p50 | p95 | decode p50 | preprocess p50 | forward (+ Grad-CAM) p50 |\n|---|---|---|---|---|---|\n");
+  std::printf("input %d px, %s, %d threads, %d timed runs after 3 warm-up runs (milliseconds)\n\n",
+              size, precision.c_str(), n_threads, repeats);
+  std::printf(
+      "| image | p50 | p95 | decode p50 | preprocess p50 | forward (+ Grad-CAM) p50 "
+      "|\n|---|---|---|---|---|---|\n");
   auto name = [](const std::string& what, const io::Image& im) {
     return what + " " + std::to_string(im.info.width) + "x" + std::to_string(im.info.height);
   };
@@ -123,7 +133,8 @@ int main(int argc, char** argv) {
   print_row(name("DICOM CR, uncompressed", di), measure(p, dcm, repeats, false));
   print_row(name("DICOM CR, JPEG 2000", ji), measure(p, j2k, repeats, false));
   print_row(name("16-bit PNG", pi) + ", with Grad-CAM overlay", measure(p, png, repeats, true));
-  print_row(name("DICOM CR, uncompressed", di) + ", with Grad-CAM overlay", measure(p, dcm, repeats, true));
+  print_row(name("DICOM CR, uncompressed", di) + ", with Grad-CAM overlay",
+            measure(p, dcm, repeats, true));
 
   // Throughput: predict over a folder of the bundled 16-bit PNGs, copied to `folder_images` files.
   const auto pngs = data::list_image_files(src + "/samples/grazpedwri-dx/images");
@@ -144,7 +155,8 @@ int main(int argc, char** argv) {
     const auto t0 = clock_type::now();
     infer::run_predict(po, sink);
     const double s = ms_since(t0) / 1000;
-    std::printf("\npredict, %d images in a folder, batch %d: %.2f s, %.2f images/s\n", folder_images, batch, s, folder_images / s);
+    std::printf("\npredict, %d images in a folder, batch %d: %.2f s, %.2f images/s\n",
+                folder_images, batch, s, folder_images / s);
   }
   std::printf("\nfiles for the Python peer: %s\n", dir.c_str());
   return 0;

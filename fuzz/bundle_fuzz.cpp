@@ -1,6 +1,7 @@
-// libFuzzer target for the model bundle reader. The input gets a valid SHA-256 trailer appended, so that
-// mutations reach what lies behind the checksum (lengths, manifest JSON, tensor list); with the checksum
-// left to chance every input would stop there. A bundle may be refused, never crash or over-allocate.
+// libFuzzer target for the model bundle reader. The input gets a valid SHA-256 trailer appended, so
+// that mutations reach what lies behind the checksum (lengths, manifest JSON, tensor list); with
+// the checksum left to chance every input would stop there. A bundle may be refused, never crash or
+// over-allocate.
 #include <cstdint>
 #include <string>
 
@@ -10,7 +11,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
   const std::string hex = wristssl::util::sha256_hex(bytes.data(), bytes.size());
-  for (size_t i = 0; i < hex.size(); i += 2) bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i < hex.size(); i += 2)
+    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   try {
     const wristssl::models::Bundle b = wristssl::models::parse_bundle(bytes, "fuzz.wristssl");
     if (b.manifest.contains("decision")) {

@@ -13,13 +13,16 @@
 namespace wristssl::data {
 namespace {
 
-// A single file scored by predict must see exactly the input that training and evaluation see through the
-// cache and the loader: same resize, same 16-bit rounding, same resampling, same normalisation.
+// A single file scored by predict must see exactly the input that training and evaluation see
+// through the cache and the loader: same resize, same 16-bit rounding, same resampling, same
+// normalisation.
 TEST(Preprocess, SingleFileInputEqualsTheCachedLoaderInput) {
-  const std::vector<std::string> files = list_image_files(testing::repo_path("samples/grazpedwri-dx/images"));
+  const std::vector<std::string> files =
+      list_image_files(testing::repo_path("samples/grazpedwri-dx/images"));
   ASSERT_GE(files.size(), 2u);
   const std::string cache_dir = testing::temp_dir("preprocess-cache");
-  for (const auto& [image_size, input_size] : std::vector<std::pair<int, int>>{{64, 48}, {40, 56}}) {
+  for (const auto& [image_size, input_size] :
+       std::vector<std::pair<int, int>>{{64, 48}, {40, 56}}) {
     CacheOptions co = cache_options(cache_dir, image_size, 1);
     auto cache = ImageCache::open({files[0], files[1]}, co);
     LoaderOptions lo;
@@ -40,7 +43,8 @@ TEST(Preprocess, SingleFileInputEqualsTheCachedLoaderInput) {
       const std::vector<float> mine = network_input(io::read_image(files[k]), p);
       ASSERT_EQ(mine.size(), static_cast<size_t>(input_size * input_size));
       const float* theirs = batch->views[0].data_ptr<float>() + k * input_size * input_size;
-      for (size_t i = 0; i < mine.size(); ++i) ASSERT_EQ(mine[i], theirs[i]) << "pixel " << i << " of " << files[k];
+      for (size_t i = 0; i < mine.size(); ++i)
+        ASSERT_EQ(mine[i], theirs[i]) << "pixel " << i << " of " << files[k];
     }
   }
 }

@@ -14,8 +14,8 @@
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/models/classifier.h"
-#include "wristssl/train/run_bundle.h"
 #include "wristssl/train/evaluate.h"
+#include "wristssl/train/run_bundle.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
 

@@ -67,8 +67,9 @@ TEST(Calibration, SigmoidAndLogitAreInverseAndStable) {
   EXPECT_TRUE(std::isinf(logit(0)) && logit(0) < 0);
 }
 
-// Hand-worked: seven margins around threshold margin 0, T = 1, fraction 0.28 (ceil(0.28 * 7) = 2): the two
-// nearest the threshold (-0.25 and 0.5) fall inside; the band is symmetric in logit space (+-0.5).
+// Hand-worked: seven margins around threshold margin 0, T = 1, fraction 0.28 (ceil(0.28 * 7) = 2):
+// the two nearest the threshold (-0.25 and 0.5) fall inside; the band is symmetric in logit space
+// (+-0.5).
 TEST(ReferBand, HoldsTheRequestedShareNearestTheThreshold) {
   const std::vector<double> m = {-3, -2, -1, -0.25, 0.5, 2, 3};
   const ReferBand b = choose_refer_band(m, 0.0, 1.0, 0.28);

@@ -20,7 +20,8 @@ std::string check_failed(const std::string& bytes) {
   try {
     parse_bundle(bytes, "x.wristssl");
   } catch (const BundleError& e) {
-    EXPECT_NE(std::string(e.what()).find("x.wristssl"), std::string::npos) << "the message names the file";
+    EXPECT_NE(std::string(e.what()).find("x.wristssl"), std::string::npos)
+        << "the message names the file";
     return e.check();
   }
   return "";
@@ -30,7 +31,8 @@ std::string check_failed(const std::string& bytes) {
 std::string rehash(std::string s) {
   s.resize(s.size() - 32);
   const std::string hex = util::sha256_hex(s.data(), s.size());
-  for (size_t i = 0; i < 64; i += 2) s.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i < 64; i += 2)
+    s.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return s;
 }
 

@@ -13,8 +13,8 @@
 namespace wristssl::models {
 namespace {
 
-constexpr int kSide = 96;   // layer4 is 3x3 at this size
-constexpr int kMark = 10;   // the mark's side in pixels
+constexpr int kSide = 96;  // layer4 is 3x3 at this size
+constexpr int kMark = 10;  // the mark's side in pixels
 
 // A textured background; positives carry a small bright square at (x, y) (its top-left corner).
 torch::Tensor make_image(std::mt19937_64& rng, bool positive, int x, int y) {
@@ -24,7 +24,8 @@ torch::Tensor make_image(std::mt19937_64& rng, bool positive, int x, int y) {
   auto a = img.accessor<float, 2>();
   std::normal_distribution<float> noise(0, 0.05f);
   for (int r = 0; r < kSide; ++r) {
-    for (int c = 0; c < kSide; ++c) a[r][c] = 0.35f + 0.1f * std::sin(fx * c + fy * r + ph) + noise(rng);
+    for (int c = 0; c < kSide; ++c)
+      a[r][c] = 0.35f + 0.1f * std::sin(fx * c + fy * r + ph) + noise(rng);
   }
   if (positive) img.slice(0, y, y + kMark).slice(1, x, x + kMark) += 0.6f;
   return (img - 0.35f) / 0.2f;
@@ -72,9 +73,12 @@ std::vector<double> ranks(const std::vector<float>& v) {
 // Spearman's rank correlation (0 when either map is constant).
 double spearman(const torch::Tensor& a, const torch::Tensor& b) {
   const torch::Tensor ac = a.contiguous(), bc = b.contiguous();
-  const std::vector<double> ra = ranks(std::vector<float>(ac.data_ptr<float>(), ac.data_ptr<float>() + ac.numel()));
-  const std::vector<double> rb = ranks(std::vector<float>(bc.data_ptr<float>(), bc.data_ptr<float>() + bc.numel()));
-  const double n = static_cast<double>(ra.size()), ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n,
+  const std::vector<double> ra =
+      ranks(std::vector<float>(ac.data_ptr<float>(), ac.data_ptr<float>() + ac.numel()));
+  const std::vector<double> rb =
+      ranks(std::vector<float>(bc.data_ptr<float>(), bc.data_ptr<float>() + bc.numel()));
+  const double n = static_cast<double>(ra.size()),
+               ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n,
                mb = std::accumulate(rb.begin(), rb.end(), 0.0) / n;
   double sab = 0, saa = 0, sbb = 0;
   for (size_t i = 0; i < ra.size(); ++i) {
@@ -85,8 +89,8 @@ double spearman(const torch::Tensor& a, const torch::Tensor& b) {
   return saa == 0 || sbb == 0 ? 0.0 : sab / std::sqrt(saa * sbb);
 }
 
-// One trained model serves both checks (training it is the slow part; ctest runs each TEST in its own
-// process).
+// One trained model serves both checks (training it is the slow part; ctest runs each TEST in its
+// own process).
 class GradCam : public ::testing::Test {
  protected:
   static Classifier& model() {
@@ -128,14 +132,16 @@ void GradCam::maximum_falls_on_the_mark() {
   EXPECT_LE(r.maps.max().item<float>(), 1.0f);
   EXPECT_GE(r.maps.min().item<float>(), 0.0f);
   for (int k = 0; k < 9; ++k) {
-    // Bilinear upsampling makes a plateau at the top (a corner cell is flat out to the border), so "the
-    // maximum falls on the mark" is read as: the map is at its maximum (>= 0.95) at the mark's centre,
-    // and that hot region is small (under a fifth of the image).
+    // Bilinear upsampling makes a plateau at the top (a corner cell is flat out to the border), so
+    // "the maximum falls on the mark" is read as: the map is at its maximum (>= 0.95) at the mark's
+    // centre, and that hot region is small (under a fifth of the image).
     const auto [x, y] = where[k];
     const float at_mark = r.maps[k][y + kMark / 2][x + kMark / 2].item<float>();
     const double hot = (r.maps[k] >= 0.95f).to(torch::kFloat).mean().item<double>();
     const bool on = at_mark >= 0.95f && hot < 0.2;
-    if (!on) std::printf("mark at (%d, %d): map %.3f there, %.1f%% of the image >= 0.95\n", x, y, at_mark, 100 * hot);
+    if (!on)
+      std::printf("mark at (%d, %d): map %.3f there, %.1f%% of the image >= 0.95\n", x, y, at_mark,
+                  100 * hot);
     hits += on;
     correct += r.margins[k].item<float>() > 0;
     ++total;
@@ -144,7 +150,8 @@ void GradCam::maximum_falls_on_the_mark() {
   EXPECT_GE(hits, 8) << hits << " of " << total << " maxima on the mark";
 }
 
-// Adebayo et al. 2018: Grad-CAM of a model with randomised weights must differ from the trained one's.
+// Adebayo et al. 2018: Grad-CAM of a model with randomised weights must differ from the trained
+// one's.
 void GradCam::changes_when_the_weights_are_randomised() {
   std::mt19937_64 rng(5);
   std::uniform_int_distribution<int> pos(4, kSide - kMark - 4);
@@ -167,7 +174,8 @@ void GradCam::changes_when_the_weights_are_randomised() {
     self += spearman(coarse(trained.maps[k]), coarse(trained.maps[k]));
   }
   EXPECT_NEAR(self / 8, 1.0, 1e-9) << "the correlation itself is broken";
-  EXPECT_LT(sum / 8, 0.5) << "mean rank correlation between trained and randomised maps " << sum / 8;
+  EXPECT_LT(sum / 8, 0.5) << "mean rank correlation between trained and randomised maps "
+                          << sum / 8;
   std::printf("mean Spearman correlation, trained vs randomised weights: %.3f\n", sum / 8);
 }
 

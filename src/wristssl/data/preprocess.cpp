@@ -12,14 +12,17 @@ namespace wristssl::data {
 std::vector<uint16_t> render_u16(const io::Image& image, int image_size, bool keep_aspect) {
   const int w = image.info.width, h = image.info.height;
   if (static_cast<size_t>(w) * h != image.pixels.size() || w <= 0 || h <= 0) {
-    throw std::invalid_argument("render_u16: image of " + std::to_string(w) + "x" + std::to_string(h) + " holds " +
+    throw std::invalid_argument("render_u16: image of " + std::to_string(w) + "x" +
+                                std::to_string(h) + " holds " +
                                 std::to_string(image.pixels.size()) + " pixels");
   }
-  const std::vector<float> small = keep_aspect ? io::resize_letterbox(image.pixels, w, h, image_size, 0.0f)
-                                               : io::resize_image(image.pixels, w, h, image_size, image_size);
+  const std::vector<float> small =
+      keep_aspect ? io::resize_letterbox(image.pixels, w, h, image_size, 0.0f)
+                  : io::resize_image(image.pixels, w, h, image_size, image_size);
   std::vector<uint16_t> out(small.size());
   for (size_t i = 0; i < small.size(); ++i) {
-    out[i] = static_cast<uint16_t>(std::lround(std::fmin(1.0f, std::fmax(0.0f, small[i])) * 65535.0f));
+    out[i] =
+        static_cast<uint16_t>(std::lround(std::fmin(1.0f, std::fmax(0.0f, small[i])) * 65535.0f));
   }
   return out;
 }

@@ -93,18 +93,21 @@ FoldedResNet18 fold_batch_norm(models::ClassifierImpl& model) {
 std::string torchscript_source(const FoldedResNet18& net) {
   std::ostringstream s;
   auto conv = [&](const std::string& in, const FoldedConv& c) {
-    return "torch.conv2d(" + in + ", self." + attr(c.name, "weight") + ", self." + attr(c.name, "bias") + ", [" +
-           std::to_string(c.stride) + ", " + std::to_string(c.stride) + "], [" + std::to_string(c.padding) + ", " +
+    return "torch.conv2d(" + in + ", self." + attr(c.name, "weight") + ", self." +
+           attr(c.name, "bias") + ", [" + std::to_string(c.stride) + ", " +
+           std::to_string(c.stride) + "], [" + std::to_string(c.padding) + ", " +
            std::to_string(c.padding) + "])";
   };
-  // feature_map: the last block's activations [N, 512, H/32, W/32] (for Grad-CAM); forward: the logits.
+  // feature_map: the last block's activations [N, 512, H/32, W/32] (for Grad-CAM); forward: the
+  // logits.
   s << "def feature_map(self, x: Tensor) -> Tensor:\n";
   s << "    x = torch.relu(" << conv("x", net.conv1) << ")\n";
   s << "    x = torch.max_pool2d(x, [3, 3], [2, 2], [1, 1])\n";
   for (const FoldedBlock& b : net.blocks) {
     s << "    y = torch.relu(" << conv("x", b.conv1) << ")\n";
     s << "    y = " << conv("y", b.conv2) << "\n";
-    s << "    x = torch.relu(y + " << (b.downsample ? conv("x", *b.downsample) : std::string("x")) << ")\n";
+    s << "    x = torch.relu(y + " << (b.downsample ? conv("x", *b.downsample) : std::string("x"))
+      << ")\n";
   }
   s << "    return x\n\n";
   s << "def forward(self, x: Tensor) -> Tensor:\n";
@@ -128,7 +131,8 @@ torch::jit::Module torchscript_module(const models::Bundle& bundle) {
     add(b.conv2);
     if (b.downsample) add(*b.downsample);
   }
-  m.register_parameter("fc_weight", torch::tensor(net.fc_weight).view({net.num_classes, kResNet18Features}), false);
+  m.register_parameter(
+      "fc_weight", torch::tensor(net.fc_weight).view({net.num_classes, kResNet18Features}), false);
   m.register_parameter("fc_bias", torch::tensor(net.fc_bias), false);
   m.define(torchscript_source(net));
   m.eval();

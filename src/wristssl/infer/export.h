@@ -21,7 +21,8 @@ FoldedResNet18 fold_batch_norm(models::ClassifierImpl& model);
 /// layers with '.' replaced by '_', plus "_weight" / "_bias").
 std::string torchscript_source(const FoldedResNet18& net);
 
-/// The folded network as a TorchScript module in memory (eval mode), with the manifest's summary not attached.
+/// The folded network as a TorchScript module in memory (eval mode), with the manifest's summary
+/// not attached.
 torch::jit::Module torchscript_module(const models::Bundle& bundle);
 
 /// A TorchScript module (torch.jit.load in Python, torch::jit::load in LibTorch) with the bundle's

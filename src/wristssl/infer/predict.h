@@ -14,8 +14,8 @@ struct PredictOptions {
   std::string csv;   // path,probability,decision,error; standard output when csv and json are empty
   std::string json;  // the same rows with margin, warning, heatmap and the model's identity
   std::string heatmaps;  // folder for Grad-CAM overlays (<stem>.gradcam.png)
-  int batch_size = 0;               // images per forward pass; 0 = by input size (see auto_batch_size)
-  int threads = 0;  // 0 = all cores
+  int batch_size = 0;    // images per forward pass; 0 = by input size (see auto_batch_size)
+  int threads = 0;       // 0 = all cores
   std::string precision = "fp32";
 };
 
@@ -29,8 +29,8 @@ struct PredictRow {
   std::string heatmap;  // the overlay written, if any
 };
 
-/// The batch size predict uses by default for an input side: 512^2 / side^2 images, 1 to 32 (on CPU, a
-/// 512 px ResNet-18 runs fastest one image at a time: larger batches spill out of cache).
+/// The batch size predict uses by default for an input side: 512^2 / side^2 images, 1 to 32 (on
+/// CPU, a 512 px ResNet-18 runs fastest one image at a time: larger batches spill out of cache).
 int auto_batch_size(int input_size);
 
 /// Every image file named by `inputs` (folders listed recursively, sorted; files as given). Throws

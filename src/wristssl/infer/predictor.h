@@ -19,8 +19,8 @@ namespace wristssl::infer {
 struct PredictorOptions {
   std::string precision = "fp32";  // fp32 (scores independent of batching), bf16 or auto
   int threads = 0;                 // LibTorch threads; 0 = all cores; <0 leaves them as they are
-  bool graph = true;               // CPU fp32: score with the frozen, batch-norm-folded TorchScript graph
-                                   // (optimize_for_inference: oneDNN convolutions with fused ReLU)
+  bool graph = true;  // CPU fp32: score with the frozen, batch-norm-folded TorchScript graph
+                      // (optimize_for_inference: oneDNN convolutions with fused ReLU)
 };
 
 struct Prediction {

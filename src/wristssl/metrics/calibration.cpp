@@ -20,7 +20,8 @@ double logit(double p) {
   return std::log(p) - std::log1p(-p);
 }
 
-double binary_nll(const std::vector<double>& margins, const std::vector<int>& labels, double temperature) {
+double binary_nll(const std::vector<double>& margins, const std::vector<int>& labels,
+                  double temperature) {
   double sum = 0;
   for (size_t i = 0; i < margins.size(); ++i) {
     // -log sigmoid(s * x) = softplus(-s * x), with s = +1 for a positive, -1 for a negative.
@@ -32,8 +33,8 @@ double binary_nll(const std::vector<double>& margins, const std::vector<int>& la
 
 double fit_temperature(const std::vector<double>& margins, const std::vector<int>& labels) {
   if (margins.empty() || margins.size() != labels.size()) {
-    throw std::invalid_argument("fit_temperature: " + std::to_string(margins.size()) + " margins and " +
-                                std::to_string(labels.size()) + " labels");
+    throw std::invalid_argument("fit_temperature: " + std::to_string(margins.size()) +
+                                " margins and " + std::to_string(labels.size()) + " labels");
   }
   bool pos = false, neg = false;
   for (int y : labels) (y == 1 ? pos : neg) = true;
@@ -56,9 +57,10 @@ double fit_temperature(const std::vector<double>& margins, const std::vector<int
   return std::exp(-(lo + hi) / 2);
 }
 
-ReferBand choose_refer_band(const std::vector<double>& margins, double threshold_margin, double temperature,
-                            double fraction) {
-  if (!(fraction >= 0 && fraction < 1)) throw std::invalid_argument("refer fraction must be in [0, 1)");
+ReferBand choose_refer_band(const std::vector<double>& margins, double threshold_margin,
+                            double temperature, double fraction) {
+  if (!(fraction >= 0 && fraction < 1))
+    throw std::invalid_argument("refer fraction must be in [0, 1)");
   if (!(temperature > 0)) throw std::invalid_argument("temperature must be > 0");
   ReferBand band;
   band.fraction = fraction;
@@ -70,7 +72,8 @@ ReferBand choose_refer_band(const std::vector<double>& margins, double threshold
   std::vector<double> d;
   for (double m : margins) d.push_back(std::fabs(m / temperature - centre));
   std::vector<double> sorted = d;
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k - 1), sorted.end());
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                   sorted.end());
   const double half = sorted[k - 1];
   // Symmetric in log-odds, then widened to hold the k nearest exactly as their probabilities are
   // computed (sigmoid rounds), with hi just above the largest (the band is [lo, hi)).

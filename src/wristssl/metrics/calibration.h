@@ -1,8 +1,9 @@
 #pragma once
 // Making a binary model's score a probability a clinician can read, and knowing when it is unsure:
-// temperature scaling (Guo et al. 2017) fitted on validation, and a "refer" band around the operating
-// threshold, also chosen on validation. Both act on the logit margin m = z_fracture - z_no_fracture, so
-// they are monotone: the calibrated threshold moves with the scores and no decision changes.
+// temperature scaling (Guo et al. 2017) fitted on validation, and a "refer" band around the
+// operating threshold, also chosen on validation. Both act on the logit margin m = z_fracture -
+// z_no_fracture, so they are monotone: the calibrated threshold moves with the scores and no
+// decision changes.
 
 #include <cstdint>
 #include <vector>
@@ -15,14 +16,16 @@ double sigmoid(double x);
 double logit(double p);
 
 /// The temperature T > 0 minimising the negative log-likelihood of `labels` (0/1) under
-/// p = sigmoid(margin / T). Throws std::invalid_argument on empty or mismatched input or one class only.
+/// p = sigmoid(margin / T). Throws std::invalid_argument on empty or mismatched input or one class
+/// only.
 double fit_temperature(const std::vector<double>& margins, const std::vector<int>& labels);
 
 /// Mean negative log-likelihood of `labels` under p = sigmoid(margin / temperature).
-double binary_nll(const std::vector<double>& margins, const std::vector<int>& labels, double temperature);
+double binary_nll(const std::vector<double>& margins, const std::vector<int>& labels,
+                  double temperature);
 
-/// The refer band: images whose calibrated probability p satisfies lo <= p < hi get the decision "refer"
-/// (a radiologist must look) rather than a guess.
+/// The refer band: images whose calibrated probability p satisfies lo <= p < hi get the decision
+/// "refer" (a radiologist must look) rather than a guess.
 struct ReferBand {
   double lo = 0.5, hi = 0.5;  // calibrated probabilities, lo <= threshold <= hi
   double fraction = 0.0;      // the share of validation images asked to fall inside
@@ -30,10 +33,11 @@ struct ReferBand {
   int64_t inside = 0;         // of those, how many fall inside
 };
 
-/// The band symmetric in calibrated logit space around `threshold_margin / temperature` that holds the
-/// `fraction` of `margins` nearest to the threshold (fraction 0: an empty band at the threshold).
-ReferBand choose_refer_band(const std::vector<double>& margins, double threshold_margin, double temperature,
-                            double fraction);
+/// The band symmetric in calibrated logit space around `threshold_margin / temperature` that holds
+/// the `fraction` of `margins` nearest to the threshold (fraction 0: an empty band at the
+/// threshold).
+ReferBand choose_refer_band(const std::vector<double>& margins, double threshold_margin,
+                            double temperature, double fraction);
 
 /// "fracture", "no_fracture" or "refer" for a calibrated probability.
 const char* decide(double probability, double threshold, const ReferBand& band);

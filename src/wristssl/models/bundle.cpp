@@ -29,13 +29,15 @@ void put_u64(std::string& s, uint64_t v) {
 }
 uint64_t get_le(const std::string& s, size_t at, int bytes) {
   uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(s[at + i])) << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(s[at + i])) << (8 * i);
   return v;
 }
 
 std::string hex_to_bytes(const std::string& hex) {
   std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -52,10 +54,13 @@ std::string bytes_to_hex(const std::string& b) {
 }  // namespace
 
 BundleError::BundleError(const std::string& path, std::string check, const std::string& reason)
-    : std::runtime_error(path + ": not a usable wristssl model bundle (" + check + " check failed): " + reason),
+    : std::runtime_error(path + ": not a usable wristssl model bundle (" + check +
+                         " check failed): " + reason),
       check_(std::move(check)) {}
 
-double DecisionRule::probability(double margin) const { return metrics::sigmoid(margin / temperature); }
+double DecisionRule::probability(double margin) const {
+  return metrics::sigmoid(margin / temperature);
+}
 
 const char* DecisionRule::decide(double p) const {
   if (p >= refer_lo && p < refer_hi) return "refer";
@@ -68,10 +73,11 @@ DecisionRule DecisionRule::from_json(const json& d) {
   r.temperature = d.at("calibration").at("temperature").get<double>();
   r.refer_lo = d.at("refer_band").at("lo").get<double>();
   r.refer_hi = d.at("refer_band").at("hi").get<double>();
-  if (!(r.temperature > 0) || !(r.threshold >= 0 && r.threshold <= 1) || !(r.refer_lo <= r.threshold) ||
-      !(r.threshold <= r.refer_hi)) {
-    throw std::runtime_error("decision: need temperature > 0 and refer_lo <= threshold <= refer_hi in [0, 1], got " +
-                             d.dump());
+  if (!(r.temperature > 0) || !(r.threshold >= 0 && r.threshold <= 1) ||
+      !(r.refer_lo <= r.threshold) || !(r.threshold <= r.refer_hi)) {
+    throw std::runtime_error(
+        "decision: need temperature > 0 and refer_lo <= threshold <= refer_hi in [0, 1], got " +
+        d.dump());
   }
   return r;
 }
@@ -97,10 +103,14 @@ std::string bundle_bytes(Bundle& b) {
       n *= static_cast<uint64_t>(d);
     }
     if (n != t.values.size()) {
-      throw std::invalid_argument("tensor " + t.name + ": shape holds " + std::to_string(n) + " values, data " +
-                                  std::to_string(t.values.size()));
+      throw std::invalid_argument("tensor " + t.name + ": shape holds " + std::to_string(n) +
+                                  " values, data " + std::to_string(t.values.size()));
     }
-    list.push_back({{"name", t.name}, {"shape", t.shape}, {"dtype", "float32"}, {"offset", offset}, {"nbytes", n * 4}});
+    list.push_back({{"name", t.name},
+                    {"shape", t.shape},
+                    {"dtype", "float32"},
+                    {"offset", offset},
+                    {"nbytes", n * 4}});
     offset += n * 4;
   }
   b.manifest["format"] = "wristssl.model";
@@ -115,7 +125,8 @@ std::string bundle_bytes(Bundle& b) {
   put_u64(out, offset);
   const size_t payload_at = out.size();
   out.resize(payload_at + offset);
-  // float32 little-endian: x86-64 and aarch64, the platforms LibTorch ships for, are both little-endian.
+  // float32 little-endian: x86-64 and aarch64, the platforms LibTorch ships for, are both
+  // little-endian.
   for (size_t k = 0; k < b.tensors.size(); ++k) {
     std::memcpy(&out[payload_at + list[k]["offset"].get<size_t>()], b.tensors[k].values.data(),
                 b.tensors[k].values.size() * sizeof(float));
@@ -133,39 +144,49 @@ void write_bundle(Bundle& b, const std::string& path) {
 
 Bundle parse_bundle(const std::string& s, const std::string& name) {
   if (s.size() < kMagicSize || std::memcmp(s.data(), kMagic, kMagicSize) != 0) {
-    throw BundleError(name, "magic", "the file does not start with the wristssl model signature (is it a model.wristssl?)");
+    throw BundleError(
+        name, "magic",
+        "the file does not start with the wristssl model signature (is it a model.wristssl?)");
   }
-  if (s.size() < kHeaderSize) throw BundleError(name, "truncated", "the file ends inside its header");
+  if (s.size() < kHeaderSize)
+    throw BundleError(name, "truncated", "the file ends inside its header");
   const uint32_t version = static_cast<uint32_t>(get_le(s, kMagicSize, 4));
   if (version > kBundleFormatVersion) {
     throw BundleError(name, "version",
-                      "format version " + std::to_string(version) + " was written by a newer wristssl; this build reads up to version " +
+                      "format version " + std::to_string(version) +
+                          " was written by a newer wristssl; this build reads up to version " +
                           std::to_string(kBundleFormatVersion) + ": upgrade wristssl");
   }
   if (version == 0) throw BundleError(name, "version", "format version 0 does not exist");
   // Lengths first, against the real size, so nothing is allocated from an unchecked field.
   size_t at = kHeaderSize;
-  if (s.size() < at + 8) throw BundleError(name, "truncated", "the file ends before the manifest length");
+  if (s.size() < at + 8)
+    throw BundleError(name, "truncated", "the file ends before the manifest length");
   const uint64_t m = get_le(s, at, 8);
   at += 8;
   if (m > s.size() || at + m + 8 > s.size()) {
-    throw BundleError(name, "truncated", "the manifest length (" + std::to_string(m) + " bytes) runs past the end of the file (" +
-                                             std::to_string(s.size()) + " bytes)");
+    throw BundleError(name, "truncated",
+                      "the manifest length (" + std::to_string(m) +
+                          " bytes) runs past the end of the file (" + std::to_string(s.size()) +
+                          " bytes)");
   }
   const size_t manifest_at = at;
   at += m;
   const uint64_t p = get_le(s, at, 8);
   at += 8;
   if (p > s.size() || at + p + kShaSize != s.size()) {
-    throw BundleError(name, "truncated", "the file holds " + std::to_string(s.size()) + " bytes; its lengths say " +
-                                             std::to_string(at + p + kShaSize) + " (cut short, or bytes added)");
+    throw BundleError(name, "truncated",
+                      "the file holds " + std::to_string(s.size()) + " bytes; its lengths say " +
+                          std::to_string(at + p + kShaSize) + " (cut short, or bytes added)");
   }
   const size_t payload_at = at;
   const std::string want = bytes_to_hex(s.substr(s.size() - kShaSize));
   const std::string got = util::sha256_hex(s.data(), s.size() - kShaSize);
   if (want != got) {
-    throw BundleError(name, "checksum", "the SHA-256 of the contents (" + got.substr(0, 16) + "...) differs from the one stored (" +
-                                            want.substr(0, 16) + "...): the file was modified or damaged");
+    throw BundleError(name, "checksum",
+                      "the SHA-256 of the contents (" + got.substr(0, 16) +
+                          "...) differs from the one stored (" + want.substr(0, 16) +
+                          "...): the file was modified or damaged");
   }
   Bundle b;
   b.sha256 = got;
@@ -176,24 +197,30 @@ Bundle parse_bundle(const std::string& s, const std::string& name) {
     throw BundleError(name, "manifest", std::string("the manifest is not JSON: ") + e.what());
   }
   try {
-    if (b.manifest.at("format").get<std::string>() != "wristssl.model") throw std::runtime_error("format is not wristssl.model");
+    if (b.manifest.at("format").get<std::string>() != "wristssl.model")
+      throw std::runtime_error("format is not wristssl.model");
     const json& list = b.manifest.at("tensors");
-    if (!list.is_array() || list.size() > kMaxTensors) throw std::runtime_error("'tensors' is not a list of at most 4096");
+    if (!list.is_array() || list.size() > kMaxTensors)
+      throw std::runtime_error("'tensors' is not a list of at most 4096");
     for (const json& t : list) {
       NamedTensor nt;
       nt.name = t.at("name").get<std::string>();
       nt.shape = t.at("shape").get<std::vector<int64_t>>();
-      if (t.at("dtype").get<std::string>() != "float32") throw std::runtime_error(nt.name + ": dtype is not float32");
+      if (t.at("dtype").get<std::string>() != "float32")
+        throw std::runtime_error(nt.name + ": dtype is not float32");
       uint64_t n = 1;
       for (int64_t d : nt.shape) {
-        if (d < 0 || d > (1LL << 31)) throw std::runtime_error(nt.name + ": bad dimension " + std::to_string(d));
+        if (d < 0 || d > (1LL << 31))
+          throw std::runtime_error(nt.name + ": bad dimension " + std::to_string(d));
         n *= static_cast<uint64_t>(d);
         if (n > p) throw std::runtime_error(nt.name + ": shape larger than the payload");
       }
-      const uint64_t offset = t.at("offset").get<uint64_t>(), nbytes = t.at("nbytes").get<uint64_t>();
+      const uint64_t offset = t.at("offset").get<uint64_t>(),
+                     nbytes = t.at("nbytes").get<uint64_t>();
       if (nbytes != n * 4 || offset > p || nbytes > p - offset) {
-        throw std::runtime_error(nt.name + ": offset " + std::to_string(offset) + " + " + std::to_string(nbytes) +
-                                 " bytes do not fit the payload of " + std::to_string(p));
+        throw std::runtime_error(nt.name + ": offset " + std::to_string(offset) + " + " +
+                                 std::to_string(nbytes) + " bytes do not fit the payload of " +
+                                 std::to_string(p));
       }
       nt.values.resize(n);
       std::memcpy(nt.values.data(), s.data() + payload_at + offset, nbytes);
@@ -213,7 +240,9 @@ Bundle read_bundle(const std::string& path) {
   const auto size = fs::file_size(path, ec);
   if (ec) throw BundleError(path, "io", "cannot read: " + ec.message());
   if (size > kBundleMaxBytes) {
-    throw BundleError(path, "io", "the file is " + std::to_string(size) + " bytes, more than a model bundle can be (1 GiB)");
+    throw BundleError(
+        path, "io",
+        "the file is " + std::to_string(size) + " bytes, more than a model bundle can be (1 GiB)");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw BundleError(path, "io", "cannot open");

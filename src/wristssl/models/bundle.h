@@ -1,7 +1,8 @@
 #pragma once
-// The model bundle: one file that holds everything needed to use a trained classifier on new images:
-// the weights, the preprocessing, the frozen operating threshold, the refer band, the calibration, the
-// class names, a summary of the training data and of the test metrics, and the versions that made it.
+// The model bundle: one file that holds everything needed to use a trained classifier on new
+// images: the weights, the preprocessing, the frozen operating threshold, the refer band, the
+// calibration, the class names, a summary of the training data and of the test metrics, and the
+// versions that made it.
 //
 // Layout (all integers little-endian):
 //   16 bytes  magic "WRISTSSL-MODEL\n\0"
@@ -10,9 +11,9 @@
 //   u64       manifest length M, then M bytes of JSON (the manifest)
 //   u64       tensor payload length P, then P bytes: float32 tensors in manifest order
 //   32 bytes  SHA-256 of every byte before it
-// Nothing is parsed before the magic, the version, the lengths and the SHA-256 are checked: a bundle that
-// fails any check is refused with a BundleError naming the file and the check. The tensors are raw
-// numbers (no pickled objects), so reading a bundle never runs code from it.
+// Nothing is parsed before the magic, the version, the lengths and the SHA-256 are checked: a
+// bundle that fails any check is refused with a BundleError naming the file and the check. The
+// tensors are raw numbers (no pickled objects), so reading a bundle never runs code from it.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -22,8 +23,8 @@
 
 namespace wristssl::models {
 
-/// A bundle that failed a check: `check` names it ("io", "magic", "version", "truncated", "checksum",
-/// "manifest", "tensors").
+/// A bundle that failed a check: `check` names it ("io", "magic", "version", "truncated",
+/// "checksum", "manifest", "tensors").
 class BundleError : public std::runtime_error {
  public:
   BundleError(const std::string& path, std::string check, const std::string& reason);
@@ -41,10 +42,10 @@ struct NamedTensor {
 };
 
 struct Bundle {
-  nlohmann::json manifest;           // see README "Model bundle"; "tensors" is filled on write
+  nlohmann::json manifest;  // see README "Model bundle"; "tensors" is filled on write
   std::vector<NamedTensor> tensors;
-  std::string sha256;                // hex SHA-256 of the file (its trailer); set by read and write
-  std::string path;                  // where it was read from or written to
+  std::string sha256;  // hex SHA-256 of the file (its trailer); set by read and write
+  std::string path;    // where it was read from or written to
 
   /// "<name>@<first 12 hex digits of sha256>": how logs, CSVs and reports name the model.
   std::string id() const;
@@ -57,8 +58,8 @@ struct Bundle {
 /// "fracture" when p >= threshold. All three are chosen on validation and frozen in the bundle.
 struct DecisionRule {
   double temperature = 1.0;
-  double threshold = 0.5;                  // calibrated probability
-  double refer_lo = 0.5, refer_hi = 0.5;   // calibrated probabilities; lo == hi: no band
+  double threshold = 0.5;                 // calibrated probability
+  double refer_lo = 0.5, refer_hi = 0.5;  // calibrated probabilities; lo == hi: no band
   double probability(double margin) const;
   const char* decide(double probability) const;
   /// From a manifest's "decision" object; throws std::runtime_error naming a missing or bad field.
@@ -66,7 +67,8 @@ struct DecisionRule {
 };
 
 constexpr uint32_t kBundleFormatVersion = 1;
-/// Bundles larger than this are refused before anything is read (a ResNet-18 bundle is about 45 MB).
+/// Bundles larger than this are refused before anything is read (a ResNet-18 bundle is about 45
+/// MB).
 constexpr uint64_t kBundleMaxBytes = 1ULL << 30;
 
 /// The bundle's bytes; sets bundle.sha256 (and manifest "tensors", "format", "format_version").

@@ -59,8 +59,8 @@ std::string group_noun(const data::Dataset& ds, const data::DatasetOptions& o) {
   return "images (no grouping known)";
 }
 
-// 12 significant digits: strongly calibrated scores crowd near 0.5, and "%.6g" would tie distinct ones
-// (the AUROC recomputed from the CSV must be the one reported).
+// 12 significant digits: strongly calibrated scores crowd near 0.5, and "%.6g" would tie distinct
+// ones (the AUROC recomputed from the CSV must be the one reported).
 std::string precise(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.12g", v);
@@ -87,13 +87,16 @@ InferenceInput input_of(const models::Bundle& b, const util::Compute& c) {
   return in;
 }
 
-Scored score(models::ClassifierImpl& model, const models::DecisionRule& rule, const data::LoadedData& loaded,
-             const std::vector<int>& items, const InferenceInput& in) {
+Scored score(models::ClassifierImpl& model, const models::DecisionRule& rule,
+             const data::LoadedData& loaded, const std::vector<int>& items,
+             const InferenceInput& in) {
   Scored s;
   s.items = items;
   model.eval();
-  const torch::Tensor logits = infer(*loaded.pixels, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
-  const torch::Tensor margin = (logits.select(1, 1) - logits.select(1, 0)).to(torch::kDouble).contiguous();
+  const torch::Tensor logits =
+      infer(*loaded.pixels, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
+  const torch::Tensor margin =
+      (logits.select(1, 1) - logits.select(1, 0)).to(torch::kDouble).contiguous();
   const double* m = margin.data_ptr<double>();
   for (size_t k = 0; k < items.size(); ++k) {
     const data::Record& r = loaded.dataset.records[items[k]];
@@ -106,7 +109,8 @@ Scored score(models::ClassifierImpl& model, const models::DecisionRule& rule, co
 }
 
 // A thumbnail of image `item` (its cached pixels) and, when `cam` is defined, its Grad-CAM overlay.
-std::pair<std::string, std::string> gallery_images(const data::PixelSource& px, int item, const torch::Tensor& cam) {
+std::pair<std::string, std::string> gallery_images(const data::PixelSource& px, int item,
+                                                   const torch::Tensor& cam) {
   const int s = px.image_size();
   std::vector<float> v(static_cast<size_t>(s) * s);
   const uint16_t* p = px.pixels(item);
@@ -117,7 +121,8 @@ std::pair<std::string, std::string> gallery_images(const data::PixelSource& px, 
   if (cam.defined()) {
     const torch::Tensor c = cam.contiguous();
     const std::vector<float> cv(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    const std::vector<float> small = io::resize_image(cv, static_cast<int>(c.size(1)), static_cast<int>(c.size(0)), t, t);
+    const std::vector<float> small =
+        io::resize_image(cv, static_cast<int>(c.size(1)), static_cast<int>(c.size(0)), t, t);
     const report::Overlay o = report::overlay_heatmap(grey, small, t, t);
     overlay = report::base64_encode(io::encode_rgb_png(o.rgb, o.width, o.height));
   }
@@ -153,9 +158,9 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
       ++outside;
       outside_ok += (decision == "fracture") == (s.labels[k] == 1);
     }
-    csv += util::csv_field(cx.loaded->dataset.records[s.items[k]].path) + "," + util::csv_field(s.groups[k]) + "," +
-           std::to_string(s.labels[k]) + "," + precise(s.probs[k]) + "," + precise(s.margins[k]) + "," +
-           decision + "\n";
+    csv += util::csv_field(cx.loaded->dataset.records[s.items[k]].path) + "," +
+           util::csv_field(s.groups[k]) + "," + std::to_string(s.labels[k]) + "," +
+           precise(s.probs[k]) + "," + precise(s.margins[k]) + "," + decision + "\n";
   }
   util::atomic_write(cx.out_dir + "/scores_" + cx.part + ".csv", csv);
 
@@ -169,7 +174,8 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
   json out = rep.to_json();
   out["part"] = cx.part;
   out["evaluation"] = cx.kind;
-  out["model"] = {{"id", cx.bundle->id()}, {"sha256", cx.bundle->sha256}, {"path", cx.bundle->path}};
+  out["model"] = {
+      {"id", cx.bundle->id()}, {"sha256", cx.bundle->sha256}, {"path", cx.bundle->path}};
   out["unreadable_skipped"] = unreadable;
   std::vector<double> raw;
   for (double m : s.margins) raw.push_back(metrics::sigmoid(m));
@@ -181,20 +187,25 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
                             {"ece_before", metrics::compute_calibration(s.labels, raw, 10).ece},
                             {"ece_after", metrics::compute_calibration(s.labels, s.probs, 10).ece},
                             {"ece_measured_on", cx.part}};
-  out["refer"] = {{"lo", rule.refer_lo},
-                  {"hi", rule.refer_hi},
-                  {"referred", referred},
-                  {"images", s.items.size()},
-                  {"accuracy_outside", outside ? json(static_cast<double>(outside_ok) / outside) : json()}};
+  out["refer"] = {
+      {"lo", rule.refer_lo},
+      {"hi", rule.refer_hi},
+      {"referred", referred},
+      {"images", s.items.size()},
+      {"accuracy_outside", outside ? json(static_cast<double>(outside_ok) / outside) : json()}};
   util::atomic_write(cx.out_dir + "/metrics_" + cx.part + ".json", out.dump(2));
   std::printf("%s", metrics::format_report(rep).c_str());
-  std::printf("calibration: ECE %.3f -> %.3f (temperature %.3f fitted on validation); refer band [%.4f, %.4f): %lld of %zu images referred\n",
-              out["calibration_fit"]["ece_before"].get<double>(), out["calibration_fit"]["ece_after"].get<double>(),
-              rule.temperature, rule.refer_lo, rule.refer_hi, static_cast<long long>(referred), s.items.size());
+  std::printf(
+      "calibration: ECE %.3f -> %.3f (temperature %.3f fitted on validation); refer band [%.4f, "
+      "%.4f): %lld of %zu images referred\n",
+      out["calibration_fit"]["ece_before"].get<double>(),
+      out["calibration_fit"]["ece_after"].get<double>(), rule.temperature, rule.refer_lo,
+      rule.refer_hi, static_cast<long long>(referred), s.items.size());
   if (!eo.report) return out;
 
   report::ReportInputs in;
-  in.title = cx.kind == "external evaluation" ? "wristssl external evaluation report" : "wristssl fracture detection report";
+  in.title = cx.kind == "external evaluation" ? "wristssl external evaluation report"
+                                              : "wristssl fracture detection report";
   in.test_metrics = out;
   in.val_metrics = cx.val_metrics;
   in.threshold_rule = cx.threshold_rule;
@@ -202,8 +213,8 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
   in.pretrain = cx.pretrain;
   in.group_name = cx.group_name;
   in.evaluation_kind = cx.kind;
-  in.model_description = cx.bundle->id() + " (" + fs::path(cx.bundle->path).filename().string() + ", SHA-256 " +
-                         cx.bundle->sha256 + ")";
+  in.model_description = cx.bundle->id() + " (" + fs::path(cx.bundle->path).filename().string() +
+                         ", SHA-256 " + cx.bundle->sha256 + ")";
   in.calibration = out["calibration_fit"];
   in.refer_band = {{"lo", rule.refer_lo},
                    {"hi", rule.refer_hi},
@@ -211,8 +222,8 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
                    {"test_referred", referred},
                    {"test_images", s.items.size()},
                    {"accuracy_outside", out["refer"]["accuracy_outside"]}};
-  // Most confident errors (false negatives with the lowest scores, false positives with the highest),
-  // each with its Grad-CAM.
+  // Most confident errors (false negatives with the lowest scores, false positives with the
+  // highest), each with its Grad-CAM.
   std::vector<size_t> fn, fp;
   for (size_t k = 0; k < s.items.size(); ++k) {
     if (s.labels[k] == 1 && s.probs[k] < rule.threshold) fn.push_back(k);
@@ -221,7 +232,8 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
   std::sort(fn.begin(), fn.end(), [&](size_t a, size_t b) { return s.probs[a] < s.probs[b]; });
   std::sort(fp.begin(), fp.end(), [&](size_t a, size_t b) { return s.probs[a] > s.probs[b]; });
   for (auto* list : {&fn, &fp}) {
-    if (list->size() > static_cast<size_t>(std::max(0, eo.gallery))) list->resize(static_cast<size_t>(std::max(0, eo.gallery)));
+    if (list->size() > static_cast<size_t>(std::max(0, eo.gallery)))
+      list->resize(static_cast<size_t>(std::max(0, eo.gallery)));
     if (list->empty()) continue;
     std::vector<int> items;
     for (size_t k : *list) items.push_back(s.items[k]);
@@ -236,7 +248,8 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
     const torch::Tensor maps = torch::cat(cams, 0);
     for (size_t j = 0; j < list->size(); ++j) {
       const size_t k = (*list)[j];
-      auto [thumb, heat] = gallery_images(*cx.loaded->pixels, s.items[k], maps[static_cast<int64_t>(j)]);
+      auto [thumb, heat] =
+          gallery_images(*cx.loaded->pixels, s.items[k], maps[static_cast<int64_t>(j)]);
       report::GalleryItem g;
       g.path = cx.loaded->dataset.records[s.items[k]].path;
       g.label = s.labels[k];
@@ -250,17 +263,21 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
   in.run_info["model"] = cx.bundle->id();
   in.run_info["images scored"] = s.items.size();
   in.run_info["unreadable skipped"] = unreadable;
-  in.run_info["threshold"] = format_number(rule.threshold) + " calibrated (" + format_number(d.value("threshold_raw", 0.0)) +
-                             " before calibration; " + d.value("rule", std::string()) + ", chosen on validation)";
+  in.run_info["threshold"] = format_number(rule.threshold) + " calibrated (" +
+                             format_number(d.value("threshold_raw", 0.0)) +
+                             " before calibration; " + d.value("rule", std::string()) +
+                             ", chosen on validation)";
   in.disclaimer = cx.bundle->manifest.value("intended_use", std::string("Research use only.")) +
-                  " Figures describe this data only; intervals are 95% (Wilson for proportions, bootstrap over " +
+                  " Figures describe this data only; intervals are 95% (Wilson for proportions, "
+                  "bootstrap over " +
                   cx.group_name + " for AUROC, AUPRC and F1).";
   report::write_report(cx.out_dir + "/report.html", in);
   std::printf("report: %s\n", (cx.out_dir + "/report.html").c_str());
   return out;
 }
 
-std::vector<int> readable_items(const data::LoadedData& loaded, const std::vector<int>& candidates, size_t* unreadable) {
+std::vector<int> readable_items(const data::LoadedData& loaded, const std::vector<int>& candidates,
+                                size_t* unreadable) {
   std::vector<int> items;
   for (int i : candidates) {
     if (loaded.pixels->ok(i)) {
@@ -274,10 +291,13 @@ std::vector<int> readable_items(const data::LoadedData& loaded, const std::vecto
 
 json evaluate_run(const EvaluateOptions& eo) {
   const std::string cfg_path = eo.run + "/config.json";
-  if (!fs::exists(cfg_path) || !fs::exists(eo.run + "/model.pt") || !fs::exists(eo.run + "/threshold.json")) {
-    throw std::runtime_error(eo.run + " is not a finished classifier run (needs config.json, model.pt, threshold.json)");
+  if (!fs::exists(cfg_path) || !fs::exists(eo.run + "/model.pt") ||
+      !fs::exists(eo.run + "/threshold.json")) {
+    throw std::runtime_error(
+        eo.run + " is not a finished classifier run (needs config.json, model.pt, threshold.json)");
   }
-  if (eo.part != "test" && eo.part != "val" && eo.part != "train") throw std::runtime_error("--part must be test, val or train");
+  if (eo.part != "test" && eo.part != "val" && eo.part != "train")
+    throw std::runtime_error("--part must be test, val or train");
   const json cfg = json::parse(util::read_text(cfg_path));
   ClassifierOptions o;
   json plain = cfg;
@@ -285,17 +305,21 @@ json evaluate_run(const EvaluateOptions& eo) {
   from_json(plain, o);
   if (o.split.empty()) o.split = o.out + "/split.json";
   const std::string bundle_path = eo.run + "/model.wristssl";
-  const models::Bundle bundle = fs::exists(bundle_path) ? models::read_bundle(bundle_path) : write_run_bundle(eo.run);
-  if (bundle.manifest.at("class_names").size() != 2) throw std::runtime_error("evaluate: only fracture / no fracture models");
+  const models::Bundle bundle =
+      fs::exists(bundle_path) ? models::read_bundle(bundle_path) : write_run_bundle(eo.run);
+  if (bundle.manifest.at("class_names").size() != 2)
+    throw std::runtime_error("evaluate: only fracture / no fracture models");
   const util::Compute compute = util::setup_compute("evaluate", eo.threads, eo.precision);
   models::Classifier model = models::classifier_from_bundle(bundle);
   model->to(compute.device);
   to_channels_last(*model);
 
-  const data::LoadedData loaded =
-      data::load_pixels(o.data, data::cache_options(o.cache_dir, o.image_size, eo.threads), o.limit);
+  const data::LoadedData loaded = data::load_pixels(
+      o.data, data::cache_options(o.cache_dir, o.image_size, eo.threads), o.limit);
   const data::Split split = data::load_split(o.split, loaded.dataset);
-  const data::Part part = eo.part == "test" ? data::Part::kTest : eo.part == "val" ? data::Part::kVal : data::Part::kTrain;
+  const data::Part part = eo.part == "test"  ? data::Part::kTest
+                          : eo.part == "val" ? data::Part::kVal
+                                             : data::Part::kTrain;
   size_t unreadable = 0;
   const std::vector<int> items = readable_items(loaded, split.indices(part), &unreadable);
   if (items.empty()) throw std::runtime_error("no readable images in the " + eo.part + " part");
@@ -312,32 +336,40 @@ json evaluate_run(const EvaluateOptions& eo) {
   cx.seed = o.seed;
   const json thr = json::parse(util::read_text(eo.run + "/threshold.json"));
   cx.threshold_rule = thr.value("rule", std::string());
-  if (eo.part == "test" && fs::exists(eo.run + "/metrics_val.json")) cx.val_metrics = json::parse(util::read_text(eo.run + "/metrics_val.json"));
+  if (eo.part == "test" && fs::exists(eo.run + "/metrics_val.json"))
+    cx.val_metrics = json::parse(util::read_text(eo.run + "/metrics_val.json"));
   for (const json& r : read_jsonl(eo.run + "/metrics.jsonl")) {
-    cx.history.push_back({r.value("epoch", 0), r.value("phase", std::string()), number_or_nan(r, "train_loss"),
-                          number_or_nan(r, "val_loss"), number_or_nan(r, "val_accuracy"), number_or_nan(r, "val_auroc")});
+    cx.history.push_back({r.value("epoch", 0), r.value("phase", std::string()),
+                          number_or_nan(r, "train_loss"), number_or_nan(r, "val_loss"),
+                          number_or_nan(r, "val_accuracy"), number_or_nan(r, "val_auroc")});
   }
   if (o.init == "simclr" && !o.backbone.empty()) {
-    for (const json& r : read_jsonl((fs::path(o.backbone).parent_path() / "metrics.jsonl").string())) {
-      cx.pretrain.push_back({r.value("epoch", 0), number_or_nan(r, "loss"), number_or_nan(r, "knn_accuracy")});
+    for (const json& r :
+         read_jsonl((fs::path(o.backbone).parent_path() / "metrics.jsonl").string())) {
+      cx.pretrain.push_back(
+          {r.value("epoch", 0), number_or_nan(r, "loss"), number_or_nan(r, "knn_accuracy")});
     }
   }
   const json& res = cfg["resolved"];
-  cx.run_info = {{"data", o.data.data},
-                 {"split", o.split},
-                 {"evaluated part", eo.part},
-                 {"train / val / test images", std::to_string(res.value("train_images", 0)) + " / " +
-                                                   std::to_string(res.value("val_images", 0)) + " / " +
-                                                   std::to_string(res.value("test_images", 0))},
-                 {"initialisation", o.init == "simclr" ? "SimCLR backbone " + o.backbone : "random (supervised baseline)"},
-                 {"schedule", std::to_string(o.probe_epochs) + " probe + " + std::to_string(o.finetune_epochs) +
-                                  " fine-tune epochs, best epoch " + std::to_string(thr.value("best_epoch", 0))},
-                 {"image size", std::to_string(o.image_size) + " px (network input " +
-                                    std::to_string(o.crop_size > 0 ? o.crop_size : o.image_size) + " px)"},
-                 {"label fraction", o.label_fraction},
-                 {"seed", o.seed},
-                 {"run folder", eo.run}};
-  const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")), loaded, items, cx.input);
+  cx.run_info = {
+      {"data", o.data.data},
+      {"split", o.split},
+      {"evaluated part", eo.part},
+      {"train / val / test images", std::to_string(res.value("train_images", 0)) + " / " +
+                                        std::to_string(res.value("val_images", 0)) + " / " +
+                                        std::to_string(res.value("test_images", 0))},
+      {"initialisation",
+       o.init == "simclr" ? "SimCLR backbone " + o.backbone : "random (supervised baseline)"},
+      {"schedule", std::to_string(o.probe_epochs) + " probe + " +
+                       std::to_string(o.finetune_epochs) + " fine-tune epochs, best epoch " +
+                       std::to_string(thr.value("best_epoch", 0))},
+      {"image size", std::to_string(o.image_size) + " px (network input " +
+                         std::to_string(o.crop_size > 0 ? o.crop_size : o.image_size) + " px)"},
+      {"label fraction", o.label_fraction},
+      {"seed", o.seed},
+      {"run folder", eo.run}};
+  const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
+                         loaded, items, cx.input);
   json out = finish(eo, cx, s, unreadable);
   // The bundle carries the test metrics once they exist.
   if (eo.part == "test") write_run_bundle(eo.run);
@@ -346,20 +378,25 @@ json evaluate_run(const EvaluateOptions& eo) {
 
 json evaluate_external(const EvaluateOptions& eo) {
   const models::Bundle bundle = models::read_bundle(eo.model);
-  if (bundle.manifest.at("class_names").size() != 2) throw std::runtime_error("evaluate: only fracture / no fracture models");
+  if (bundle.manifest.at("class_names").size() != 2)
+    throw std::runtime_error("evaluate: only fracture / no fracture models");
   const util::Compute compute = util::setup_compute("evaluate", eo.threads, eo.precision);
   models::Classifier model = models::classifier_from_bundle(bundle);
   model->to(compute.device);
   to_channels_last(*model);
   const json& pre = bundle.manifest.at("preprocessing");
   if (pre.value("resize", std::string()) != "stretch") {
-    throw std::runtime_error(eo.model + ": preprocessing resize '" + pre.value("resize", std::string()) + "' is not supported");
+    throw std::runtime_error(eo.model + ": preprocessing resize '" +
+                             pre.value("resize", std::string()) + "' is not supported");
   }
-  const data::LoadedData loaded =
-      data::load_pixels(eo.data, data::cache_options(eo.cache_dir, pre.at("image_size").get<int>(), eo.threads));
+  const data::LoadedData loaded = data::load_pixels(
+      eo.data, data::cache_options(eo.cache_dir, pre.at("image_size").get<int>(), eo.threads));
   const data::Dataset& ds = loaded.dataset;
-  if (!ds.labelled()) throw std::runtime_error(eo.data.data + ": external evaluation needs labelled data (fracture / no fracture)");
-  if (ds.class_names.size() != 2) throw std::runtime_error(eo.data.data + ": needs exactly two classes");
+  if (!ds.labelled())
+    throw std::runtime_error(eo.data.data +
+                             ": external evaluation needs labelled data (fracture / no fracture)");
+  if (ds.class_names.size() != 2)
+    throw std::runtime_error(eo.data.data + ": needs exactly two classes");
   std::vector<int> all(ds.records.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   std::vector<int> labelled;
@@ -371,7 +408,8 @@ json evaluate_external(const EvaluateOptions& eo) {
   if (items.empty()) throw std::runtime_error(eo.data.data + ": no readable labelled images");
 
   Context cx;
-  cx.out_dir = eo.out.empty() ? "evaluation-" + bundle.manifest.value("name", std::string("model")) : eo.out;
+  cx.out_dir =
+      eo.out.empty() ? "evaluation-" + bundle.manifest.value("name", std::string("model")) : eo.out;
   fs::create_directories(cx.out_dir);
   cx.part = "external";
   cx.bundle = &bundle;
@@ -382,30 +420,39 @@ json evaluate_external(const EvaluateOptions& eo) {
   cx.kind = "external evaluation";
   cx.threshold_rule = bundle.manifest.at("decision").value("rule", std::string());
   const json& tr = bundle.manifest.value("training", json::object());
-  cx.run_info = {{"data", eo.data.data},
-                 {"layout", data::layout_name(ds.layout)},
-                 {"classes", std::string(ds.class_names[0]) + " (0) / " + ds.class_names[1] + " (1)"},
-                 {"model trained on", tr.contains("data") ? tr["data"].value("data", std::string()) : std::string("?")},
-                 {"model training images", tr.value("train_images", 0)},
-                 {"model created", bundle.manifest.value("created", std::string())},
-                 {"wristssl version of the model", bundle.manifest.value("wristssl_version", std::string())},
-                 {"output folder", cx.out_dir}};
-  const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")), loaded, items, cx.input);
+  cx.run_info = {
+      {"data", eo.data.data},
+      {"layout", data::layout_name(ds.layout)},
+      {"classes", std::string(ds.class_names[0]) + " (0) / " + ds.class_names[1] + " (1)"},
+      {"model trained on",
+       tr.contains("data") ? tr["data"].value("data", std::string()) : std::string("?")},
+      {"model training images", tr.value("train_images", 0)},
+      {"model created", bundle.manifest.value("created", std::string())},
+      {"wristssl version of the model", bundle.manifest.value("wristssl_version", std::string())},
+      {"output folder", cx.out_dir}};
+  const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
+                         loaded, items, cx.input);
   json out = finish(eo, cx, s, unreadable);
-  util::atomic_write(cx.out_dir + "/evaluation.json",
-                     json{{"model", bundle.path}, {"model_id", bundle.id()}, {"data", data_options_to_json(eo.data)}}.dump(2));
+  util::atomic_write(cx.out_dir + "/evaluation.json", json{{"model", bundle.path},
+                                                           {"model_id", bundle.id()},
+                                                           {"data", data_options_to_json(eo.data)}}
+                                                          .dump(2));
   return out;
 }
 
 }  // namespace
 
 json run_evaluate(const EvaluateOptions& eo) {
-  if (!eo.model.empty() && !eo.run.empty()) throw std::runtime_error("evaluate: give --run or --model, not both");
+  if (!eo.model.empty() && !eo.run.empty())
+    throw std::runtime_error("evaluate: give --run or --model, not both");
   if (!eo.model.empty()) {
-    if (eo.data.data.empty()) throw std::runtime_error("evaluate --model needs --data (a labelled dataset)");
+    if (eo.data.data.empty())
+      throw std::runtime_error("evaluate --model needs --data (a labelled dataset)");
     return evaluate_external(eo);
   }
-  if (eo.run.empty()) throw std::runtime_error("evaluate needs --run CLS (its own split) or --model BUNDLE --data DATA");
+  if (eo.run.empty())
+    throw std::runtime_error(
+        "evaluate needs --run CLS (its own split) or --model BUNDLE --data DATA");
   return evaluate_run(eo);
 }
 

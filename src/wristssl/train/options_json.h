@@ -1,6 +1,7 @@
 #pragma once
-// Options structs to and from JSON (config files, RUN/config.json) from ONE list of fields per struct:
-// a visitor `visit(o, f)` calls f("key", o.field) for every field, for const and non-const o alike.
+// Options structs to and from JSON (config files, RUN/config.json) from ONE list of fields per
+// struct: a visitor `visit(o, f)` calls f("key", o.field) for every field, for const and non-const
+// o alike.
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -20,7 +21,8 @@ nlohmann::json options_to_json(const O& o, Visit&& visit) {
 /// Sets the fields `visit` names from the keys present in `j`; `known` holds every key allowed (the
 /// visited ones and any the caller reads itself). Throws naming the first unknown key.
 template <class O, class Visit>
-void options_from_json(const nlohmann::json& j, O& o, Visit&& visit, const nlohmann::json& known, const char* what) {
+void options_from_json(const nlohmann::json& j, O& o, Visit&& visit, const nlohmann::json& known,
+                       const char* what) {
   for (const auto& item : j.items()) {
     if (!known.contains(item.key())) {
       throw std::runtime_error(std::string("unknown ") + what + " option '" + item.key() + "'");

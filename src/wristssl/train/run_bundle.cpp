@@ -34,16 +34,22 @@ std::string utc_now() {
 
 // The figures a reader of the bundle wants, each with its interval, from a metrics_<part>.json.
 json metrics_summary(const json& m) {
-  json s = {{"n", m.value("n", 0)}, {"n_positive", m.value("n_positive", 0)}, {"threshold", m.value("threshold", 0.0)}};
-  for (const auto& [k, v] : m.at("metrics").items()) s[k] = {{"value", v.value("value", json())}, {"lo", v.value("lo", json())}, {"hi", v.value("hi", json())}};
-  if (m.contains("calibration") && m["calibration"].is_object()) s["ece"] = m["calibration"].value("ece", json());
+  json s = {{"n", m.value("n", 0)},
+            {"n_positive", m.value("n_positive", 0)},
+            {"threshold", m.value("threshold", 0.0)}};
+  for (const auto& [k, v] : m.at("metrics").items())
+    s[k] = {{"value", v.value("value", json())},
+            {"lo", v.value("lo", json())},
+            {"hi", v.value("hi", json())}};
+  if (m.contains("calibration") && m["calibration"].is_object())
+    s["ece"] = m["calibration"].value("ece", json());
   return s;
 }
 
 }  // namespace
 
-json fit_decision(const std::vector<int>& labels, const std::vector<double>& margins, double threshold_raw,
-                  const std::string& rule, double refer_fraction) {
+json fit_decision(const std::vector<int>& labels, const std::vector<double>& margins,
+                  double threshold_raw, const std::string& rule, double refer_fraction) {
   const double threshold_margin = metrics::logit(threshold_raw);
   double t = 1.0;
   std::string note;
@@ -57,7 +63,8 @@ json fit_decision(const std::vector<int>& labels, const std::vector<double>& mar
     raw.push_back(metrics::sigmoid(m));
     cal.push_back(metrics::sigmoid(m / t));
   }
-  const metrics::ReferBand band = metrics::choose_refer_band(margins, threshold_margin, t, refer_fraction);
+  const metrics::ReferBand band =
+      metrics::choose_refer_band(margins, threshold_margin, t, refer_fraction);
   const double threshold = metrics::sigmoid(threshold_margin / t);
   // How the band does on the images it was chosen on: accuracy inside and outside it.
   int64_t out_n = 0, out_ok = 0, in_n = 0, in_ok = 0;
@@ -67,41 +74,48 @@ json fit_decision(const std::vector<int>& labels, const std::vector<double>& mar
     (inside ? in_n : out_n) += 1;
     (inside ? in_ok : out_ok) += ok;
   }
-  json calibration = {{"method", "temperature"},
-                      {"temperature", t},
-                      {"fitted_on", "validation"},
-                      {"images", margins.size()},
-                      {"nll_before", labels.empty() ? json() : json(metrics::binary_nll(margins, labels, 1.0))},
-                      {"nll_after", labels.empty() ? json() : json(metrics::binary_nll(margins, labels, t))},
-                      {"ece_before", labels.empty() ? json() : json(ece_of(labels, raw))},
-                      {"ece_after", labels.empty() ? json() : json(ece_of(labels, cal))}};
+  json calibration = {
+      {"method", "temperature"},
+      {"temperature", t},
+      {"fitted_on", "validation"},
+      {"images", margins.size()},
+      {"nll_before", labels.empty() ? json() : json(metrics::binary_nll(margins, labels, 1.0))},
+      {"nll_after", labels.empty() ? json() : json(metrics::binary_nll(margins, labels, t))},
+      {"ece_before", labels.empty() ? json() : json(ece_of(labels, raw))},
+      {"ece_after", labels.empty() ? json() : json(ece_of(labels, cal))}};
   if (!note.empty()) calibration["note"] = note;
-  return {{"threshold", threshold},
-          {"threshold_raw", threshold_raw},
-          {"threshold_margin", threshold_margin},
-          {"rule", rule},
-          {"chosen_on", "validation"},
-          {"calibration", calibration},
-          {"refer_band",
-           {{"lo", band.lo},
-            {"hi", band.hi},
-            {"fraction", band.fraction},
-            {"rule", "the given fraction of validation images nearest the threshold in calibrated log-odds"},
-            {"val_images", band.images},
-            {"val_inside", band.inside},
-            {"val_accuracy_inside", in_n ? json(static_cast<double>(in_ok) / in_n) : json()},
-            {"val_accuracy_outside", out_n ? json(static_cast<double>(out_ok) / out_n) : json()}}}};
+  return {
+      {"threshold", threshold},
+      {"threshold_raw", threshold_raw},
+      {"threshold_margin", threshold_margin},
+      {"rule", rule},
+      {"chosen_on", "validation"},
+      {"calibration", calibration},
+      {"refer_band",
+       {{"lo", band.lo},
+        {"hi", band.hi},
+        {"fraction", band.fraction},
+        {"rule",
+         "the given fraction of validation images nearest the threshold in calibrated log-odds"},
+        {"val_images", band.images},
+        {"val_inside", band.inside},
+        {"val_accuracy_inside", in_n ? json(static_cast<double>(in_ok) / in_n) : json()},
+        {"val_accuracy_outside", out_n ? json(static_cast<double>(out_ok) / out_n) : json()}}}};
 }
 
 models::Bundle bundle_from_run(const std::string& run, const std::string& name_in) {
   for (const char* f : {"config.json", "model.pt", "threshold.json"}) {
-    if (!fs::exists(fs::path(run) / f)) throw std::runtime_error(run + " is not a finished classifier run: no " + f);
+    if (!fs::exists(fs::path(run) / f))
+      throw std::runtime_error(run + " is not a finished classifier run: no " + f);
   }
   const json cfg = json::parse(util::read_text(run + "/config.json"));
   const json thr = json::parse(util::read_text(run + "/threshold.json"));
   if (!thr.contains("decision")) {
-    throw std::runtime_error(run + "/threshold.json has no decision block (calibration, refer band): the run was made by "
-                             "wristssl 0.1; rerun the same `wristssl train` command on it to fit them (no epoch is retrained)");
+    throw std::runtime_error(
+        run +
+        "/threshold.json has no decision block (calibration, refer band): the run was made by "
+        "wristssl 0.1; rerun the same `wristssl train` command on it to fit them (no epoch is "
+        "retrained)");
   }
   const json& resolved = cfg.at("resolved");
   const auto class_names = resolved.at("class_names").get<std::vector<std::string>>();
@@ -110,7 +124,8 @@ models::Bundle bundle_from_run(const std::string& run, const std::string& name_i
 
   BundleInfo info;
   info.name = name_in.empty() ? fs::path(run).lexically_normal().filename().string() : name_in;
-  if (info.name.empty() || info.name == ".") info.name = fs::weakly_canonical(run).filename().string();
+  if (info.name.empty() || info.name == ".")
+    info.name = fs::weakly_canonical(run).filename().string();
   info.class_names = class_names;
   info.image_size = cfg.at("image_size").get<int>();
   info.input_size = cfg.value("crop_size", 0) > 0 ? cfg["crop_size"].get<int>() : info.image_size;
@@ -147,18 +162,26 @@ models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info
       {"wristssl_version", kVersion},
       {"torch_version", TORCH_VERSION},
       {"intended_use", "Research use only. Not a medical device; not for clinical decisions."},
-      {"architecture", {{"name", "resnet18"}, {"in_channels", 1}, {"num_classes", model.num_classes}, {"output", "logits"}}},
+      {"architecture",
+       {{"name", "resnet18"},
+        {"in_channels", 1},
+        {"num_classes", model.num_classes},
+        {"output", "logits"}}},
       {"class_names", info.class_names},
       {"positive_class", 1},
       {"preprocessing",
        {{"image_size", info.image_size},
         {"input_size", info.input_size},
         {"resize", "stretch"},
-        {"interpolation", "area averaging when shrinking, bilinear (half-pixel centres) when enlarging; then 16-bit"},
+        {"interpolation",
+         "area averaging when shrinking, bilinear (half-pixel centres) when enlarging; then "
+         "16-bit"},
         {"normalization", {{"mean", info.mean}, {"std", info.stdev}}},
         {"value_range", "[0, 1] with bone bright (MONOCHROME1 inverted)"},
-        {"dicom", "Modality LUT or rescale slope/intercept, then the file's first VOI window (or VOI LUT), else the "
-                  "min-max of the stored range; frame 0 of multi-frame files"},
+        {"dicom",
+         "Modality LUT or rescale slope/intercept, then the file's first VOI window (or VOI LUT), "
+         "else the "
+         "min-max of the stored range; frame 0 of multi-frame files"},
         {"channels", 1}}},
       {"decision", info.decision},
       {"training", info.training},
@@ -167,14 +190,16 @@ models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info
   return b;
 }
 
-models::Bundle write_run_bundle(const std::string& run, const std::string& out, const std::string& name) {
+models::Bundle write_run_bundle(const std::string& run, const std::string& out,
+                                const std::string& name) {
   models::Bundle b = bundle_from_run(run, name);
   models::write_bundle(b, out.empty() ? run + "/model.wristssl" : out);
   std::fprintf(stderr, "bundle: %s (%s)\n", b.path.c_str(), b.id().c_str());
   return b;
 }
 
-models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed, const std::string& name) {
+models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed,
+                                const std::string& name) {
   torch::manual_seed(seed);
   models::Classifier model(2);
   {
@@ -184,7 +209,8 @@ models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed, c
       if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
     }
     for (auto& p : model->named_parameters()) {
-      if (p.key().find("bn") != std::string::npos || p.key().find("downsample.1") != std::string::npos) {
+      if (p.key().find("bn") != std::string::npos ||
+          p.key().find("downsample.1") != std::string::npos) {
         p.value().uniform_(p.key().find("weight") != std::string::npos ? 0.5 : -0.1,
                            p.key().find("weight") != std::string::npos ? 1.5 : 0.1);
       }
@@ -203,7 +229,10 @@ models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed, c
                    {"rule", "youden"},
                    {"chosen_on", "validation"},
                    {"calibration", {{"method", "temperature"}, {"temperature", t}, {"images", 0}}},
-                   {"refer_band", {{"lo", metrics::sigmoid(centre - 0.3)}, {"hi", metrics::sigmoid(centre + 0.3)}, {"fraction", 0.1}}}};
+                   {"refer_band",
+                    {{"lo", metrics::sigmoid(centre - 0.3)},
+                     {"hi", metrics::sigmoid(centre + 0.3)},
+                     {"fraction", 0.1}}}};
   return make_bundle(*model, info);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// From a finished classifier run to a model bundle: the decision rule fitted on validation (temperature
-// scaling, calibrated threshold, refer band) and everything the bundle records about the run.
+// From a finished classifier run to a model bundle: the decision rule fitted on validation
+// (temperature scaling, calibrated threshold, refer band) and everything the bundle records about
+// the run.
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,11 +13,12 @@
 namespace wristssl::train {
 
 /// The "decision" block of a bundle, fitted on validation: temperature scaling of the margins
-/// (z_fracture - z_no_fracture), the frozen threshold `threshold_raw` (a softmax probability chosen by
-/// `rule`) moved to the calibrated scale, and the refer band holding `refer_fraction` of the validation
-/// images nearest to it; with the expected calibration error before and after.
-nlohmann::json fit_decision(const std::vector<int>& val_labels, const std::vector<double>& val_margins,
-                            double threshold_raw, const std::string& rule, double refer_fraction);
+/// (z_fracture - z_no_fracture), the frozen threshold `threshold_raw` (a softmax probability chosen
+/// by `rule`) moved to the calibrated scale, and the refer band holding `refer_fraction` of the
+/// validation images nearest to it; with the expected calibration error before and after.
+nlohmann::json fit_decision(const std::vector<int>& val_labels,
+                            const std::vector<double>& val_margins, double threshold_raw,
+                            const std::string& rule, double refer_fraction);
 
 /// What a bundle records besides the weights.
 struct BundleInfo {
@@ -24,26 +26,29 @@ struct BundleInfo {
   std::vector<std::string> class_names = {"no_fracture", "fracture"};
   int image_size = 512, input_size = 512;
   float mean = 0.5f, stdev = 0.25f;
-  nlohmann::json decision;            // fit_decision's block
+  nlohmann::json decision;  // fit_decision's block
   nlohmann::json training = nlohmann::json::object();
-  nlohmann::json test_metrics;        // null until the test part is evaluated
+  nlohmann::json test_metrics;  // null until the test part is evaluated
 };
 
-/// The bundle of `model` with `info`: manifest (versions, architecture, preprocessing, decision, training,
-/// test metrics, intended use) and tensors.
+/// The bundle of `model` with `info`: manifest (versions, architecture, preprocessing, decision,
+/// training, test metrics, intended use) and tensors.
 models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info);
 
-/// A bundle of a randomly initialised classifier (seeded; random batch-norm statistics so that folding
-/// them is exercised) with a fixed decision rule: temperature 1.5, calibrated threshold sigmoid(0.2 / 1.5),
-/// refer band +-0.3 around it in calibrated log-odds. For benchmarks and tests: it detects nothing.
-models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed, const std::string& name = "untrained");
+/// A bundle of a randomly initialised classifier (seeded; random batch-norm statistics so that
+/// folding them is exercised) with a fixed decision rule: temperature 1.5, calibrated threshold
+/// sigmoid(0.2 / 1.5), refer band +-0.3 around it in calibrated log-odds. For benchmarks and tests:
+/// it detects nothing.
+models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed,
+                                const std::string& name = "untrained");
 
 /// The bundle of a finished classifier run folder (config.json, model.pt, threshold.json with its
-/// decision block; metrics_test.json when the test part was evaluated). `name` defaults to the folder's
-/// name. Throws naming the run and what is missing.
+/// decision block; metrics_test.json when the test part was evaluated). `name` defaults to the
+/// folder's name. Throws naming the run and what is missing.
 models::Bundle bundle_from_run(const std::string& run, const std::string& name = "");
 
 /// bundle_from_run written to `out` (default <run>/model.wristssl); returns the bundle written.
-models::Bundle write_run_bundle(const std::string& run, const std::string& out = "", const std::string& name = "");
+models::Bundle write_run_bundle(const std::string& run, const std::string& out = "",
+                                const std::string& name = "");
 
 }  // namespace wristssl::train
