@@ -17,6 +17,7 @@ packages=(
   chromium                                    # headless render check of the HTML report
   libonnx-dev libprotobuf-dev python3-onnx    # ONNX export (C++ protobuf classes) and its checker
   nodejs npm                                  # ONNX Runtime (onnxruntime-node) runs the exported model
+  libcpp-httplib-dev                          # the HTTP service (cpp-httplib with OpenSSL)
   python3-torch python3-torchvision           # the exports checked in PyTorch; the Python peers of the benchmarks
 )
 

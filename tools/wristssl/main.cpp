@@ -12,6 +12,7 @@
 #include "wristssl/data/dataset.h"
 #include "wristssl/infer/export.h"
 #include "wristssl/infer/predict.h"
+#include "wristssl/serve/server.h"
 #include "wristssl/train/run_bundle.h"
 #include "wristssl/util/device.h"
 #include "wristssl/version.h"
@@ -97,7 +98,7 @@ int run_pretrain(train::PretrainOptions o, const std::string& layout) {
 }
 
 const char* const kCommands[] = {"inspect", "scan",    "pretrain", "train",  "evaluate", "metrics",
-                                 "run",     "predict", "bundle",   "export"};
+                                 "run",     "predict", "bundle",   "export", "serve"};
 
 std::string version_text() {
   std::string s = std::string("wristssl ") + kVersion + "\nLibTorch " + TORCH_VERSION + "\nfeatures:";
@@ -266,6 +267,23 @@ int main(int argc, char** argv) {
   bundlec->add_option("--out", bundle_out, "bundle file (default RUN/model.wristssl)");
   bundlec->add_option("--name", bundle_name, "model name recorded in the bundle (default: the run folder's name)");
 
+  serve::ServeOptions so;
+  auto* servec = app.add_subcommand("serve", "serve a bundle over HTTP: Open Inference Protocol v2, /v1/predict, a page at /");
+  servec->add_option("--model", so.model, "model bundle (model.wristssl)")->required();
+  servec->add_option("--host", so.host, "address to listen on (loopback by default)")->capture_default_str();
+  servec->add_option("--port", so.port, "port")->capture_default_str();
+  servec->add_option("--token-file", so.token_file, "file whose first line is the bearer token every request must carry");
+  servec->add_option("--tls-cert", so.tls_cert, "PEM certificate: serve HTTPS");
+  servec->add_option("--tls-key", so.tls_key, "PEM private key of --tls-cert");
+  servec->add_option("--max-batch", so.max_batch, "images per forward pass")->capture_default_str();
+  servec->add_option("--max-delay-ms", so.max_delay_ms, "how long a request waits for others to batch with")->capture_default_str();
+  servec->add_option("--queue", so.queue, "images waiting; beyond it, 503 with Retry-After")->capture_default_str();
+  servec->add_option("--max-body-mb", so.max_body_mb, "largest request body")->capture_default_str();
+  servec->add_option("--read-timeout", so.read_timeout_s, "seconds a client may take to send a request")->capture_default_str();
+  servec->add_option("--http-threads", so.http_threads, "connections served at once")->capture_default_str();
+  servec->add_option("--precision", so.precision, "fp32 | bf16 | auto")->capture_default_str();
+  servec->add_flag("!--no-log", so.log, "no JSON log line per request");
+
   std::string export_model, export_format, export_out;
   auto* exportc = app.add_subcommand("export", "export a bundle to TorchScript, ONNX or a torchvision state dict");
   exportc->add_option("--model", export_model, "model bundle (model.wristssl)")->required();
@@ -311,6 +329,10 @@ int main(int argc, char** argv) {
       pr.threads = threads;
       infer::run_predict(pr, std::cout);
       return 0;
+    }
+    if (*servec) {
+      so.threads = threads;
+      return serve::run_serve(so);
     }
     if (*bundlec) {
       const models::Bundle b = train::write_run_bundle(bundle_run, bundle_out, bundle_name);

@@ -1,0 +1,207 @@
+#include "wristssl/serve/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "test_paths.h"
+#include "wristssl/infer/predictor.h"
+#include "wristssl/io/read_image.h"
+#include "wristssl/models/bundle.h"
+#include "wristssl/report/png_thumb.h"
+#include "wristssl/train/run_bundle.h"
+#include "wristssl/util/fs.h"
+
+using nlohmann::json;
+
+namespace wristssl::serve {
+namespace {
+
+std::string read_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class Serve : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(testing::temp_dir("serve"));
+    models::Bundle b = train::untrained_bundle(64, 48, 9, "wrist");
+    models::write_bundle(b, *dir_ + "/model.wristssl");
+    util::atomic_write(*dir_ + "/token", "0123456789abcdef0123\n");
+    ServeOptions o;
+    o.model = *dir_ + "/model.wristssl";
+    o.port = 0;
+    o.token_file = *dir_ + "/token";
+    o.max_body_mb = 4;
+    o.read_timeout_s = 1;
+    o.threads = 2;
+    o.log = false;
+    server_ = new Server(o);
+    port_ = server_->start();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+  }
+  httplib::Client client(bool token = true) const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    if (token) c.set_bearer_token_auth("0123456789abcdef0123");
+    return c;
+  }
+  static std::string sample(const std::string& rel) { return read_bytes(testing::repo_path(rel)); }
+  // The same file through predict's path.
+  static double predicted(const std::string& rel) {
+    infer::Predictor p(models::read_bundle(*dir_ + "/model.wristssl"), {"fp32", -1});
+    const auto x = p.batch({p.input(io::read_image(testing::repo_path(rel)))});
+    return p.predict(x)[0].probability;
+  }
+  static std::string* dir_;
+  static Server* server_;
+  static int port_;
+};
+std::string* Serve::dir_ = nullptr;
+Server* Serve::server_ = nullptr;
+int Serve::port_ = 0;
+
+const char* kPng = "samples/grazpedwri-dx/images/0004_0542630449_01_WRI-L1_M003.png";
+const char* kDcm = "samples/dicom/CR-MONO1-10-chest.dcm";
+
+TEST_F(Serve, AnswersTheOpenInferenceProtocolLikePredict) {
+  auto c = client();
+  auto r = c.Get("/v2/health/live");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = client(false).Get("/v2/health/ready");  // health needs no token
+  ASSERT_TRUE(r);
+  EXPECT_EQ(json::parse(r->body)["ready"], true);
+  r = c.Get("/v2/models/wrist");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json meta = json::parse(r->body);
+  EXPECT_EQ(meta["name"], "wrist");
+  EXPECT_EQ(meta["inputs"][0]["shape"], json({-1, 1, 48, 48}));
+  // BYTES: an encoded image, base64 in JSON.
+  const json body = {{"id", "req-1"},
+                     {"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {2}},
+                                  {"data", {report::base64_encode(sample(kPng)), report::base64_encode(sample(kDcm))}}}}}};
+  r = c.Post("/v2/models/wrist/infer", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json out = json::parse(r->body);
+  EXPECT_EQ(out["id"], "req-1");
+  EXPECT_EQ(out["model_name"], "wrist");
+  EXPECT_EQ(out["outputs"][0]["name"], "probability");
+  EXPECT_EQ(out["outputs"][0]["shape"], json({2, 1}));
+  EXPECT_NEAR(out["outputs"][0]["data"][0].get<double>(), predicted(kPng), 1e-6);
+  EXPECT_NEAR(out["outputs"][0]["data"][1].get<double>(), predicted(kDcm), 1e-6);
+  // FP32: the preprocessed tensor, nested or flat.
+  infer::Predictor p(models::read_bundle(*dir_ + "/model.wristssl"), {"fp32", -1});
+  const std::vector<float> x = p.input(io::read_image(testing::repo_path(kPng)));
+  const json t = {{"inputs", {{{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 1, 48, 48}}, {"data", x}}}}};
+  r = c.Post("/v2/models/wrist/infer", t.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NEAR(json::parse(r->body)["outputs"][0]["data"][0].get<double>(), predicted(kPng), 1e-6);
+}
+
+TEST_F(Serve, PredictsAFileWithItsHeatmap) {
+  auto r = client().Post("/v1/predict?heatmap=1&image=1", sample(kPng), "application/octet-stream");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_NEAR(j["probability"].get<double>(), predicted(kPng), 1e-6);
+  EXPECT_TRUE(j["decision"] == "fracture" || j["decision"] == "no_fracture" || j["decision"] == "refer");
+  EXPECT_EQ(j["sha256"].get<std::string>().size(), 64u);
+  EXPECT_GT(j["heatmap_png_base64"].get<std::string>().size(), 1000u);
+  EXPECT_GT(j["image_png_base64"].get<std::string>().size(), 1000u);
+  r = client(false).Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("id=\"file\""), std::string::npos);
+  EXPECT_EQ(r->body.find("<script src="), std::string::npos) << "no external scripts";
+}
+
+// Every hostile request gets a 4xx with a JSON reason, and the server keeps serving.
+TEST_F(Serve, RefusesHostileRequestsAndKeepsServing) {
+  auto c = client();
+  auto expect = [&](const httplib::Result& r, int status, const std::string& what) {
+    ASSERT_TRUE(r) << what;
+    EXPECT_EQ(r->status, status) << what << ": " << r->body;
+    EXPECT_NO_THROW(json::parse(r->body).at("error")) << what << ": " << r->body;
+  };
+  expect(client(false).Post("/v1/predict", sample(kPng), "application/octet-stream"), 401, "no token");
+  {
+    httplib::Client w("127.0.0.1", port_);
+    w.set_bearer_token_auth("wrong-token-wrong-token");
+    expect(w.Get("/v2/models/wrist"), 401, "wrong token");
+  }
+  expect(c.Post("/v1/predict", std::string(5 << 20, 'x'), "application/octet-stream"), 413, "body over --max-body-mb");
+  expect(c.Post("/v1/predict", "\x89PNG\r\n\x1a\ngarbage", "application/octet-stream"), 400, "corrupt PNG");
+  const std::string png = sample(kPng);
+  expect(c.Post("/v1/predict", png.substr(0, png.size() / 3), "application/octet-stream"), 400, "truncated PNG");
+  std::string dcm = sample(kDcm);
+  const size_t at = dcm.find(std::string("\xe0\x7f\x10\x00", 4));  // pixel data (7FE0,0010): a hostile length
+  ASSERT_NE(at, std::string::npos);
+  for (int k = 4; k < 8; ++k) dcm[at + k] = static_cast<char>(0xff);
+  dcm[at + 6] = static_cast<char>(0x7f);
+  expect(c.Post("/v1/predict", dcm, "application/octet-stream"), 400, "DICOM with a hostile length");
+  expect(c.Post("/v1/predict", "", "application/octet-stream"), 400, "empty body");
+  auto tensor = [](json shape, json data, std::string dtype = "FP32") {
+    return json{{"inputs", {{{"name", "input"}, {"datatype", dtype}, {"shape", shape}, {"data", data}}}}}.dump();
+  };
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, std::vector<float>(100, 0.f)), "application/json"), 400,
+         "shape and data disagree");
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, std::vector<float>(48 * 48, 0.f), "INT8"), "application/json"),
+         400, "wrong datatype");
+  std::vector<json> bad(48 * 48, 0.0);
+  bad[7] = "NaN";
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, bad), "application/json"), 400, "NaN");
+  bad[7] = 1e39;
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, bad), "application/json"), 400, "Inf after FP32");
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 32, 32}, std::vector<float>(32 * 32, 0.f)), "application/json"), 400,
+         "wrong image size");
+  expect(c.Post("/v2/models/other/infer", tensor({1, 1, 48, 48}, std::vector<float>(48 * 48, 0.f)), "application/json"), 404,
+         "unknown model");
+  expect(c.Get("/v2/models/other"), 404, "unknown model metadata");
+  expect(c.Post("/v2/models/wrist/infer", "{\"inputs\": [", "application/json"), 400, "malformed JSON");
+  {
+    // A slow client: headers never finished. The server drops it after --read-timeout (1 s here).
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    const std::string partial = "POST /v1/predict HTTP/1.1\r\nHost: x\r\n";
+    ASSERT_EQ(::send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[256];
+    const auto t0 = std::chrono::steady_clock::now();
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);  // 0 (closed) or an error response, within the timeout
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LE(waited, 4.0) << "the server kept a slow client for " << waited << " s";
+    EXPECT_GE(n, 0);
+    ::close(fd);
+  }
+  // Still healthy, and still right.
+  auto r = c.Post("/v1/predict", sample(kPng), "application/octet-stream");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NEAR(json::parse(r->body)["probability"].get<double>(), predicted(kPng), 1e-6);
+  r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("wristssl_requests_total{endpoint=\"/v1/predict\",status=\"400\"}"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("wristssl_batch_size_bucket"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wristssl::serve
