@@ -21,7 +21,7 @@ struct ServeOptions {
   int queue = 64;                   // requests waiting; more get 503 with Retry-After
   int max_body_mb = 64;
   int read_timeout_s = 10, write_timeout_s = 10;
-  int http_threads = 8;             // connections served at once
+  int http_threads = 32;            // connections served at once (idle ones cost a blocked thread)
   int threads = 0;                  // LibTorch threads (0 = all cores)
   std::string precision = "fp32";
   bool log = true;                  // one JSON line per request on stderr
