@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -201,6 +203,62 @@ TEST_F(Serve, RefusesHostileRequestsAndKeepsServing) {
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find("wristssl_requests_total{endpoint=\"/v1/predict\",status=\"400\"}"), std::string::npos) << r->body;
   EXPECT_NE(r->body.find("wristssl_batch_size_bucket"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wristssl::serve
+
+namespace wristssl::serve {
+namespace {
+
+// A full queue answers 503 with Retry-After instead of growing: one worker, room for one waiting image,
+// and 16 requests at once.
+TEST(ServeQueue, AFullQueueAnswers503WithRetryAfter) {
+  const std::string dir = testing::temp_dir("serve-queue");
+  models::Bundle b = train::untrained_bundle(256, 256, 3, "wrist");
+  models::write_bundle(b, dir + "/model.wristssl");
+  ServeOptions o;
+  o.model = dir + "/model.wristssl";
+  o.port = 0;
+  o.max_batch = 1;
+  o.max_delay_ms = 0;
+  o.queue = 1;
+  o.threads = 2;
+  o.log = false;
+  Server server(o);
+  const int port = server.start();
+  const std::string png = read_bytes(testing::repo_path("samples/grazpedwri-dx/images/0004_0542630449_01_WRI-L1_M003.png"));
+  std::vector<std::thread> clients;
+  std::mutex mu;
+  std::map<int, int> statuses;
+  bool retry_after = true, json_errors = true;
+  for (int k = 0; k < 16; ++k) {
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(60, 0);
+      const auto r = c.Post("/v1/predict", png, "application/octet-stream");
+      std::lock_guard<std::mutex> lock(mu);
+      const int status = r ? r->status : -1;
+      ++statuses[status];
+      if (status == 503) {
+        retry_after = retry_after && r->get_header_value("Retry-After") == "1";
+        json_errors = json_errors && json::parse(r->body).contains("error");
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_GE(statuses[503], 1) << "16 requests at once into a queue of 1 were all taken";
+  EXPECT_GE(statuses[200], 1);
+  EXPECT_EQ(statuses[200] + statuses[503], 16) << "only 200 and 503 are expected";
+  EXPECT_TRUE(retry_after);
+  EXPECT_TRUE(json_errors);
+  // Once the burst is over, the server takes work again.
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  const auto r = c.Post("/v1/predict", png, "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  std::printf("statuses: 200 x %d, 503 x %d\n", statuses[200], statuses[503]);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <httplib.h>
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -595,6 +596,11 @@ void on_signal(int sig) { g_signal = sig; }
 }  // namespace
 
 int run_serve(const ServeOptions& o) {
+#ifdef __GLIBC__
+  // glibc gives every thread that allocates its own arena (up to 8 per core): with 32 connection threads
+  // the resident memory kept growing under load (384 -> 462 MB over 900 requests; 371 -> 416 MB with 2).
+  mallopt(M_ARENA_MAX, 2);
+#endif
   Server server(o);
   const bool loopback = o.host == "127.0.0.1" || o.host == "localhost" || o.host == "::1";
   if (!loopback && o.token_file.empty()) {
