@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -92,9 +93,13 @@ TEST_F(Serve, AnswersTheOpenInferenceProtocolLikePredict) {
   EXPECT_EQ(meta["name"], "wrist");
   EXPECT_EQ(meta["inputs"][0]["shape"], json({-1, 1, 48, 48}));
   // BYTES: an encoded image, base64 in JSON.
-  const json body = {{"id", "req-1"},
-                     {"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {2}},
-                                  {"data", {report::base64_encode(sample(kPng)), report::base64_encode(sample(kDcm))}}}}}};
+  const json body = {
+      {"id", "req-1"},
+      {"inputs",
+       {{{"name", "image"},
+         {"datatype", "BYTES"},
+         {"shape", {2}},
+         {"data", {report::base64_encode(sample(kPng)), report::base64_encode(sample(kDcm))}}}}}};
   r = c.Post("/v2/models/wrist/infer", body.dump(), "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -108,7 +113,9 @@ TEST_F(Serve, AnswersTheOpenInferenceProtocolLikePredict) {
   // FP32: the preprocessed tensor, nested or flat.
   infer::Predictor p(models::read_bundle(*dir_ + "/model.wristssl"), {"fp32", -1});
   const std::vector<float> x = p.input(io::read_image(testing::repo_path(kPng)));
-  const json t = {{"inputs", {{{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 1, 48, 48}}, {"data", x}}}}};
+  const json t = {
+      {"inputs",
+       {{{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 1, 48, 48}}, {"data", x}}}}};
   r = c.Post("/v2/models/wrist/infer", t.dump(), "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -121,7 +128,8 @@ TEST_F(Serve, PredictsAFileWithItsHeatmap) {
   ASSERT_EQ(r->status, 200) << r->body;
   const json j = json::parse(r->body);
   EXPECT_NEAR(j["probability"].get<double>(), predicted(kPng), 1e-6);
-  EXPECT_TRUE(j["decision"] == "fracture" || j["decision"] == "no_fracture" || j["decision"] == "refer");
+  EXPECT_TRUE(j["decision"] == "fracture" || j["decision"] == "no_fracture" ||
+              j["decision"] == "refer");
   EXPECT_EQ(j["sha256"].get<std::string>().size(), 64u);
   EXPECT_GT(j["heatmap_png_base64"].get<std::string>().size(), 1000u);
   EXPECT_GT(j["image_png_base64"].get<std::string>().size(), 1000u);
@@ -139,41 +147,57 @@ TEST_F(Serve, RefusesHostileRequestsAndKeepsServing) {
     EXPECT_EQ(r->status, status) << what << ": " << r->body;
     EXPECT_NO_THROW(json::parse(r->body).at("error")) << what << ": " << r->body;
   };
-  expect(client(false).Post("/v1/predict", sample(kPng), "application/octet-stream"), 401, "no token");
+  expect(client(false).Post("/v1/predict", sample(kPng), "application/octet-stream"), 401,
+         "no token");
   {
     httplib::Client w("127.0.0.1", port_);
     w.set_bearer_token_auth("wrong-token-wrong-token");
     expect(w.Get("/v2/models/wrist"), 401, "wrong token");
   }
-  expect(c.Post("/v1/predict", std::string(5 << 20, 'x'), "application/octet-stream"), 413, "body over --max-body-mb");
-  expect(c.Post("/v1/predict", "\x89PNG\r\n\x1a\ngarbage", "application/octet-stream"), 400, "corrupt PNG");
+  expect(c.Post("/v1/predict", std::string(5 << 20, 'x'), "application/octet-stream"), 413,
+         "body over --max-body-mb");
+  expect(c.Post("/v1/predict", "\x89PNG\r\n\x1a\ngarbage", "application/octet-stream"), 400,
+         "corrupt PNG");
   const std::string png = sample(kPng);
-  expect(c.Post("/v1/predict", png.substr(0, png.size() / 3), "application/octet-stream"), 400, "truncated PNG");
+  expect(c.Post("/v1/predict", png.substr(0, png.size() / 3), "application/octet-stream"), 400,
+         "truncated PNG");
   std::string dcm = sample(kDcm);
-  const size_t at = dcm.find(std::string("\xe0\x7f\x10\x00", 4));  // pixel data (7FE0,0010): a hostile length
+  const size_t at =
+      dcm.find(std::string("\xe0\x7f\x10\x00", 4));  // pixel data (7FE0,0010): a hostile length
   ASSERT_NE(at, std::string::npos);
   for (int k = 4; k < 8; ++k) dcm[at + k] = static_cast<char>(0xff);
   dcm[at + 6] = static_cast<char>(0x7f);
-  expect(c.Post("/v1/predict", dcm, "application/octet-stream"), 400, "DICOM with a hostile length");
+  expect(c.Post("/v1/predict", dcm, "application/octet-stream"), 400,
+         "DICOM with a hostile length");
   expect(c.Post("/v1/predict", "", "application/octet-stream"), 400, "empty body");
   auto tensor = [](json shape, json data, std::string dtype = "FP32") {
-    return json{{"inputs", {{{"name", "input"}, {"datatype", dtype}, {"shape", shape}, {"data", data}}}}}.dump();
+    return json{
+        {"inputs", {{{"name", "input"}, {"datatype", dtype}, {"shape", shape}, {"data", data}}}}}
+        .dump();
   };
-  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, std::vector<float>(100, 0.f)), "application/json"), 400,
-         "shape and data disagree");
-  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, std::vector<float>(48 * 48, 0.f), "INT8"), "application/json"),
-         400, "wrong datatype");
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, std::vector<float>(100, 0.f)),
+                "application/json"),
+         400, "shape and data disagree");
+  expect(
+      c.Post("/v2/models/wrist/infer",
+             tensor({1, 1, 48, 48}, std::vector<float>(48 * 48, 0.f), "INT8"), "application/json"),
+      400, "wrong datatype");
   std::vector<json> bad(48 * 48, 0.0);
   bad[7] = "NaN";
-  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, bad), "application/json"), 400, "NaN");
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, bad), "application/json"), 400,
+         "NaN");
   bad[7] = 1e39;
-  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, bad), "application/json"), 400, "Inf after FP32");
-  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 32, 32}, std::vector<float>(32 * 32, 0.f)), "application/json"), 400,
-         "wrong image size");
-  expect(c.Post("/v2/models/other/infer", tensor({1, 1, 48, 48}, std::vector<float>(48 * 48, 0.f)), "application/json"), 404,
-         "unknown model");
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 48, 48}, bad), "application/json"), 400,
+         "Inf after FP32");
+  expect(c.Post("/v2/models/wrist/infer", tensor({1, 1, 32, 32}, std::vector<float>(32 * 32, 0.f)),
+                "application/json"),
+         400, "wrong image size");
+  expect(c.Post("/v2/models/other/infer", tensor({1, 1, 48, 48}, std::vector<float>(48 * 48, 0.f)),
+                "application/json"),
+         404, "unknown model");
   expect(c.Get("/v2/models/other"), 404, "unknown model metadata");
-  expect(c.Post("/v2/models/wrist/infer", "{\"inputs\": [", "application/json"), 400, "malformed JSON");
+  expect(c.Post("/v2/models/wrist/infer", "{\"inputs\": [", "application/json"), 400,
+         "malformed JSON");
   {
     // A slow client: headers never finished. The server drops it after --read-timeout (1 s here).
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -188,8 +212,10 @@ TEST_F(Serve, RefusesHostileRequestsAndKeepsServing) {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     char buf[256];
     const auto t0 = std::chrono::steady_clock::now();
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);  // 0 (closed) or an error response, within the timeout
-    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const ssize_t n =
+        ::recv(fd, buf, sizeof(buf), 0);  // 0 (closed) or an error response, within the timeout
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_LE(waited, 4.0) << "the server kept a slow client for " << waited << " s";
     EXPECT_GE(n, 0);
     ::close(fd);
@@ -201,7 +227,9 @@ TEST_F(Serve, RefusesHostileRequestsAndKeepsServing) {
   EXPECT_NEAR(json::parse(r->body)["probability"].get<double>(), predicted(kPng), 1e-6);
   r = c.Get("/metrics");
   ASSERT_TRUE(r);
-  EXPECT_NE(r->body.find("wristssl_requests_total{endpoint=\"/v1/predict\",status=\"400\"}"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("wristssl_requests_total{endpoint=\"/v1/predict\",status=\"400\"}"),
+            std::string::npos)
+      << r->body;
   EXPECT_NE(r->body.find("wristssl_batch_size_bucket"), std::string::npos);
 }
 
@@ -211,11 +239,12 @@ TEST_F(Serve, RefusesHostileRequestsAndKeepsServing) {
 namespace wristssl::serve {
 namespace {
 
-// A full queue answers 503 with Retry-After instead of growing: one worker, room for one waiting image,
-// and 16 requests at once.
+// A full queue answers 503 with Retry-After instead of growing: one worker, room for one waiting
+// image, and 16 requests at once.
 TEST(ServeQueue, AFullQueueAnswers503WithRetryAfter) {
   const std::string dir = testing::temp_dir("serve-queue");
-  models::Bundle b = train::untrained_bundle(256, 256, 3, "wrist");
+  // 512 px: each forward pass (about 0.1 s here) outlasts the arrival of all 16 requests.
+  models::Bundle b = train::untrained_bundle(512, 512, 3, "wrist");
   models::write_bundle(b, dir + "/model.wristssl");
   ServeOptions o;
   o.model = dir + "/model.wristssl";
@@ -227,14 +256,19 @@ TEST(ServeQueue, AFullQueueAnswers503WithRetryAfter) {
   o.log = false;
   Server server(o);
   const int port = server.start();
-  const std::string png = read_bytes(testing::repo_path("samples/grazpedwri-dx/images/0004_0542630449_01_WRI-L1_M003.png"));
+  const std::string png = read_bytes(
+      testing::repo_path("samples/grazpedwri-dx/images/0004_0542630449_01_WRI-L1_M003.png"));
   std::vector<std::thread> clients;
   std::mutex mu;
   std::map<int, int> statuses;
   bool retry_after = true, json_errors = true;
+  std::atomic<int> ready{0};
   for (int k = 0; k < 16; ++k) {
     clients.emplace_back([&] {
       httplib::Client c("127.0.0.1", port);
+      // All 16 send at once.
+      ++ready;
+      while (ready < 16) std::this_thread::yield();
       c.set_read_timeout(60, 0);
       const auto r = c.Post("/v1/predict", png, "application/octet-stream");
       std::lock_guard<std::mutex> lock(mu);
@@ -247,9 +281,11 @@ TEST(ServeQueue, AFullQueueAnswers503WithRetryAfter) {
     });
   }
   for (auto& t : clients) t.join();
-  EXPECT_GE(statuses[503], 1) << "16 requests at once into a queue of 1 were all taken";
+  std::string seen;
+  for (const auto& [k, v] : statuses) seen += " " + std::to_string(k) + " x " + std::to_string(v);
+  EXPECT_GE(statuses[503], 1) << "16 requests at once into a queue of 1 were all taken:" << seen;
   EXPECT_GE(statuses[200], 1);
-  EXPECT_EQ(statuses[200] + statuses[503], 16) << "only 200 and 503 are expected";
+  EXPECT_EQ(statuses[200] + statuses[503], 16) << "only 200 and 503 are expected:" << seen;
   EXPECT_TRUE(retry_after);
   EXPECT_TRUE(json_errors);
   // Once the burst is over, the server takes work again.
