@@ -289,6 +289,23 @@ std::vector<int> readable_items(const data::LoadedData& loaded, const std::vecto
   return items;
 }
 
+// The bundle's network on the evaluation's device and precision.
+struct EvaluationModel {
+  util::Compute compute;
+  models::Classifier model{nullptr};
+};
+
+EvaluationModel load_for_evaluation(const models::Bundle& bundle, const EvaluateOptions& eo) {
+  if (bundle.manifest.at("class_names").size() != 2) {
+    throw std::runtime_error("evaluate: only fracture / no fracture models");
+  }
+  EvaluationModel m{util::setup_compute("evaluate", eo.threads, eo.precision),
+                    models::classifier_from_bundle(bundle)};
+  m.model->to(m.compute.device);
+  to_channels_last(*m.model);
+  return m;
+}
+
 json evaluate_run(const EvaluateOptions& eo) {
   const std::string cfg_path = eo.run + "/config.json";
   if (!fs::exists(cfg_path) || !fs::exists(eo.run + "/model.pt") ||
@@ -307,12 +324,7 @@ json evaluate_run(const EvaluateOptions& eo) {
   const std::string bundle_path = eo.run + "/model.wristssl";
   const models::Bundle bundle =
       fs::exists(bundle_path) ? models::read_bundle(bundle_path) : write_run_bundle(eo.run);
-  if (bundle.manifest.at("class_names").size() != 2)
-    throw std::runtime_error("evaluate: only fracture / no fracture models");
-  const util::Compute compute = util::setup_compute("evaluate", eo.threads, eo.precision);
-  models::Classifier model = models::classifier_from_bundle(bundle);
-  model->to(compute.device);
-  to_channels_last(*model);
+  auto [compute, model] = load_for_evaluation(bundle, eo);
 
   const data::LoadedData loaded = data::load_pixels(
       o.data, data::cache_options(o.cache_dir, o.image_size, eo.threads), o.limit);
@@ -378,12 +390,7 @@ json evaluate_run(const EvaluateOptions& eo) {
 
 json evaluate_external(const EvaluateOptions& eo) {
   const models::Bundle bundle = models::read_bundle(eo.model);
-  if (bundle.manifest.at("class_names").size() != 2)
-    throw std::runtime_error("evaluate: only fracture / no fracture models");
-  const util::Compute compute = util::setup_compute("evaluate", eo.threads, eo.precision);
-  models::Classifier model = models::classifier_from_bundle(bundle);
-  model->to(compute.device);
-  to_channels_last(*model);
+  auto [compute, model] = load_for_evaluation(bundle, eo);
   const json& pre = bundle.manifest.at("preprocessing");
   if (pre.value("resize", std::string()) != "stretch") {
     throw std::runtime_error(eo.model + ": preprocessing resize '" +
