@@ -22,7 +22,6 @@
 #include "wristssl/infer/predict.h"
 #include "wristssl/infer/predictor.h"
 #include "wristssl/io/read_image.h"
-#include "wristssl/train/common.h"
 #include "wristssl/train/run_bundle.h"
 #include "wristssl/util/threads.h"
 
@@ -117,7 +116,6 @@ int main(int argc, char** argv) {
   models::write_bundle(b, dir + "/model.wristssl");
   infer::export_model(dir + "/model.wristssl", "torchscript", dir + "/model.torchscript");
   infer::Predictor p(b, {precision, threads});
-  train::to_channels_last(p.model());
   const int n_threads = at::get_num_threads();
 
   const io::Image pi = io::read_image(png), di = io::read_image(dcm), ji = io::read_image(j2k);

@@ -10,9 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
-  const std::string hex = wristssl::util::sha256_hex(bytes.data(), bytes.size());
-  for (size_t i = 0; i < hex.size(); i += 2)
-    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  bytes += wristssl::util::sha256_digest(bytes.data(), bytes.size());
   try {
     const wristssl::models::Bundle b = wristssl::models::parse_bundle(bytes, "fuzz.wristssl");
     if (b.manifest.contains("decision")) {

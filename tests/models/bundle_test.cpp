@@ -14,6 +14,11 @@
 namespace wristssl::models {
 namespace {
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 std::string bytes_of(Bundle b) { return bundle_bytes(b); }
 
 std::string check_failed(const std::string& bytes) {
@@ -30,10 +35,7 @@ std::string check_failed(const std::string& bytes) {
 // Recomputes the trailer, as a forger would: the structure checks must still catch a lie.
 std::string rehash(std::string s) {
   s.resize(s.size() - 32);
-  const std::string hex = util::sha256_hex(s.data(), s.size());
-  for (size_t i = 0; i < 64; i += 2)
-    s.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return s;
+  return s + util::sha256_digest(s.data(), s.size());
 }
 
 TEST(Bundle, RoundTripsWeightsManifestAndOutputs) {
@@ -42,7 +44,11 @@ TEST(Bundle, RoundTripsWeightsManifestAndOutputs) {
   write_bundle(b, path);
   const Bundle r = read_bundle(path);
   EXPECT_EQ(r.sha256, b.sha256);
-  EXPECT_EQ(r.sha256, util::sha256_file(path).size() == 64 ? r.sha256 : "");
+  // The id is the SHA-256 of everything before the trailer, and the trailer holds that digest.
+  const std::string bytes = read_file(path);
+  ASSERT_GT(bytes.size(), 32u);
+  EXPECT_EQ(r.sha256, util::sha256_hex(bytes.data(), bytes.size() - 32));
+  EXPECT_EQ(bytes.substr(bytes.size() - 32), util::sha256_digest(bytes.data(), bytes.size() - 32));
   EXPECT_EQ(r.manifest["preprocessing"]["input_size"], 48);
   EXPECT_EQ(r.manifest["format_version"], kBundleFormatVersion);
   EXPECT_EQ(r.id(), "untrained@" + b.sha256.substr(0, 12));

@@ -15,7 +15,6 @@
 #include "wristssl/data/dataset.h"
 #include "wristssl/infer/predictor.h"
 #include "wristssl/io/read_image.h"
-#include "wristssl/train/common.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
@@ -27,10 +26,6 @@ using nlohmann::json;
 namespace wristssl::infer {
 namespace {
 
-// Modalities of plain radiographs: computed and digital radiography, and "RG" (radiographic
-// imaging).
-bool is_radiograph_modality(const std::string& m) { return m == "CR" || m == "DX" || m == "RG"; }
-
 struct Decoded {
   std::optional<io::Image> image;  // kept only when heatmaps are asked for
   std::vector<float> input;
@@ -41,11 +36,7 @@ Decoded decode_one(const std::string& path, const Predictor& predictor, bool kee
   Decoded d;
   try {
     io::Image img = io::read_image(path);
-    if (img.info.format == "dicom" && !is_radiograph_modality(img.info.modality)) {
-      d.warning = "DICOM Modality '" +
-                  (img.info.modality.empty() ? std::string("(none)") : img.info.modality) +
-                  "' is not a radiograph (CR, DX, RG): scored, but the model was not made for it";
-    }
+    d.warning = modality_warning(img.info);
     d.input = predictor.input(img);
     if (keep_image) d.image = std::move(img);
   } catch (const io::ImageError& e) {
@@ -107,7 +98,6 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
   if (o.batch_size < 0) throw std::runtime_error("--batch-size must be >= 1 (or 0: by input size)");
   const std::vector<std::string> files = collect_inputs(o.inputs);
   Predictor predictor(models::read_bundle(o.model), {o.precision, o.threads});
-  train::to_channels_last(predictor.model());
   std::fprintf(stderr,
                "predict: %s, %zu files, input %d px, threshold %.4f, refer band [%.4f, %.4f)\n",
                predictor.bundle().id().c_str(), files.size(), predictor.preprocessing().input_size,

@@ -11,6 +11,7 @@
 #include "wristssl/io/resize.h"
 #include "wristssl/models/grad_cam.h"
 #include "wristssl/report/heatmap.h"
+#include "wristssl/train/common.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/threads.h"
@@ -40,6 +41,7 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
   model_ = models::classifier_from_bundle(bundle_);
   model_->to(device_);
   model_->eval();
+  train::to_channels_last(*model_);
   if (o.graph && device_.is_cpu() && !bf16_) {
     // The eager model stays for Grad-CAM (it needs the feature map); plain scoring takes the graph.
     torch::jit::Module m = torchscript_module(bundle_);
@@ -81,8 +83,11 @@ std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
     const util::AutocastGuard autocast(bf16_, device_.type());
     logits = model_->forward(x.to(device_));
   }
-  const torch::Tensor m =
-      (logits.select(1, 1) - logits.select(1, 0)).to(torch::kCPU, torch::kDouble).contiguous();
+  return decide_all(logits.select(1, 1) - logits.select(1, 0));
+}
+
+std::vector<Prediction> Predictor::decide_all(const torch::Tensor& margins) const {
+  const torch::Tensor m = margins.to(torch::kCPU, torch::kDouble).contiguous();
   std::vector<Prediction> out;
   for (int64_t i = 0; i < m.numel(); ++i) out.push_back(decide(m.data_ptr<double>()[i]));
   return out;
@@ -103,18 +108,38 @@ std::vector<Prediction> Predictor::predict_with_heatmaps(const torch::Tensor& x,
     r = models::grad_cam(*model_, x.to(device_));
   }
   if (maps) *maps = r.maps;
-  const torch::Tensor m = r.margins.to(torch::kDouble).contiguous();
-  std::vector<Prediction> out;
-  for (int64_t i = 0; i < m.numel(); ++i) out.push_back(decide(m.data_ptr<double>()[i]));
-  return out;
+  return decide_all(r.margins);
+}
+
+namespace {
+
+// The size of `image` scaled down (never up) so that its long side is at most `max_side`.
+std::pair<int, int> fit_within(const io::Image& image, int max_side) {
+  const int w = image.info.width, h = image.info.height;
+  const double scale = std::min(1.0, static_cast<double>(max_side) / std::max(w, h));
+  return {std::max(1, static_cast<int>(std::lround(w * scale))),
+          std::max(1, static_cast<int>(std::lround(h * scale)))};
+}
+
+}  // namespace
+
+std::string modality_warning(const io::ImageInfo& info) {
+  const std::string& m = info.modality;
+  if (info.format != "dicom" || m == "CR" || m == "DX" || m == "RG") return "";
+  return "DICOM Modality '" + (m.empty() ? std::string("(none)") : m) +
+         "' is not a radiograph (CR, DX, RG): scored, but the model was not made for it";
+}
+
+std::string display_png(const io::Image& image, int max_side) {
+  const auto [ow, oh] = fit_within(image, max_side);
+  return io::encode_grey_png(
+      io::resize_image(image.pixels, image.info.width, image.info.height, ow, oh), ow, oh, 8);
 }
 
 std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side) {
-  const int w = image.info.width, h = image.info.height;
-  const double scale = std::min(1.0, static_cast<double>(max_side) / std::max(w, h));
-  const int ow = std::max(1, static_cast<int>(std::lround(w * scale))),
-            oh = std::max(1, static_cast<int>(std::lround(h * scale)));
-  const std::vector<float> grey = io::resize_image(image.pixels, w, h, ow, oh);
+  const auto [ow, oh] = fit_within(image, max_side);
+  const std::vector<float> grey =
+      io::resize_image(image.pixels, image.info.width, image.info.height, ow, oh);
   const torch::Tensor c = map.to(torch::kCPU, torch::kFloat).contiguous();
   TORCH_CHECK(c.dim() == 2, "heatmap_png expects a map [S, S], got ", c.sizes());
   const std::vector<float> cv(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());

@@ -58,11 +58,21 @@ class Predictor {
   data::Preprocessing pre_;
   models::DecisionRule rule_;
   models::Classifier model_{nullptr};
+  std::vector<Prediction> decide_all(const torch::Tensor& margins) const;
+
   c10::Device device_ = c10::kCPU;
   bool bf16_ = false;
   torch::jit::Module graph_;
   bool use_graph_ = false;
 };
+
+/// A warning for a DICOM whose Modality is not a plain radiograph (CR, DX, RG), "" otherwise: such
+/// files are scored, but the model was not made for them.
+std::string modality_warning(const io::ImageInfo& info);
+
+/// The decoded radiograph as an 8-bit grey PNG at its own aspect, long side at most `max_side`
+/// (for display: a browser cannot show DICOM or 16-bit).
+std::string display_png(const io::Image& image, int max_side = 512);
 
 /// The Grad-CAM overlay of `image` (the decoded radiograph at its own aspect, long side at most
 /// `max_side`) with the map [S, S] stretched back over it, as an RGB PNG file in memory.

@@ -34,23 +34,6 @@ uint64_t get_le(const std::string& s, size_t at, int bytes) {
   return v;
 }
 
-std::string hex_to_bytes(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
-std::string bytes_to_hex(const std::string& b) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : b) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
-
 }  // namespace
 
 BundleError::BundleError(const std::string& path, std::string check, const std::string& reason)
@@ -131,8 +114,9 @@ std::string bundle_bytes(Bundle& b) {
     std::memcpy(&out[payload_at + list[k]["offset"].get<size_t>()], b.tensors[k].values.data(),
                 b.tensors[k].values.size() * sizeof(float));
   }
-  b.sha256 = util::sha256_hex(out.data(), out.size());
-  out += hex_to_bytes(b.sha256);
+  const std::string digest = util::sha256_digest(out.data(), out.size());
+  b.sha256 = util::to_hex(digest);
+  out += digest;
   return out;
 }
 
@@ -180,7 +164,7 @@ Bundle parse_bundle(const std::string& s, const std::string& name) {
                           std::to_string(at + p + kShaSize) + " (cut short, or bytes added)");
   }
   const size_t payload_at = at;
-  const std::string want = bytes_to_hex(s.substr(s.size() - kShaSize));
+  const std::string want = util::to_hex(s.substr(s.size() - kShaSize));
   const std::string got = util::sha256_hex(s.data(), s.size() - kShaSize);
   if (want != got) {
     throw BundleError(name, "checksum",

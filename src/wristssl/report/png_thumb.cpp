@@ -1,6 +1,8 @@
 #include "wristssl/report/png_thumb.h"
 
 #include <cstdint>
+#include <cstring>
+#include <stdexcept>
 
 #include "wristssl/io/read_image.h"
 
@@ -15,6 +17,25 @@ constexpr char kBase64Alphabet[] =
 std::string png8_encode(const std::vector<float>& pixels01, int width, int height) {
   // Thumbnails are embedded in the page: smaller beats faster.
   return io::encode_grey_png(pixels01, width, height, 8, 9);
+}
+
+std::string base64_decode(std::string_view text) {
+  std::string out;
+  uint32_t val = 0;
+  int bits = -8;
+  for (char c : text) {
+    if (c == '=' || c == '\n' || c == '\r') continue;
+    const char* p = std::strchr(kBase64Alphabet, c);
+    if (c == '\0' || p == nullptr)
+      throw std::invalid_argument("not base64: a character outside the alphabet");
+    val = (val << 6) | static_cast<uint32_t>(p - kBase64Alphabet);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xff));
+      bits -= 8;
+    }
+  }
+  return out;
 }
 
 std::string base64_encode(std::string_view bytes) {

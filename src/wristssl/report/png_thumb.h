@@ -15,6 +15,10 @@ std::string png8_encode(const std::vector<float>& pixels01, int width, int heigh
 /// Standard base64 (RFC 4648, with '=' padding, no line breaks).
 std::string base64_encode(std::string_view bytes);
 
+/// Decodes standard base64 (padding optional, line breaks ignored); throws std::invalid_argument on a
+/// character outside the alphabet.
+std::string base64_decode(std::string_view text);
+
 /// base64_encode(png8_encode(...)): ready for `<img src="data:image/png;base64,...">`.
 std::string png8_base64(const std::vector<float>& pixels01, int width, int height);
 

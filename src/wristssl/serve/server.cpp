@@ -21,10 +21,8 @@
 
 #include "wristssl/infer/predictor.h"
 #include "wristssl/io/read_image.h"
-#include "wristssl/io/resize.h"
 #include "wristssl/report/png_thumb.h"
 #include "wristssl/serve_page.h"
-#include "wristssl/train/common.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/version.h"
 
@@ -94,24 +92,6 @@ void flatten(const json& j, std::vector<float>& out) {
   out.push_back(f);
 }
 
-std::string base64_decode(const std::string& in) {
-  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0, bits = -8;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r') continue;
-    const size_t p = chars.find(c);
-    if (p == std::string::npos) throw std::invalid_argument("BYTES data is not base64");
-    val = (val << 6) + static_cast<int>(p);
-    bits += 6;
-    if (bits >= 0) {
-      out.push_back(static_cast<char>((val >> bits) & 0xff));
-      bits -= 8;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 struct Server::Impl {
@@ -142,7 +122,6 @@ struct Server::Impl {
     po.precision = o.precision;
     po.threads = o.threads;
     predictor = std::make_unique<infer::Predictor>(models::read_bundle(o.model), po);
-    train::to_channels_last(predictor->model());
     name = predictor->bundle().manifest.value("name", std::string("model"));
     if (!o.token_file.empty()) {
       std::istringstream in(util::read_text(o.token_file));
@@ -198,11 +177,7 @@ struct Server::Impl {
         if (j.preprocessed) continue;
         try {
           images[k] = io::decode_image(reinterpret_cast<const uint8_t*>(j.bytes.data()), j.bytes.size(), "upload");
-          const std::string& m = images[k].info.modality;
-          if (images[k].info.format == "dicom" && m != "CR" && m != "DX" && m != "RG") {
-            j.warning = "DICOM Modality '" + (m.empty() ? std::string("(none)") : m) +
-                        "' is not a radiograph (CR, DX, RG): scored, but the model was not made for it";
-          }
+          j.warning = infer::modality_warning(images[k].info);
           j.input = predictor->input(images[k]);
           j.bytes.clear();  // the upload is not kept
         } catch (const io::ImageError& e) {
@@ -235,12 +210,7 @@ struct Server::Impl {
           j.status = 200;
           const io::Image& img = images[ok[i]];
           if (j.heatmap && !j.preprocessed) j.heatmap_png = infer::heatmap_png(img, maps[static_cast<int64_t>(i)]);
-          if (j.image && !j.preprocessed) {
-            const int w = img.info.width, h = img.info.height;
-            const double s = std::min(1.0, 512.0 / std::max(w, h));
-            const int ow = std::max(1, static_cast<int>(std::lround(w * s))), oh = std::max(1, static_cast<int>(std::lround(h * s)));
-            j.image_png = io::encode_grey_png(io::resize_image(img.pixels, w, h, ow, oh), ow, oh, 8);
-          }
+          if (j.image && !j.preprocessed) j.image_png = infer::display_png(img);
         }
       } catch (const std::exception& e) {
         for (size_t k : ok) {
@@ -418,7 +388,11 @@ struct Server::Impl {
       for (const auto& d : t["data"]) {
         if (!d.is_string()) throw std::invalid_argument("BYTES data must be base64 strings");
         auto j = std::make_shared<Job>();
-        j->bytes = base64_decode(d.get<std::string>());
+        try {
+          j->bytes = report::base64_decode(d.get<std::string>());
+        } catch (const std::invalid_argument&) {
+          throw std::invalid_argument("BYTES data is not base64");
+        }
         jobs.push_back(j);
       }
     } else {

@@ -16,25 +16,37 @@ namespace {
 struct DigestCtx {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   DigestCtx() {
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 init");
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1)
+      throw std::runtime_error("SHA-256 init");
   }
   ~DigestCtx() { EVP_MD_CTX_free(ctx); }
   void update(const void* d, size_t n) { EVP_DigestUpdate(ctx, d, n); }
-  std::string hex() {
+  std::string digest() {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx, md, &len);
-    static const char* kHex = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-      out += kHex[md[i] >> 4];
-      out += kHex[md[i] & 15];
-    }
-    return out;
+    return std::string(reinterpret_cast<const char*>(md), len);
   }
+  std::string hex() { return to_hex(digest()); }
 };
 
 }  // namespace
+
+std::string to_hex(const std::string& bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::string sha256_digest(const void* data, size_t size) {
+  DigestCtx d;
+  d.update(data, size);
+  return d.digest();
+}
 
 std::string sha256_hex(const void* data, size_t size) {
   DigestCtx d;
