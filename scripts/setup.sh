@@ -18,6 +18,7 @@ packages=(
   libonnx-dev libprotobuf-dev python3-onnx    # ONNX export (C++ protobuf classes) and its checker
   nodejs npm                                  # ONNX Runtime (onnxruntime-node) runs the exported model
   libcpp-httplib-dev                          # the HTTP service (cpp-httplib with OpenSSL)
+  dcmtk dicom3tools pixelmed-apps default-jre-headless   # DICOM node tests: storescp/storescu, dciodvfy, SR validator
   python3-torch python3-torchvision           # the exports checked in PyTorch; the Python peers of the benchmarks
 )
 

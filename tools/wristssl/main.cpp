@@ -11,6 +11,7 @@
 
 #include "wristssl/data/dataset.h"
 #include "wristssl/infer/export.h"
+#include "wristssl/infer/listen.h"
 #include "wristssl/infer/predict.h"
 #include "wristssl/serve/server.h"
 #include "wristssl/train/run_bundle.h"
@@ -98,7 +99,7 @@ int run_pretrain(train::PretrainOptions o, const std::string& layout) {
 }
 
 const char* const kCommands[] = {"inspect", "scan",    "pretrain", "train",  "evaluate", "metrics",
-                                 "run",     "predict", "bundle",   "export", "serve"};
+                                 "run",     "predict", "bundle",   "export", "serve", "listen"};
 
 std::string version_text() {
   std::string s = std::string("wristssl ") + kVersion + "\nLibTorch " + TORCH_VERSION + "\nfeatures:";
@@ -257,6 +258,8 @@ int main(int argc, char** argv) {
   predict->add_option("--csv", pr.csv, "write path,probability,decision,error here (default: standard output)");
   predict->add_option("--json", pr.json, "write the rows as JSON, with margins, warnings and the model's identity");
   predict->add_option("--heatmaps", pr.heatmaps, "folder for Grad-CAM overlays (<stem>.gradcam.png)");
+  predict->add_option("--dicom-out", pr.dicom_out, "for each DICOM input, write a TID 1500 structured report and a Grad-CAM secondary capture here");
+  predict->add_option("--uid-root", pr.uid_root, "root of the new objects' UIDs (default 2.25: UUID-derived)")->capture_default_str();
   predict->add_option("--batch-size", pr.batch_size, "images per forward pass (0: by input size, 1 at 512 px)")
       ->capture_default_str();
   predict->add_option("--precision", pr.precision, "fp32 | bf16 | auto")->capture_default_str();
@@ -266,6 +269,19 @@ int main(int argc, char** argv) {
   bundlec->add_option("--run", bundle_run, "classifier run folder")->required();
   bundlec->add_option("--out", bundle_out, "bundle file (default RUN/model.wristssl)");
   bundlec->add_option("--name", bundle_name, "model name recorded in the bundle (default: the run folder's name)");
+
+  infer::ListenOptions lo;
+  auto* listenc = app.add_subcommand("listen", "a DICOM node: receive radiographs by C-STORE, send back a structured report and a heatmap image");
+  listenc->add_option("--model", lo.model, "model bundle (model.wristssl)")->required();
+  listenc->add_option("--aet", lo.node.aet, "this node's AE title")->capture_default_str();
+  listenc->add_option("--port", lo.node.port, "port to listen on")->capture_default_str();
+  listenc->add_option("--state", lo.node.state_dir, "folder for received instances and results (incoming/, results/, outbox/, failed/)")->capture_default_str();
+  listenc->add_option("--forward", lo.node.forward, "send the results to HOST:PORT:AET (a PACS or router)");
+  listenc->add_option("--queue", lo.node.queue_capacity, "instances waiting to be scored; beyond it, senders get 0xA700 and retry")->capture_default_str();
+  listenc->add_option("--uid-root", lo.node.uid_root, "root of the results' UIDs")->capture_default_str();
+  listenc->add_option("--timeout", lo.node.timeout_s, "network timeouts in seconds")->capture_default_str();
+  listenc->add_option("--max-instances", lo.node.max_instances, "stop after handling this many instances (0: run until stopped)")->capture_default_str();
+  listenc->add_option("--precision", lo.precision, "fp32 | bf16 | auto")->capture_default_str();
 
   serve::ServeOptions so;
   auto* servec = app.add_subcommand("serve", "serve a bundle over HTTP: Open Inference Protocol v2, /v1/predict, a page at /");
@@ -329,6 +345,10 @@ int main(int argc, char** argv) {
       pr.threads = threads;
       infer::run_predict(pr, std::cout);
       return 0;
+    }
+    if (*listenc) {
+      lo.threads = threads;
+      return infer::run_listen(lo);
     }
     if (*servec) {
       so.threads = threads;

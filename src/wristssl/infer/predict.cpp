@@ -93,6 +93,19 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& inputs) 
   return files;
 }
 
+dicom::ModelIdentity model_identity(const models::Bundle& bundle, const models::DecisionRule& rule) {
+  dicom::ModelIdentity m;
+  m.name = bundle.manifest.value("name", std::string("wristssl-model"));
+  m.sha256 = bundle.sha256;
+  m.id = bundle.id();
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "threshold %.4f; refer band [%.4f, %.4f); temperature %.4g", rule.threshold,
+                rule.refer_lo, rule.refer_hi, rule.temperature);
+  m.parameters = buf;
+  m.research_only = !bundle.manifest.value("clinical_use", false);
+  return m;
+}
+
 std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) {
   if (o.model.empty()) throw std::runtime_error("predict needs --model BUNDLE");
   if (o.batch_size < 0) throw std::runtime_error("--batch-size must be >= 1 (or 0: by input size)");
@@ -104,8 +117,10 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
                predictor.rule().threshold, predictor.rule().refer_lo, predictor.rule().refer_hi);
   const int batch_size =
       o.batch_size > 0 ? o.batch_size : auto_batch_size(predictor.preprocessing().input_size);
-  const bool heat = !o.heatmaps.empty();
-  if (heat) fs::create_directories(o.heatmaps);
+  const bool heat = !o.heatmaps.empty() || !o.dicom_out.empty();
+  if (!o.heatmaps.empty()) fs::create_directories(o.heatmaps);
+  if (!o.dicom_out.empty()) fs::create_directories(o.dicom_out);
+  const dicom::ModelIdentity identity = model_identity(predictor.bundle(), predictor.rule());
   std::vector<PredictRow> rows(files.size());
   std::set<std::string> heat_names;
   util::Progress bar("predict", files.size());
@@ -146,11 +161,27 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
         r.margin = preds[j].margin;
         r.probability = preds[j].probability;
         r.decision = preds[j].decision;
-        if (heat) {
+        const io::Image& image = *dec[ok[j]].image;
+        if (!o.heatmaps.empty()) {
           const std::string path =
               (fs::path(o.heatmaps) / heatmap_name(r.path, heat_names)).string();
-          util::atomic_write(path, heatmap_png(*dec[ok[j]].image, maps[static_cast<int64_t>(j)]));
+          util::atomic_write(path, heatmap_png(image, maps[static_cast<int64_t>(j)]));
           r.heatmap = path;
+        }
+        if (!o.dicom_out.empty() && image.info.format == "dicom") {
+          try {
+            const dicom::SourceInstance source = dicom::SourceInstance::read(r.path);
+            const dicom::ResultFiles f = dicom::write_results(
+                source, {r.probability, r.decision}, identity,
+                heatmap_overlay(image, maps[static_cast<int64_t>(j)], kCaptureMaxSide), o.dicom_out,
+                o.uid_root);
+            r.dicom_report = f.report;
+            r.dicom_capture = f.secondary_capture;
+          } catch (const std::exception& e) {
+            const std::string w = std::string("no DICOM results: ") + e.what();
+            r.warning = r.warning.empty() ? w : r.warning + "; " + w;
+            std::fprintf(stderr, "\npredict: warning: %s\n", w.c_str());
+          }
         }
       }
     }
@@ -177,6 +208,7 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
     }
     if (!r.warning.empty()) j["warning"] = r.warning;
     if (!r.heatmap.empty()) j["heatmap"] = r.heatmap;
+    if (!r.dicom_report.empty()) j["dicom"] = {{"report", r.dicom_report}, {"secondary_capture", r.dicom_capture}};
     list.push_back(j);
   }
   if (!o.csv.empty()) util::atomic_write(o.csv, csv);

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "wristssl/dicom/results.h"
+#include "wristssl/models/bundle.h"
+
 namespace wristssl::infer {
 
 struct PredictOptions {
@@ -14,6 +17,8 @@ struct PredictOptions {
   std::string csv;   // path,probability,decision,error; standard output when csv and json are empty
   std::string json;  // the same rows with margin, warning, heatmap and the model's identity
   std::string heatmaps;  // folder for Grad-CAM overlays (<stem>.gradcam.png)
+  std::string dicom_out;  // for each DICOM input: a TID 1500 SR and a Secondary Capture (dicom/results.h)
+  std::string uid_root = "2.25";  // root of the UIDs of those objects
   int batch_size = 0;    // images per forward pass; 0 = by input size (see auto_batch_size)
   int threads = 0;       // 0 = all cores
   std::string precision = "fp32";
@@ -27,7 +32,15 @@ struct PredictRow {
   std::string error;    // unreadable: "kind: reason"
   std::string warning;  // e.g. a DICOM whose Modality is not a radiograph
   std::string heatmap;  // the overlay written, if any
+  std::string dicom_report, dicom_capture;  // the DICOM results written, if any
 };
+
+/// How DICOM results name the model: the bundle's name, hash and decision rule; research-only unless
+/// the manifest says "clinical_use": true.
+dicom::ModelIdentity model_identity(const models::Bundle& bundle, const models::DecisionRule& rule);
+
+/// The Grad-CAM picture for a DICOM Secondary Capture: long side at most this many pixels.
+constexpr int kCaptureMaxSide = 1024;
 
 /// The batch size predict uses by default for an input side: 512^2 / side^2 images, 1 to 32 (on
 /// CPU, a 512 px ResNet-18 runs fastest one image at a time: larger batches spill out of cache).

@@ -136,16 +136,20 @@ std::string display_png(const io::Image& image, int max_side) {
       io::resize_image(image.pixels, image.info.width, image.info.height, ow, oh), ow, oh, 8);
 }
 
-std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side) {
+report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map, int max_side) {
   const auto [ow, oh] = fit_within(image, max_side);
   const std::vector<float> grey =
       io::resize_image(image.pixels, image.info.width, image.info.height, ow, oh);
   const torch::Tensor c = map.to(torch::kCPU, torch::kFloat).contiguous();
-  TORCH_CHECK(c.dim() == 2, "heatmap_png expects a map [S, S], got ", c.sizes());
+  TORCH_CHECK(c.dim() == 2, "heatmap_overlay expects a map [S, S], got ", c.sizes());
   const std::vector<float> cv(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
   const std::vector<float> cam =
       io::resize_image(cv, static_cast<int>(c.size(1)), static_cast<int>(c.size(0)), ow, oh);
-  const report::Overlay o = report::overlay_heatmap(grey, cam, ow, oh);
+  return report::overlay_heatmap(grey, cam, ow, oh);
+}
+
+std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side) {
+  const report::Overlay o = heatmap_overlay(image, map, max_side);
   return io::encode_rgb_png(o.rgb, o.width, o.height);
 }
 

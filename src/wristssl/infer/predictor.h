@@ -13,6 +13,7 @@
 #include "wristssl/io/image.h"
 #include "wristssl/models/bundle.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/report/heatmap.h"
 
 namespace wristssl::infer {
 
@@ -73,6 +74,9 @@ std::string modality_warning(const io::ImageInfo& info);
 /// The decoded radiograph as an 8-bit grey PNG at its own aspect, long side at most `max_side`
 /// (for display: a browser cannot show DICOM or 16-bit).
 std::string display_png(const io::Image& image, int max_side = 512);
+
+/// The Grad-CAM overlay of `image` (as heatmap_png) as RGB pixels.
+report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map, int max_side = 512);
 
 /// The Grad-CAM overlay of `image` (the decoded radiograph at its own aspect, long side at most
 /// `max_side`) with the map [S, S] stretched back over it, as an RGB PNG file in memory.

@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "wristssl/io/dicom_header.h"
 #include "wristssl/io/image.h"
 #include "wristssl/io/read_image.h"
 
@@ -553,14 +554,11 @@ bool get_double(DcmItem* ds, const DcmTagKey& key, unsigned long pos, double& ou
 
 std::string describe(const OFCondition& c) { return c.text() ? std::string(c.text()) : std::string("error"); }
 
-Image decode_impl(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits) {
-  init_dcmtk_once();
-  if (!dcmDataDict.isDictionaryLoaded())
-    fail(ErrorKind::kUnsupported, name, "the DCMTK data dictionary is not installed (DCMDICTPATH)");
-
-  // ---- parse
+// Parses the bytes into `file` through the deferring memory stream (see the top of this file); throws an
+// ImageError naming the file and the reason when the data is not a readable data set.
+void parse_file(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits,
+                DcmFileFormat& file) {
   ParseStats stats;
-  DcmFileFormat file;
   {
     MemoryInputStream in(data, size, &stats);
     file.transferInit();
@@ -584,10 +582,21 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
       fail(ErrorKind::kCorrupt, name, "cannot parse the data set: " + describe(cond));
     }
   }
-  DcmDataset* ds = file.getDataset();
-  DcmMetaInfo* meta = file.getMetaInfo();
+  const DcmDataset* ds = file.getDataset();
   if (!ds) fail(ErrorKind::kCorrupt, name, "no data set");
   if (ds->card() == 0) fail(ErrorKind::kTruncated, name, "the file ends before the data set");
+}
+
+Image decode_impl(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits) {
+  init_dcmtk_once();
+  if (!dcmDataDict.isDictionaryLoaded())
+    fail(ErrorKind::kUnsupported, name, "the DCMTK data dictionary is not installed (DCMDICTPATH)");
+
+  // ---- parse
+  DcmFileFormat file;
+  parse_file(data, size, name, limits, file);
+  DcmDataset* ds = file.getDataset();
+  DcmMetaInfo* meta = file.getMetaInfo();
 
   Image image;
   ImageInfo& info = image.info;
@@ -878,7 +887,12 @@ void run_with_stack(size_t stack_bytes, Fn& fn, const std::string& name) {
 
 }  // namespace
 
-Image decode_dicom(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits) {
+namespace {
+
+// The size and item-count limits, then `work` on a stack sized for the nesting it may meet; every failure
+// comes back as an ImageError naming the file.
+template <class Work>
+void guarded(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits, Work&& work) {
   if (!data || size == 0) throw ImageError(ErrorKind::kEmpty, name, "no data");
   if (static_cast<uint64_t>(size) > static_cast<uint64_t>(std::max<int64_t>(limits.max_file_bytes, 0)))
     throw ImageError(ErrorKind::kTooLarge, name, "file larger than the limit");
@@ -886,14 +900,11 @@ Image decode_dicom(const uint8_t* data, size_t size, const std::string& name, co
     const size_t items = count_item_tags(data, size);
     if (items > kMaxItemTags)
       throw ImageError(ErrorKind::kTooLarge, name, std::to_string(items) + " sequence items is too many");
-    Image result;
-    auto work = [&] { result = decode_impl(data, size, name, limits); };
     if (items <= kInlineItemTags) {
       work();
     } else {
       run_with_stack(kBaseStack + items * kStackPerLevel, work, name);
     }
-    return result;
   } catch (const ImageError&) {
     throw;
   } catch (const std::bad_alloc&) {
@@ -903,6 +914,38 @@ Image decode_dicom(const uint8_t* data, size_t size, const std::string& name, co
   } catch (...) {
     throw ImageError(ErrorKind::kCorrupt, name, "decoder error");
   }
+}
+
+}  // namespace
+
+Image decode_dicom(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits) {
+  Image result;
+  guarded(data, size, name, limits, [&] { result = decode_impl(data, size, name, limits); });
+  return result;
+}
+
+std::unique_ptr<DcmFileFormat> parse_dicom_header(const uint8_t* data, size_t size, const std::string& name,
+                                                  const ReadLimits& limits, bool* had_pixel_data) {
+  auto file = std::make_unique<DcmFileFormat>();
+  guarded(data, size, name, limits, [&] {
+    init_dcmtk_once();
+    if (!dcmDataDict.isDictionaryLoaded())
+      fail(ErrorKind::kUnsupported, name, "the DCMTK data dictionary is not installed (DCMDICTPATH)");
+    parse_file(data, size, name, limits, *file);
+    DcmDataset* ds = file->getDataset();
+    // Pixel data stays behind (deferred values point into `data`); everything else is loaded now.
+    bool pixels = false;
+    for (const DcmTagKey& key : {DCM_PixelData, DCM_FloatPixelData, DCM_DoubleFloatPixelData}) {
+      DcmElement* e = ds->remove(key);
+      if (e && e->getLengthField() > 0) pixels = true;
+      delete e;
+    }
+    if (had_pixel_data) *had_pixel_data = pixels;
+    if (ds->loadAllDataIntoMemory().bad()) fail(ErrorKind::kTruncated, name, "cannot load the header's values");
+    if (file->getMetaInfo() && file->getMetaInfo()->loadAllDataIntoMemory().bad())
+      fail(ErrorKind::kTruncated, name, "cannot load the meta header");
+  });
+  return file;
 }
 
 }  // namespace wristssl::io

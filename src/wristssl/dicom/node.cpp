@@ -1,0 +1,463 @@
+#include "wristssl/dicom/node.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/scp.h>
+#include <dcmtk/dcmnet/scu.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "wristssl/util/hash.h"
+
+namespace wristssl::dicom {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr Uint16 kSuccess = 0x0000;
+constexpr Uint16 kOutOfResources = 0xA700;  // Refused: out of resources (the sender may retry)
+constexpr Uint16 kCannotUnderstand = 0xC000;
+
+void log(const char* format, ...) {
+  char when[32];
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::fprintf(stderr, "listen: %s ", when);
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+bool is_radiograph(const std::string& modality) { return modality == "CR" || modality == "DX" || modality == "RG"; }
+
+std::string get(DcmItem& ds, const DcmTagKey& key) {
+  OFString v;
+  if (ds.findAndGetOFStringArray(key, v).bad()) return "";
+  return v.c_str();
+}
+
+// In the order the node prefers them: a sender that proposes its stored (compressed) syntax next to an
+// uncompressed one sends the data as stored, so nothing is transcoded on either side.
+OFList<OFString> transfer_syntaxes() {
+  OFList<OFString> ts;
+  for (const char* uid :
+       {UID_JPEG2000LosslessOnlyTransferSyntax, UID_JPEG2000TransferSyntax, UID_JPEGLSLosslessTransferSyntax,
+        UID_JPEGLSLossyTransferSyntax, UID_JPEGProcess14SV1TransferSyntax, UID_JPEGProcess14TransferSyntax,
+        UID_RLELosslessTransferSyntax, UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
+        UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax,
+        UID_BigEndianExplicitTransferSyntax})
+    ts.push_back(uid);
+  return ts;
+}
+
+class Node;
+
+class NodeSCP : public DcmSCP {
+ public:
+  explicit NodeSCP(Node& node) : node_(node) {}
+
+ protected:
+  OFCondition handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresentationContextInfo& info) override;
+  void notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) override;
+  void notifyAssociationTermination() override;
+  void notifyAbortRequest() override;
+  OFBool stopAfterConnectionTimeout() override;
+  OFBool stopAfterCurrentAssociation() override;
+
+ private:
+  Node& node_;
+};
+
+class Node {
+ public:
+  Node(const NodeOptions& o, const ModelIdentity& model, const Scorer& scorer, const std::atomic<bool>& stop)
+      : o_(o), model_(model), scorer_(scorer), external_stop_(stop) {
+    if (!o.forward.empty()) destination_ = parse_destination(o.forward);
+    const fs::path state(o.state_dir);
+    incoming_ = state / "incoming";
+    results_ = state / "results";
+    outbox_ = state / "outbox";
+    failed_ = state / "failed";
+    for (const fs::path& d : {incoming_, results_, outbox_, failed_}) fs::create_directories(d);
+  }
+
+  bool stopping() const { return stop_ || external_stop_; }
+
+  int run() {
+    // Instances a previous run received but did not score; half-received files are dropped.
+    std::vector<fs::path> found;
+    for (const auto& e : fs::directory_iterator(incoming_)) {
+      if (e.path().extension() == ".part") {
+        fs::remove(e.path());
+      } else if (e.path().extension() == ".dcm") {
+        found.push_back(e.path());
+      }
+    }
+    std::sort(found.begin(), found.end());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const fs::path& p : found) enqueue_locked(p.string());
+    }
+    if (!found.empty()) log("%zu instances received before a restart are queued again", found.size());
+
+    NodeSCP scp(*this);
+    scp.setAETitle(o_.aet.c_str());
+    scp.setPort(static_cast<Uint16>(o_.port));
+    scp.setConnectionBlockingMode(DUL_NOBLOCK);
+    scp.setConnectionTimeout(1);
+    scp.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
+    scp.setDIMSETimeout(static_cast<Uint32>(o_.timeout_s));
+    scp.setACSETimeout(static_cast<Uint32>(o_.timeout_s));
+    scp.setHostLookupEnabled(OFFalse);
+    const OFList<OFString> ts = transfer_syntaxes();
+    for (const char* sop : {UID_ComputedRadiographyImageStorage, UID_DigitalXRayImageStorageForPresentation,
+                            UID_DigitalXRayImageStorageForProcessing, UID_SecondaryCaptureImageStorage}) {
+      if (scp.addPresentationContext(sop, ts).bad()) throw std::runtime_error("cannot configure the node");
+    }
+    OFList<OFString> echo_ts;
+    echo_ts.push_back(UID_LittleEndianImplicitTransferSyntax);
+    echo_ts.push_back(UID_LittleEndianExplicitTransferSyntax);
+    scp.addPresentationContext(UID_VerificationSOPClass, echo_ts);
+
+    std::thread worker([this] { work(); });
+    log("listening as %s on port %d; state in %s; results %s", o_.aet.c_str(), o_.port, o_.state_dir.c_str(),
+        destination_.host.empty() ? "kept in results/"
+                                  : ("sent to " + destination_.aet + "@" + destination_.host + ":" +
+                                     std::to_string(destination_.port))
+                                        .c_str());
+    const OFCondition c = scp.listen();
+    stop_ = true;
+    cv_.notify_all();
+    worker.join();
+    if (c.bad() && !stopped_by_request()) {
+      throw std::runtime_error("cannot listen on port " + std::to_string(o_.port) + ": " + c.text());
+    }
+    size_t left = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      left = queue_.size();
+    }
+    log("stopped; %d instances scored, %zu waiting in %s", scored_.load(), left, incoming_.c_str());
+    return 0;
+  }
+
+  bool stopped_by_request() const { return stopping(); }
+
+  // ---- network side (the SCP's thread)
+
+  void association_requested(const std::string& calling) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    calling_ = calling;
+  }
+
+  // Receives one C-STORE: the data set goes to a file bit for bit, then is checked.
+  OFCondition store(NodeSCP& scp, T_DIMSE_C_StoreRQ& req, T_ASC_PresentationContextID pres,
+                    const std::function<OFCondition(T_DIMSE_C_StoreRQ&, T_ASC_PresentationContextID,
+                                                    const OFString&)>& receive,
+                    const std::function<OFCondition(T_ASC_PresentationContextID, T_DIMSE_C_StoreRQ&, Uint16)>&
+                        respond) {
+    (void)scp;
+    const fs::path part = incoming_ / ("receiving-" + std::to_string(++received_counter_) + ".part");
+    const OFCondition c = receive(req, pres, part.string().c_str());
+    if (c.bad()) {
+      std::error_code ec;
+      fs::remove(part, ec);
+      log("a transfer failed mid-way (%s); nothing of it is kept", c.text());
+      return c;
+    }
+    return respond(pres, req, check_received(part, req.AffectedSOPInstanceUID));
+  }
+
+  Uint16 check_received(const fs::path& part, const std::string& request_uid) {
+    std::error_code ec;
+    const std::string tag = instance_tag(request_uid);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (queue_.size() + this_association_.size() + (busy_ ? 1 : 0) >= static_cast<size_t>(o_.queue_capacity)) {
+        fs::remove(part, ec);
+        log("queue full (%d instances): instance %s refused with 0xA700, the sender should retry",
+            o_.queue_capacity, tag.c_str());
+        return kOutOfResources;
+      }
+    }
+    SourceInstance s;
+    try {
+      s = SourceInstance::read(part.string());
+    } catch (const std::exception& e) {
+      fs::remove(part, ec);
+      std::string reason = e.what();
+      const size_t at = reason.find(": ");  // the message starts with our temporary file's name
+      if (at != std::string::npos) reason = reason.substr(at + 2);
+      log("instance refused with 0xC000: %s", reason.c_str());
+      return kCannotUnderstand;
+    }
+    const std::string id = instance_tag(s.sop_instance_uid);
+    if (get(s.dataset(), DCM_Manufacturer) == "wristssl" &&
+        get(s.dataset(), DCM_ImageType).rfind("DERIVED", 0) == 0) {
+      fs::remove(part, ec);
+      log("instance %s is a wristssl result: acknowledged, not scored", id.c_str());
+      return kSuccess;
+    }
+    if (!is_radiograph(s.modality)) {
+      fs::remove(part, ec);
+      log("instance %s has Modality '%s', not a radiograph (CR, DX, RG): acknowledged, not scored", id.c_str(),
+          s.modality.c_str());
+      return kSuccess;
+    }
+    if (!s.has_pixel_data) {
+      fs::remove(part, ec);
+      log("instance %s refused with 0xC000: no pixel data", id.c_str());
+      return kCannotUnderstand;
+    }
+    const fs::path final_path = incoming_ / (full_tag(s.sop_instance_uid) + ".dcm");
+    fs::rename(part, final_path, ec);
+    if (ec) {
+      fs::remove(part, ec);
+      log("instance %s refused with 0xA700: cannot keep it (%s)", id.c_str(), ec.message().c_str());
+      return kOutOfResources;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    this_association_.push_back(final_path.string());
+    log("received %s instance %s from %s", s.modality.c_str(), id.c_str(), calling_.c_str());
+    return kSuccess;
+  }
+
+  // Scoring starts when the association ends (released or aborted: what was fully received is kept).
+  void association_ended() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const std::string& p : this_association_) enqueue_locked(p);
+    this_association_.clear();
+    cv_.notify_all();
+  }
+
+ private:
+  static std::string full_tag(const std::string& uid) {
+    return util::to_hex(util::sha256_digest(uid.data(), uid.size())).substr(0, 32);
+  }
+
+  void enqueue_locked(const std::string& path) {
+    if (queued_.insert(path).second) queue_.push_back(path);  // a resend while queued is kept once
+  }
+
+  // ---- worker side
+
+  void work() {
+    auto last_forward = std::chrono::steady_clock::now() - std::chrono::hours(1);
+    while (true) {
+      std::string path;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping() || !queue_.empty(); });
+        if (stopping()) return;
+        if (!queue_.empty()) {
+          path = queue_.front();
+          queue_.pop_front();
+          queued_.erase(path);
+          busy_ = true;
+        }
+      }
+      if (!path.empty()) {
+        process(path);
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          busy_ = false;
+        }
+        last_forward = std::chrono::steady_clock::now() - std::chrono::hours(1);
+      }
+      if (!destination_.host.empty() && std::chrono::steady_clock::now() - last_forward > std::chrono::seconds(10)) {
+        forward_outbox();
+        last_forward = std::chrono::steady_clock::now();
+      }
+      if (o_.max_instances > 0 && scored_ >= o_.max_instances && outbox_empty()) {
+        stop_ = true;
+        return;
+      }
+    }
+  }
+
+  void process(const std::string& path) {
+    std::string id = "?";
+    try {
+      if (!fs::exists(path)) return;  // replaced and already scored
+      const SourceInstance s = SourceInstance::read(path);
+      id = instance_tag(s.sop_instance_uid);
+      const Scored scored = scorer_(path);
+      const ResultFiles f = write_results(s, scored.finding, model_, scored.picture, results_.string(), o_.uid_root);
+      if (!destination_.host.empty()) {
+        for (const std::string& r : {f.report, f.secondary_capture}) {
+          const fs::path tmp = outbox_ / (fs::path(r).filename().string() + ".tmp");
+          fs::copy_file(r, tmp, fs::copy_options::overwrite_existing);
+          fs::rename(tmp, outbox_ / fs::path(r).filename());
+        }
+      }
+      fs::remove(path);
+      ++scored_;
+      log("scored instance %s: %s (P(fracture) %.3f); report and secondary capture written", id.c_str(),
+          scored.finding.decision.c_str(), scored.finding.probability);
+    } catch (const std::exception& e) {
+      std::error_code ec;
+      const fs::path to = failed_ / fs::path(path).filename();
+      fs::rename(path, to, ec);
+      std::ofstream(to.string() + ".txt") << e.what() << "\n";
+      ++scored_;  // counted as handled
+      log("instance %s could not be scored (moved to failed/): %s", id.c_str(), e.what());
+    }
+  }
+
+  bool outbox_empty() const {
+    for (const auto& e : fs::directory_iterator(outbox_))
+      if (e.path().extension() == ".dcm") return false;
+    return true;
+  }
+
+  void forward_outbox() {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(outbox_))
+      if (e.path().extension() == ".dcm") files.push_back(e.path());
+    if (files.empty()) return;
+    std::sort(files.begin(), files.end());
+    DcmSCU scu;
+    scu.setAETitle((o_.forward_aet.empty() ? o_.aet : o_.forward_aet).c_str());
+    scu.setPeerHostName(destination_.host.c_str());
+    scu.setPeerPort(static_cast<Uint16>(destination_.port));
+    scu.setPeerAETitle(destination_.aet.c_str());
+    scu.setACSETimeout(static_cast<Uint32>(o_.timeout_s));
+    scu.setDIMSETimeout(static_cast<Uint32>(o_.timeout_s));
+    scu.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
+    scu.setConnectionTimeout(o_.timeout_s);
+    OFList<OFString> ts;
+    ts.push_back(UID_LittleEndianExplicitTransferSyntax);
+    ts.push_back(UID_LittleEndianImplicitTransferSyntax);
+    for (const char* sop : {UID_Comprehensive3DSRStorage, UID_SecondaryCaptureImageStorage})
+      scu.addPresentationContext(sop, ts);
+    OFCondition c = scu.initNetwork();
+    if (c.good()) c = scu.negotiateAssociation();
+    if (c.bad()) {
+      log("cannot reach %s@%s:%d (%s); %zu results wait in outbox/", destination_.aet.c_str(),
+          destination_.host.c_str(), destination_.port, c.text(), files.size());
+      return;
+    }
+    size_t sent = 0;
+    for (const fs::path& f : files) {
+      DcmFileFormat file;
+      if (file.loadFile(f.string().c_str()).bad()) {
+        log("outbox file %s is unreadable; moved to failed/", f.filename().c_str());
+        std::error_code ec;
+        fs::rename(f, failed_ / f.filename(), ec);
+        continue;
+      }
+      const std::string sop_class = get(*file.getDataset(), DCM_SOPClassUID);
+      const T_ASC_PresentationContextID pres = scu.findPresentationContextID(sop_class.c_str(), "");
+      Uint16 status = 0xFFFF;
+      c = pres == 0 ? OFCondition(EC_IllegalCall) : scu.sendSTORERequest(pres, "", file.getDataset(), status);
+      if (c.good() && (status == kSuccess || (status & 0xF000) == 0xB000)) {
+        fs::remove(f);
+        ++sent;
+      } else {
+        log("sending %s failed (%s, status 0x%04X); it stays in outbox/", f.filename().c_str(),
+            c.good() ? "refused" : c.text(), status);
+        if (c.bad()) break;
+      }
+    }
+    scu.releaseAssociation();
+    if (sent > 0)
+      log("sent %zu result objects to %s@%s:%d", sent, destination_.aet.c_str(), destination_.host.c_str(),
+          destination_.port);
+  }
+
+  NodeOptions o_;
+  ModelIdentity model_;
+  const Scorer& scorer_;
+  const std::atomic<bool>& external_stop_;
+  std::atomic<bool> stop_{false};
+  Destination destination_;
+  fs::path incoming_, results_, outbox_, failed_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  std::set<std::string> queued_;
+  std::vector<std::string> this_association_;
+  bool busy_ = false;
+  std::string calling_;
+  std::atomic<int> scored_{0};
+  std::atomic<long> received_counter_{0};
+};
+
+OFCondition NodeSCP::handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresentationContextInfo& info) {
+  if (msg->CommandField != DIMSE_C_STORE_RQ) return DcmSCP::handleIncomingCommand(msg, info);
+  return node_.store(
+      *this, msg->msg.CStoreRQ, info.presentationContextID,
+      [this](T_DIMSE_C_StoreRQ& req, T_ASC_PresentationContextID pres, const OFString& file) {
+        return receiveSTORERequest(req, pres, file);
+      },
+      [this](T_ASC_PresentationContextID pres, T_DIMSE_C_StoreRQ& req, Uint16 status) {
+        return sendSTOREResponse(pres, req, status);
+      });
+}
+
+void NodeSCP::notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) {
+  DcmSCP::notifyAssociationRequest(params, action);
+  node_.association_requested(params.DULparams.callingAPTitle);
+}
+void NodeSCP::notifyAssociationTermination() { node_.association_ended(); }
+void NodeSCP::notifyAbortRequest() { log("the sender aborted the association"); }
+OFBool NodeSCP::stopAfterConnectionTimeout() { return node_.stopping(); }
+OFBool NodeSCP::stopAfterCurrentAssociation() { return node_.stopping(); }
+
+}  // namespace
+
+Destination parse_destination(const std::string& text) {
+  const size_t a = text.find(':');
+  const size_t b = a == std::string::npos ? std::string::npos : text.find(':', a + 1);
+  if (b == std::string::npos || text.find(':', b + 1) != std::string::npos)
+    throw std::invalid_argument("--forward '" + text + "': expected HOST:PORT:AET");
+  Destination d;
+  d.host = text.substr(0, a);
+  const std::string port = text.substr(a + 1, b - a - 1);
+  d.aet = text.substr(b + 1);
+  if (d.host.empty()) throw std::invalid_argument("--forward '" + text + "': no host");
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) < 1 || std::stoi(port) > 65535)
+    throw std::invalid_argument("--forward '" + text + "': port must be 1-65535");
+  d.port = std::stoi(port);
+  if (d.aet.empty() || d.aet.size() > 16) throw std::invalid_argument("--forward '" + text + "': AE title must be 1-16 characters");
+  return d;
+}
+
+std::string instance_tag(const std::string& uid) {
+  if (uid.empty()) return "unknown";
+  return util::to_hex(util::sha256_digest(uid.data(), uid.size())).substr(0, 10);
+}
+
+int run_node(const NodeOptions& options, const ModelIdentity& model, const Scorer& scorer,
+             const std::atomic<bool>& stop) {
+  if (options.port < 1 || options.port > 65535) throw std::invalid_argument("--port must be 1-65535");
+  if (options.aet.empty() || options.aet.size() > 16) throw std::invalid_argument("--aet must be 1-16 characters");
+  if (options.queue_capacity < 1) throw std::invalid_argument("--queue must be >= 1");
+  OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+  Node node(options, model, scorer, stop);
+  return node.run();
+}
+
+}  // namespace wristssl::dicom
