@@ -74,7 +74,7 @@ propose() {
 for f in "${radiographs[@]}" "${malformed[@]}" "$dir/nopixels.dcm"; do
   storescu $(propose "$f") -aet SENDER -aec WRISTSSL 127.0.0.1 "$node_port" "$f" >>"$dir/send1.log" 2>&1
 done
-storescu -aet SENDER -aec WRISTSSL 127.0.0.1 "$node_port" "$dir/ct.dcm" >"$dir/send2.log" 2>&1
+storescu -R -aet SENDER -aec WRISTSSL 127.0.0.1 "$node_port" "$dir/ct.dcm" >"$dir/send2.log" 2>&1  # CT only
 ct_rc=$?
 storescu $(propose "${radiographs[0]}") -aet SENDER -aec WRISTSSL 127.0.0.1 "$node_port" "${radiographs[0]}" \
   >"$dir/send3.log" 2>&1  # the same instance again
@@ -100,6 +100,7 @@ for f in "$dir"/pacs/SC*.dcm; do dcmdump +P ReferencedSOPInstanceUID "$f" | sed 
 diff "$dir/want.txt" "$dir/sr.txt" >/dev/null || fail "SR references differ: $(cat "$dir/sr.txt")"
 diff "$dir/want.txt" "$dir/sc.txt" >/dev/null || fail "SC references differ: $(cat "$dir/sc.txt")"
 grep -q "refused with 0xC000: no pixel data" "$dir/node.log" || fail "no 0xC000 for the data set without pixels"
+grep -q "proposes only CTImageStorage: not radiograph storage, refused" "$dir/node.log" || fail "no log line for the CT"
 if [[ ${#malformed[@]} -gt 0 ]]; then
   grep -q "refused with 0xC000: .*is not a valid UID" "$dir/node.log" || fail "no 0xC000 for a malformed UID"
 fi

@@ -181,12 +181,13 @@ TEST(Results, SecondaryCaptureIsDerivedWithBannerAndSource) {
   EXPECT_EQ(str(*item, DCM_ReferencedSOPInstanceUID), src.sop_instance_uid);
   EXPECT_EQ(str(*item, DCM_ReferencedSOPClassUID), src.sop_class_uid);
   const std::vector<std::string> banner = banner_text({0.2, "no_fracture"}, model());
-  ASSERT_EQ(banner.size(), 3u);
-  EXPECT_EQ(banner[0], "NO FRACTURE FOUND  (P(fracture) 20%)");
-  EXPECT_EQ(banner[2], "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE");
+  ASSERT_EQ(banner.size(), 4u);
+  EXPECT_EQ(banner[0], "NO FRACTURE FOUND  P(fracture) 20%");
+  EXPECT_EQ(banner[1], "AI: wrist-test@aaaaaaaaaaaa");
+  EXPECT_EQ(banner[3], "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE");
   ModelIdentity clinical = model();
   clinical.research_only = false;
-  EXPECT_EQ(banner_text({0.2, "no_fracture"}, clinical).size(), 2u);
+  EXPECT_EQ(banner_text({0.2, "no_fracture"}, clinical).size(), 3u);
 }
 
 TEST(Results, WritingAgainReplacesWithTheSameUids) {
@@ -241,9 +242,15 @@ TEST(Banner, TextIsDrawnClippedAndTruncated) {
   EXPECT_LT(red, 12u * 24u);
   report::draw_text(o, 95, 30, "WWW", 2, {0, 255, 0});  // clipped, no crash
   EXPECT_EQ(report::text_width("abc", 2), 72);
-  const report::Overlay b = report::add_banner(picture(1000, 500), {{std::string(500, 'x'), {255, 255, 255}}});
+  const report::Overlay b = report::add_banner(picture(1000, 500), {{"one line", {255, 255, 255}}});
   EXPECT_EQ(b.width, 1000);
   EXPECT_EQ(b.height, 500 + 2 * 12 + 52);  // scale 2: margins 2 x 12 px, one line of 2 x 24 + 4 px
+  // 400 px holds (400 - 12) / 12 = 32 characters a row: 70 characters in words of 9 wrap to 3 rows.
+  std::string words;
+  for (int i = 0; i < 7; ++i) words += (i ? " " : "") + std::string(9, 'w');
+  EXPECT_EQ(words.size(), 69u);
+  const report::Overlay c = report::add_banner(picture(400, 100), {{words, {255, 255, 255}}});
+  EXPECT_EQ(c.height, 100 + 2 * 6 + 3 * 26);
 }
 
 TEST(Node, DestinationsAreParsed) {

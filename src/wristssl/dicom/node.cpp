@@ -2,6 +2,7 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/scp.h>
 #include <dcmtk/dcmnet/scu.h>
@@ -419,6 +420,33 @@ OFCondition NodeSCP::handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresen
 void NodeSCP::notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) {
   DcmSCP::notifyAssociationRequest(params, action);
   node_.association_requested(params.DULparams.callingAPTitle);
+  // A sender that proposes only storage classes other than radiographs (a CT, an MR, ...) gets no presentation
+  // context, so DICOM refuses its instances at negotiation; the log says why. (Senders that propose every
+  // class, as storescu does by default, are not worth a line.)
+  auto* p = const_cast<T_ASC_Parameters*>(&params);
+  std::set<std::string> offered, other;
+  for (const char* uid : {UID_ComputedRadiographyImageStorage, UID_DigitalXRayImageStorageForPresentation,
+                          UID_DigitalXRayImageStorageForProcessing, UID_SecondaryCaptureImageStorage,
+                          UID_VerificationSOPClass})
+    offered.insert(uid);
+  bool any_offered = false;
+  const int n = ASC_countPresentationContexts(p);
+  for (int i = 0; i < n; ++i) {
+    T_ASC_PresentationContext pc;
+    if (ASC_getPresentationContext(p, i, &pc).bad()) continue;
+    if (offered.count(pc.abstractSyntax)) {
+      any_offered = true;
+    } else {
+      const char* name = dcmFindNameOfUID(pc.abstractSyntax, nullptr);
+      other.insert(name ? name : pc.abstractSyntax);
+    }
+  }
+  if (!any_offered && !other.empty()) {
+    std::string list;
+    for (const std::string& o : other) list += (list.empty() ? "" : ", ") + o;
+    log("%s proposes only %s: not radiograph storage, refused at negotiation",
+        std::string(params.DULparams.callingAPTitle).c_str(), list.c_str());
+  }
 }
 void NodeSCP::notifyAssociationTermination() { node_.association_ended(); }
 void NodeSCP::notifyAbortRequest() { log("the sender aborted the association"); }

@@ -344,8 +344,8 @@ std::vector<std::string> banner_text(const Finding& finding, const ModelIdentity
   const std::string head = finding.decision == "fracture"      ? "FRACTURE SUSPECTED"
                            : finding.decision == "no_fracture" ? "NO FRACTURE FOUND"
                                                                : "UNCERTAIN - REFER TO A READER";
-  std::vector<std::string> lines = {head + "  (P(fracture) " + p + ")",
-                                    "AI: " + ascii(model.id) + "  heatmap: Grad-CAM, red = evidence for fracture"};
+  std::vector<std::string> lines = {head + "  P(fracture) " + p, "AI: " + ascii(model.id),
+                                    "Heatmap: Grad-CAM, red = evidence for fracture"};
   if (model.research_only) lines.push_back("RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE");
   return lines;
 }
@@ -357,8 +357,9 @@ std::unique_ptr<DcmFileFormat> make_secondary_capture(const SourceInstance& sour
   const report::Rgb head_colour = finding.decision == "fracture"      ? report::Rgb{255, 80, 80}
                                   : finding.decision == "no_fracture" ? report::Rgb{120, 230, 120}
                                                                       : report::Rgb{255, 200, 60};
-  std::vector<report::BannerLine> lines = {{text[0], head_colour}, {text[1], {230, 230, 230}}};
-  if (text.size() > 2) lines.push_back({text[2], {255, 230, 0}});
+  std::vector<report::BannerLine> lines = {{text[0], head_colour}};
+  for (size_t i = 1; i < text.size(); ++i)
+    lines.push_back({text[i], text[i].rfind("RESEARCH", 0) == 0 ? report::Rgb{255, 230, 0} : report::Rgb{230, 230, 230}});
   const report::Overlay img = report::add_banner(picture, lines);
 
   auto file = std::make_unique<DcmFileFormat>();

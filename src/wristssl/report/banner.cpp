@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "wristssl/report/banner_font.h"
 
@@ -40,6 +42,27 @@ void draw_text(Overlay& image, int x, int y, const std::string& text, int scale,
   }
 }
 
+namespace {
+
+// `text` broken at spaces into pieces of at most `max_chars` (a word longer than that is cut).
+std::vector<std::string> wrap(const std::string& text, int max_chars) {
+  std::vector<std::string> out;
+  if (max_chars <= 0) return out;
+  const size_t width = static_cast<size_t>(max_chars);
+  std::string rest = text;
+  while (rest.size() > width) {
+    size_t cut = rest.rfind(' ', width);
+    if (cut == std::string::npos || cut == 0) cut = width;
+    out.push_back(rest.substr(0, cut));
+    rest.erase(0, cut);
+    rest.erase(0, rest.find_first_not_of(' ') == std::string::npos ? rest.size() : rest.find_first_not_of(' '));
+  }
+  if (!rest.empty() || out.empty()) out.push_back(rest);
+  return out;
+}
+
+}  // namespace
+
 Overlay add_banner(const Overlay& image, const std::vector<BannerLine>& lines) {
   if (image.width <= 0 || image.height <= 0 ||
       image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
@@ -47,19 +70,18 @@ Overlay add_banner(const Overlay& image, const std::vector<BannerLine>& lines) {
   const int scale = std::max(1, (image.width + 639) / 640);
   const int margin = 6 * scale;
   const int line_height = font::kHeight * scale + 2 * scale;
-  const int band = lines.empty() ? 0 : 2 * margin + static_cast<int>(lines.size()) * line_height;
+  const int max_chars = std::max(1, (image.width - 2 * margin) / (font::kWidth * scale));
+  std::vector<BannerLine> rows;
+  for (const BannerLine& line : lines)
+    for (std::string& piece : wrap(line.text, max_chars)) rows.push_back({std::move(piece), line.colour});
+  const int band = rows.empty() ? 0 : 2 * margin + static_cast<int>(rows.size()) * line_height;
   Overlay out;
   out.width = image.width;
   out.height = image.height + band;
   out.rgb.assign(static_cast<size_t>(out.width) * band * 3, 0);
   out.rgb.insert(out.rgb.end(), image.rgb.begin(), image.rgb.end());
-  const int max_chars = std::max(0, (out.width - 2 * margin) / (font::kWidth * scale));
-  for (size_t i = 0; i < lines.size(); ++i) {
-    std::string text = lines[i].text;
-    if (static_cast<int>(text.size()) > max_chars)
-      text = max_chars > 3 ? text.substr(0, static_cast<size_t>(max_chars - 3)) + "..." : "";
-    draw_text(out, margin, margin + static_cast<int>(i) * line_height, text, scale, lines[i].colour);
-  }
+  for (size_t i = 0; i < rows.size(); ++i)
+    draw_text(out, margin, margin + static_cast<int>(i) * line_height, rows[i].text, scale, rows[i].colour);
   return out;
 }
 

@@ -27,7 +27,7 @@ struct BannerLine {
 };
 
 /// `image` with a black band on top holding `lines`, left-aligned; the glyph scale follows the image
-/// width (1 up to 640 px, 2 up to 1280, ...), and a line too long for the width ends in "...".
+/// width (1 up to 640 px, 2 up to 1280, ...), and a line too long for the width wraps at spaces.
 Overlay add_banner(const Overlay& image, const std::vector<BannerLine>& lines);
 
 }  // namespace wristssl::report
