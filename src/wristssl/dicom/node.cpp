@@ -140,19 +140,21 @@ class Node {
     echo_ts.push_back(UID_LittleEndianExplicitTransferSyntax);
     scp.addPresentationContext(UID_VerificationSOPClass, echo_ts);
 
+    const OFCondition opened = scp.openListenPort();
+    if (opened.bad())
+      throw std::runtime_error("cannot listen on port " + std::to_string(o_.port) + ": " + opened.text());
     std::thread worker([this] { work(); });
     log("listening as %s on port %d; state in %s; results %s", o_.aet.c_str(), o_.port, o_.state_dir.c_str(),
         destination_.host.empty() ? "kept in results/"
                                   : ("sent to " + destination_.aet + "@" + destination_.host + ":" +
                                      std::to_string(destination_.port))
                                         .c_str());
-    const OFCondition c = scp.listen();
+    const OFCondition c = scp.acceptAssociations();
+    const bool requested = stopping();
     stop_ = true;
     cv_.notify_all();
     worker.join();
-    if (c.bad() && !stopped_by_request()) {
-      throw std::runtime_error("cannot listen on port " + std::to_string(o_.port) + ": " + c.text());
-    }
+    if (c.bad() && !requested) log("the network loop ended: %s", c.text());
     size_t left = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -161,8 +163,6 @@ class Node {
     log("stopped; %d instances scored, %zu waiting in %s", scored_.load(), left, incoming_.c_str());
     return 0;
   }
-
-  bool stopped_by_request() const { return stopping(); }
 
   // ---- network side (the SCP's thread)
 
