@@ -9,7 +9,12 @@
 #include <dcmtk/dcmsr/dsrdoc.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
 #include <string>
 
 #include "../test_paths.h"
@@ -229,6 +234,25 @@ TEST(Results, SourcesThatCannotHaveResultsAreNamed) {
   } catch (const DicomError& e) {
     EXPECT_NE(std::string(e.what()).find("Study Instance UID"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
+// The node parses what it receives with this code: a length field that asks for gigabytes must fail fast,
+// naming the file, not allocate (the DCMTK trap noted in DEVELOPERS.md).
+TEST(Results, AHostileLengthIsRefusedWithoutAllocatingIt) {
+  std::ifstream in(repo_path("samples/dicom/CR-MONO1-10-chest.dcm"), std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const uint8_t patient_name[] = {0x10, 0x00, 0x10, 0x00};  // implicit VR little endian: tag, then 4-byte length
+  auto at = std::search(bytes.begin(), bytes.end(), std::begin(patient_name), std::end(patient_name));
+  ASSERT_NE(at, bytes.end());
+  const size_t pos = static_cast<size_t>(at - bytes.begin()) + 4;
+  const uint32_t huge = 0xF0000000u;  // 3.75 GiB
+  std::memcpy(&bytes[pos], &huge, 4);
+  try {
+    SourceInstance::parse(bytes, "hostile.dcm");
+    FAIL() << "a hostile length was accepted";
+  } catch (const DicomError& e) {
+    EXPECT_NE(std::string(e.what()).find("hostile.dcm"), std::string::npos) << e.what();
   }
 }
 
