@@ -11,6 +11,8 @@
 
 #include "wristssl/data/dataset.h"
 #include "wristssl/infer/export.h"
+#include "wristssl/dist/group.h"
+#include "wristssl/dist/launch.h"
 #include "wristssl/infer/listen.h"
 #include "wristssl/infer/predict.h"
 #include "wristssl/serve/server.h"
@@ -99,13 +101,16 @@ int run_pretrain(train::PretrainOptions o, const std::string& layout) {
 }
 
 const char* const kCommands[] = {"inspect", "scan",    "pretrain", "train",  "evaluate", "metrics",
-                                 "run",     "predict", "bundle",   "export", "serve", "listen"};
+                                 "run",     "predict", "bundle",   "export", "serve", "listen", "launch"};
 
 std::string version_text() {
   std::string s = std::string("wristssl ") + kVersion + "\nLibTorch " + TORCH_VERSION + "\nfeatures:";
   s += torch::cuda::is_available() ? " CUDA (" + std::to_string(torch::cuda::device_count()) + " devices)" : " CUDA (not available)";
   s += util::has_native_bf16(c10::kCPU) ? ", bf16 (native on this CPU)" : ", bf16 (not native on this CPU: fp32 by default)";
-  s += ", JPEG 2000 (OpenJPEG), DICOM (DCMTK), PNG 8/16-bit, JPEG, ONNX export, TorchScript export\n";
+  s += ", JPEG 2000 (OpenJPEG), DICOM (DCMTK), PNG 8/16-bit, JPEG, ONNX export, TorchScript export";
+  std::string backends;
+  for (const std::string& b : dist::available_backends()) backends += (backends.empty() ? "" : " ") + b;
+  s += ", distributed (" + (backends.empty() ? std::string("none") : backends) + ")\n";
   return s;
 }
 
@@ -131,6 +136,14 @@ int main(int argc, char** argv) {
     if (std::string(argv[i]) == "--version" || (i == 1 && std::string(argv[i]) == "version")) {
       std::cout << version_text();
       return 0;
+    }
+  }
+  if (argc > 1 && std::string(argv[1]) == "launch") {  // everything after -- is another program's
+    try {
+      return dist::run_launch(dist::parse_launch_args(std::vector<std::string>(argv + 2, argv + argc)));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
     }
   }
   if (const std::string cmd = command_of(argc, argv);
@@ -198,6 +211,9 @@ int main(int argc, char** argv) {
   pretrain->add_option("--knn-every", pre.knn_every, "epochs between kNN monitors (labelled data; 0 = off)")->capture_default_str();
   pretrain->add_option("--knn-max", pre.knn_max, "images embedded by the kNN monitor")->capture_default_str();
   pretrain->add_option("--max-steps", pre.max_steps, "stop (resumably) after this many steps")->capture_default_str();
+  pretrain->add_flag("--sync-bn", pre.sync_bn, "distributed: batch norm over the global batch");
+  pretrain->add_option("--dist-backend", pre.dist_backend, "distributed: auto|gloo|nccl")->capture_default_str();
+  pretrain->add_option("--dist-timeout", pre.dist_timeout, "distributed: seconds before a dead or hung rank ends the job")->capture_default_str();
 
   train::ClassifierOptions cls;
   std::string cls_layout = "auto";
@@ -234,6 +250,9 @@ int main(int argc, char** argv) {
                      "share of validation images nearest the threshold that sets the refer band")->capture_default_str();
   trainc->add_option("--precision", cls.precision, "auto|fp32|bf16")->capture_default_str();
   trainc->add_option("--seed", cls.seed, "seed")->capture_default_str();
+  trainc->add_flag("--sync-bn", cls.sync_bn, "distributed: batch norm over the global batch when fine-tuning");
+  trainc->add_option("--dist-backend", cls.dist_backend, "distributed: auto|gloo|nccl")->capture_default_str();
+  trainc->add_option("--dist-timeout", cls.dist_timeout, "distributed: seconds before a dead or hung rank ends the job")->capture_default_str();
   trainc->add_option("--limit", cls.limit, "IDX data: images per split")->capture_default_str();
 
   train::EvaluateOptions ev;

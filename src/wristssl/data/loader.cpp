@@ -22,9 +22,16 @@ BatchLoader::BatchLoader(const PixelSource& source, std::vector<int> items, std:
   if (options_.batch_size < 1) throw std::invalid_argument("batch size must be >= 1");
   if (options_.views < 1) throw std::invalid_argument("views must be >= 1");
   if (items_.empty()) throw std::runtime_error("no readable images to load");
-  if (options_.drop_last && static_cast<int64_t>(items_.size()) < options_.batch_size) {
+  if (options_.world < 1 || options_.rank < 0 || options_.rank >= options_.world)
+    throw std::invalid_argument("loader rank " + std::to_string(options_.rank) + " outside world " +
+                                std::to_string(options_.world));
+  if (options_.world > 1 && !options_.drop_last)
+    throw std::invalid_argument("a distributed loader drops the last partial batch (every rank needs a share)");
+  const int64_t global = static_cast<int64_t>(options_.batch_size) * options_.world;
+  if (options_.drop_last && static_cast<int64_t>(items_.size()) < global) {
     throw std::runtime_error("only " + std::to_string(items_.size()) + " readable images for a batch of " +
-                             std::to_string(options_.batch_size));
+                             std::to_string(global) +
+                             (options_.world > 1 ? " (" + std::to_string(options_.batch_size) + " per rank)" : ""));
   }
   const int workers = std::max(1, options_.workers);
   for (int t = 0; t < workers; ++t) threads_.emplace_back([this] { worker_loop(); });
@@ -45,7 +52,8 @@ void BatchLoader::stop_workers() {
 
 int64_t BatchLoader::batches_per_epoch() const {
   const int64_t n = static_cast<int64_t>(items_.size());
-  return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+  const int64_t global = static_cast<int64_t>(options_.batch_size) * options_.world;
+  return options_.drop_last ? n / global : (n + global - 1) / global;
 }
 
 void BatchLoader::start_epoch(int64_t epoch, int64_t first) {
@@ -95,8 +103,12 @@ void BatchLoader::worker_loop() {
     });
     if (quit_) return;
     const int64_t b = next_claim_++, epoch = epoch_, generation = generation_;
-    const int64_t begin = b * options_.batch_size;
-    const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
+    // Global batch b is order_[b * B * world, (b + 1) * B * world); this rank takes its own B of it, so that
+    // the ranks together see exactly what one process with batch B * world would.
+    const int64_t global = static_cast<int64_t>(options_.batch_size) * options_.world;
+    const int64_t size = static_cast<int64_t>(order_.size());
+    const int64_t begin = std::min<int64_t>(b * global + static_cast<int64_t>(options_.rank) * options_.batch_size, size);
+    const int64_t end = std::min<int64_t>(begin + options_.batch_size, size);
     const std::vector<int> items(order_.begin() + begin, order_.begin() + end);
     lock.unlock();
     Batch batch = make_batch(epoch, b, items);

@@ -27,6 +27,8 @@ struct LoaderOptions {
   int workers = 2;
   int prefetch = 4;       // batches ready ahead of the model
   uint64_t seed = 0;
+  int rank = 0;           // distributed: this process's share of each global batch of batch_size * world
+  int world = 1;
   AugmentOptions augment;
   float mean = 0.5f;      // normalisation: (x - mean) / std
   float std = 0.25f;

@@ -5,6 +5,7 @@
 
 #include <limits>
 
+#include "wristssl/dist/group.h"
 #include "wristssl/util/autocast.h"
 
 namespace wristssl::losses {
@@ -27,6 +28,31 @@ torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double t
   logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
   const torch::Tensor idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
   const torch::Tensor targets = torch::cat({idx + n, idx});  // anchor i in view 1 <-> i in view 2
+  return F::cross_entropy(logits, targets);
+}
+
+torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, double temperature) {
+  TORCH_CHECK(z1.dim() == 2 && z1.sizes() == z2.sizes(), "nt_xent_global expects two [N, d] tensors of one shape");
+  TORCH_CHECK(temperature > 0, "temperature must be > 0, got ", temperature);
+  const int64_t n = z1.size(0);
+  const int64_t world = dist::world_size(), rank = dist::rank();
+  TORCH_CHECK(world * n >= 2, "nt_xent_global needs at least 2 images in the global batch");
+  const util::AutocastGuard fp32(false, z1.device().type());
+  auto f32 = [](const torch::Tensor& t) { return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat); };
+  // Every rank's embeddings, in rank order: view 1 of the global batch, then view 2, as one process would
+  // order them. Gradients flow back to each rank's own rows.
+  const torch::Tensor all1 = dist::all_gather_with_grad(f32(z1));
+  const torch::Tensor all2 = dist::all_gather_with_grad(f32(z2));
+  const int64_t g = world * n;
+  const torch::Tensor z = F::normalize(torch::cat({all1, all2}, 0), F::NormalizeFuncOptions().dim(1));
+  const auto longs = torch::TensorOptions().dtype(torch::kLong).device(z.device());
+  const torch::Tensor local = torch::arange(n, longs) + rank * n;  // this rank's rows in view 1
+  const torch::Tensor anchors = torch::cat({local, local + g});
+  torch::Tensor logits = torch::matmul(z.index_select(0, anchors), z.t()) / temperature;  // [2n, 2g]
+  const torch::Tensor self = torch::zeros({2 * n, 2 * g}, torch::TensorOptions().dtype(torch::kBool).device(z.device()))
+                                 .scatter_(1, anchors.unsqueeze(1), true);
+  logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
+  const torch::Tensor targets = torch::cat({local + g, local});  // view 1 of i <-> view 2 of i
   return F::cross_entropy(logits, targets);
 }
 

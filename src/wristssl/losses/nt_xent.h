@@ -15,6 +15,12 @@ constexpr double kDefaultTemperature = 0.5;
 /// whatever the input dtype (stable under bf16 autocast). A random model gives about ln(2N - 1).
 torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature = kDefaultTemperature);
 
+/// Distributed NT-Xent: this rank's pairs (z1[i], z2[i]) as anchors against the embeddings of every rank's
+/// batch (gathered with their gradients). The mean over the ranks equals nt_xent over the global batch, so
+/// with gradients averaged over the ranks a step is the one-process step with the global batch. Without a
+/// process group it is nt_xent.
+torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, double temperature);
+
 /// Mean over dimensions of the per-dimension standard deviation of L2-normalised embeddings [N, d]:
 /// about 1/sqrt(d) for well-spread embeddings, near 0 when they collapse to one point.
 double embedding_std(const torch::Tensor& z);

@@ -5,6 +5,7 @@
 #include <torch/nn/init.h>
 #include <torch/serialize.h>
 
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -49,9 +50,14 @@ void BasicBlockImpl::reset() {
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = torch::relu(bn1(conv1(x)));
-  out = bn2(conv2(out));
-  return torch::relu(out + (downsample ? downsample->forward(x) : x));
+  torch::Tensor out = torch::relu(apply_batch_norm(*bn1, conv1(x)));
+  out = apply_batch_norm(*bn2, conv2(out));
+  torch::Tensor shortcut = x;
+  if (downsample) {  // "downsample.0" (conv) and "downsample.1" (batch norm), as torchvision names them
+    shortcut = apply_batch_norm(*downsample->ptr(1)->as<torch::nn::BatchNorm2dImpl>(),
+                                downsample->ptr(0)->as<torch::nn::Conv2dImpl>()->forward(x));
+  }
+  return torch::relu(out + shortcut);
 }
 
 ResNet18Impl::ResNet18Impl(ResNetOptions opts) : options(opts) { reset(); }
@@ -73,7 +79,7 @@ void ResNet18Impl::reset() {
 torch::Tensor ResNet18Impl::feature_map(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_channels(), "ResNet18 expects [N, ", options.in_channels(),
               ", H, W], got ", x.sizes());
-  torch::Tensor h = torch::relu(bn1(conv1(x)));
+  torch::Tensor h = torch::relu(apply_batch_norm(*bn1, conv1(x)));
   h = F::max_pool2d(h, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   return layer4->forward(layer3->forward(layer2->forward(layer1->forward(h))));
 }
@@ -85,6 +91,17 @@ torch::Tensor ResNet18Impl::features(const torch::Tensor& x) {
 torch::Tensor ResNet18Impl::forward(const torch::Tensor& x) {
   torch::Tensor f = features(x);
   return fc ? fc(f) : f;
+}
+
+namespace {
+std::atomic<BatchNormFunction> g_batch_norm{nullptr};
+}  // namespace
+
+void set_batch_norm_function(BatchNormFunction f) { g_batch_norm = f; }
+
+torch::Tensor apply_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  const BatchNormFunction f = g_batch_norm.load();
+  return f ? f(bn, x) : bn.forward(x);
 }
 
 int load_torchvision_weights(ResNet18Impl& model, const std::string& path) {

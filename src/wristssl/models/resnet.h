@@ -55,6 +55,13 @@ class ResNet18Impl : public torch::nn::Cloneable<ResNet18Impl> {
 };
 TORCH_MODULE(ResNet18);
 
+/// How the network's batch-norm layers run: nullptr (the default) calls the layer itself; distributed
+/// training with --sync-bn installs a function that normalises over the global batch (dist/group.h).
+using BatchNormFunction = torch::Tensor (*)(torch::nn::BatchNorm2dImpl&, const torch::Tensor&);
+void set_batch_norm_function(BatchNormFunction f);
+/// A batch-norm layer through the installed function.
+torch::Tensor apply_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
+
 /// Copies tensors named like the module's parameters and buffers from `state` (a torchvision state
 /// dict read with read_state_dict). A 3-channel conv1 is summed over its input channels for a
 /// 1-channel model. Keys of the fc are skipped when the module has none. Returns the number of

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "wristssl/data/loader.h"
 #include "wristssl/data/source.h"
 #include "wristssl/data/split.h"
+#include "wristssl/dist/group.h"
 #include "wristssl/metrics/binary_metrics.h"
 #include "wristssl/models/classifier.h"
 #include "wristssl/train/checkpoint.h"
@@ -22,6 +24,7 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
+#include "wristssl/util/threads.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -33,7 +36,7 @@ const char* const kRunKeys[] = {"data",         "split",          "val_fraction"
                                 "image_size",   "crop_size",      "backbone",      "init",          "probe_epochs",
                                 "finetune_epochs", "batch_size",  "lr_probe",      "lr_finetune",   "momentum",
                                 "weight_decay", "probe_augment",  "augment",       "imbalance",     "label_fraction",
-                                "precision",    "channels_last",  "seed"};
+                                "precision",    "channels_last",  "seed",          "sync_bn",       "world_size"};
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -171,6 +174,9 @@ const auto kVisitClassifier = [](auto& o, auto&& f) {
   f("threads", o.threads);
   f("workers", o.workers);
   f("bootstrap", o.bootstrap);
+  f("sync_bn", o.sync_bn);
+  f("dist_backend", o.dist_backend);
+  f("dist_timeout", o.dist_timeout);
 };
 
 }  // namespace
@@ -195,7 +201,12 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     throw std::runtime_error("--imbalance must be weighted, balanced or none");
   }
   const metrics::ThresholdRule rule = metrics::parse_threshold_rule(o.threshold_rule);
-  fs::create_directories(o.out);
+  dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
+  const bool main = dist::is_main();
+  const int world = dist::world_size();
+  if (group && o.threads == 0)
+    o.threads = std::max(1, util::available_cores() / std::max(1, group->env().local_world_size));
+  if (main) fs::create_directories(o.out);
   const util::Compute compute = util::setup_compute("classifier", o.threads, o.precision);
   const int threads = compute.threads;
   const c10::Device device = compute.device;
@@ -231,6 +242,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   }
 
   json config = to_json(o);
+  config["world_size"] = world;
   config["resolved"] = {{"device", device.str()},
                         {"bf16", bf16},
                         {"threads", threads},
@@ -241,9 +253,15 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
                         {"test_images", p.test.size()},
                         {"class_weights", w},
                         {"torch_version", TORCH_VERSION}};
-  util::atomic_write(o.out + "/config.json", config.dump(2));
+  if (group) {
+    for (const char* key : kRunKeys)
+      if (config.contains(key)) group->require_same(std::string("--") + key, config[key].dump());
+    group->require_same("training images", std::to_string(train_items.size()));
+  }
+  if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   torch::manual_seed(o.seed);
+  dist::set_sync_batch_norm(group && o.sync_bn);
   models::Classifier model(num_classes);
   if (o.init == "simclr") load_weights(o.backbone, *model->backbone, "backbone");
   model->to(device);
@@ -278,12 +296,18 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     if (o.channels_last) to_channels_last(*model);
     std::fprintf(stderr, "classifier: resuming %s after epoch %lld\n", ckpt.c_str(), static_cast<long long>(state.epoch));
   }
-  RunLog log(o.out, state.step, state.epoch, {"step", "epoch", "loss", "lr"});
+  dist::broadcast_module(*model);
+  if (group)
+    std::fprintf(stderr, "classifier: %d ranks x batch %d = global batch %d when fine-tuning%s\n", world, o.batch_size,
+                 world * o.batch_size, o.sync_bn ? ", batch norm synchronised" : "");
+  std::optional<RunLog> log;
+  if (main) log.emplace(o.out, state.step, state.epoch, std::vector<std::string>{"step", "epoch", "loss", "lr"});
 
   // Probe features: the frozen backbone without augmentation, computed once (BN in eval mode).
   torch::Tensor train_features, val_features;
   // The pooled 512-d features the head sees (not L2-normalised, unlike the kNN monitor's).
-  const InferenceInput infer_in{o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last};
+  InferenceInput infer_in{o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last};
+  infer_in.shard = true;  // distributed: embeddings and validation scores in shards, gathered
   auto raw_features = [&](const std::vector<int>& items) {
     model->backbone->eval();
     return infer(px, items, infer_in, [&](const torch::Tensor& x) { return model->backbone->features(x); }).to(device);
@@ -294,7 +318,9 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   lo.views = 1;
   lo.workers = o.workers;
   lo.seed = o.seed;
-  lo.drop_last = static_cast<int>(train_items.size()) > o.batch_size;  // BN needs more than one image
+  lo.drop_last = world > 1 || static_cast<int>(train_items.size()) > o.batch_size;  // BN needs more than one image
+  lo.rank = dist::rank();
+  lo.world = world;
   lo.augment = data::AugmentOptions::preset(o.augment, o.crop_size);
   lo.mean = p.mean;
   lo.std = p.stdev;
@@ -346,7 +372,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
         optimizer->step();
         ++state.step;
         means.add("loss", loss.item<double>());
-        log.step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
+        if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
       }
     } else {
       if (!loader) loader = std::make_unique<data::BatchLoader>(px, train_items, train_labels_all, lo);
@@ -359,7 +385,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
       const int64_t steps = loader->batches_per_epoch();
       loader->start_epoch(epoch);
       util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) +
-                             (probe ? " probe" : " finetune"), steps, "batches");
+                             (probe ? " probe" : " finetune"), steps, "batches", main ? stderr : nullptr);
       while (auto b = loader->next()) {
         lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + b->index);
         set_lr(*optimizer, lr);
@@ -375,10 +401,12 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
             torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
         optimizer->zero_grad();
         loss.backward();
+        dist::average_gradients(*model);  // data-parallel: the ranks' batches make one global batch
         optimizer->step();
         ++state.step;
-        means.add("loss", loss.item<double>());
-        log.step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
+        const double l = dist::sum_over_ranks({loss.item<double>()})[0] / world;
+        means.add("loss", l);
+        if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
         bar.update(static_cast<size_t>(b->index + 1));
       }
       bar.finish();
@@ -403,7 +431,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
                 {"val_auroc", std::isnan(val_auroc) ? json(nullptr) : json(val_auroc)},
                 {"lr", lr},
                 {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-    std::fprintf(stderr, "classifier: %s\n", row.dump().c_str());
+    if (main) std::fprintf(stderr, "classifier: %s\n", row.dump().c_str());
     // Best by validation AUROC (binary) or accuracy; ties keep the earlier epoch.
     const bool better = num_classes == 2 && !std::isnan(val_auroc) ? val_auroc > extra["best_auroc"].get<double>()
                                                                      : val_acc > extra["best_accuracy"].get<double>();
@@ -411,13 +439,19 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
       extra["best_auroc"] = std::isnan(val_auroc) ? -1.0 : val_auroc;
       extra["best_accuracy"] = val_acc;
       extra["best_epoch"] = epoch + 1;
-      save_weights(o.out + "/model.pt", *model, "classifier", config.dump());
+      if (main) save_weights(o.out + "/model.pt", *model, "classifier", config.dump());
     }
-    log.epoch(row);
     state.epoch = epoch + 1;
     state.batch_in_epoch = 0;
     state.extra_json = extra.dump();
-    save_checkpoint(ckpt, *model, optimizer.get(), state);
+    if (main) {
+      log->epoch(row);
+      save_checkpoint(ckpt, *model, optimizer.get(), state);
+    }
+    if (group) {
+      group->barrier();
+      if (dist::sum_over_ranks({stop_requested() ? 1.0 : 0.0})[0] > 0) request_stop(true);
+    }
     if (stop_requested()) {
       std::fprintf(stderr, "classifier: stopped after epoch %lld; rerun the same command to resume\n",
                    static_cast<long long>(state.epoch));
@@ -426,7 +460,13 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     }
   }
 
-  // The best weights, and the operating threshold chosen on validation, frozen for test.
+  dist::set_sync_batch_norm(false);
+  // The best weights, and the operating threshold chosen on validation, frozen for test: rank 0's work.
+  if (!main) {
+    result.best_epoch = extra["best_epoch"].get<int>();
+    return result;
+  }
+  infer_in.shard = false;
   load_weights(o.out + "/model.pt", *model, "classifier");
   if (o.channels_last) to_channels_last(*model);
   const torch::Tensor val_logits = logits_of(*model, px, p.val, infer_in);

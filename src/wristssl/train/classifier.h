@@ -36,6 +36,11 @@ struct ClassifierOptions {
   double label_fraction = 1.0;         // grouped, stratified share of the training labels used
   std::string threshold_rule = "youden";  // "youden" or "sensitivity:0.95"
   double refer_fraction = 0.10;        // share of validation images nearest the threshold that set the refer band
+  // Distributed (see dist/env.h): fine-tuning is data-parallel (batch_size per rank), embeddings and
+  // validation scores are computed in shards and gathered; rank 0 alone writes.
+  bool sync_bn = false;
+  std::string dist_backend = "auto";
+  int dist_timeout = 300;
   std::string precision = "auto";
   bool channels_last = true;
   uint64_t seed = 0;

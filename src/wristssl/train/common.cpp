@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "wristssl/data/loader.h"
+#include "wristssl/dist/group.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/util/fs.h"
@@ -202,6 +203,24 @@ KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& que
 
 torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& items, const InferenceInput& in,
                     const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
+  dist::Group* group = dist::group();
+  const int64_t n = static_cast<int64_t>(items.size());
+  if (in.shard && group && n >= group->size()) {
+    const int64_t w = group->size(), r = group->rank();
+    std::vector<int> mine;
+    for (int64_t k = r; k < n; k += w) mine.push_back(items[static_cast<size_t>(k)]);
+    InferenceInput local = in;
+    local.shard = false;
+    torch::Tensor part = infer(pixels, mine, local, fn);
+    if (part.size(0) != static_cast<int64_t>(mine.size()))
+      throw std::runtime_error("sharded inference: unreadable images among the items (filter them first)");
+    const int64_t per = (n + w - 1) / w;  // rows per rank, padded
+    if (part.size(0) < per) part = torch::cat({part, torch::zeros({per - part.size(0), part.size(1)}, part.options())});
+    const std::vector<torch::Tensor> all = group->all_gather(part.contiguous());
+    torch::Tensor out = torch::empty({n, part.size(1)}, part.options());
+    for (int64_t k = 0; k < n; ++k) out[k].copy_(all[static_cast<size_t>(k % w)][k / w]);
+    return out;
+  }
   data::LoaderOptions lo;
   lo.batch_size = in.batch_size;
   lo.views = 1;

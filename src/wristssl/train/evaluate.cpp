@@ -10,6 +10,7 @@
 
 #include "wristssl/data/source.h"
 #include "wristssl/data/split.h"
+#include "wristssl/dist/group.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/io/resize.h"
 #include "wristssl/metrics/binary_metrics.h"
@@ -380,8 +381,12 @@ json evaluate_run(const EvaluateOptions& eo) {
       {"label fraction", o.label_fraction},
       {"seed", o.seed},
       {"run folder", eo.run}};
+  // Distributed: every rank scores its share, the scores are gathered, rank 0 computes and writes the rest.
+  InferenceInput sharded = cx.input;
+  sharded.shard = true;
   const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
-                         loaded, items, cx.input);
+                         loaded, items, sharded);
+  if (!dist::is_main()) return json::object();
   json out = finish(eo, cx, s, unreadable);
   // The bundle carries the test metrics once they exist.
   if (eo.part == "test") write_run_bundle(eo.run);
@@ -437,8 +442,12 @@ json evaluate_external(const EvaluateOptions& eo) {
       {"model created", bundle.manifest.value("created", std::string())},
       {"wristssl version of the model", bundle.manifest.value("wristssl_version", std::string())},
       {"output folder", cx.out_dir}};
+  // Distributed: every rank scores its share, the scores are gathered, rank 0 computes and writes the rest.
+  InferenceInput sharded = cx.input;
+  sharded.shard = true;
   const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
-                         loaded, items, cx.input);
+                         loaded, items, sharded);
+  if (!dist::is_main()) return json::object();
   json out = finish(eo, cx, s, unreadable);
   util::atomic_write(cx.out_dir + "/evaluation.json", json{{"model", bundle.path},
                                                            {"model_id", bundle.id()},
@@ -450,6 +459,7 @@ json evaluate_external(const EvaluateOptions& eo) {
 }  // namespace
 
 json run_evaluate(const EvaluateOptions& eo) {
+  dist::init();  // a distributed job (torchrun, SLURM, wristssl launch) scores in shards
   if (!eo.model.empty() && !eo.run.empty())
     throw std::runtime_error("evaluate: give --run or --model, not both");
   if (!eo.model.empty()) {

@@ -9,11 +9,13 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "wristssl/data/loader.h"
 #include "wristssl/data/source.h"
 #include "wristssl/data/split.h"
+#include "wristssl/dist/group.h"
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/checkpoint.h"
@@ -23,6 +25,7 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
+#include "wristssl/util/threads.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -38,7 +41,8 @@ extern "C" void on_stop_signal(int) { g_stop = true; }
 const char* const kRunKeys[] = {"data",         "split",     "limit",        "image_size", "crop_size",
                                 "epochs",       "batch_size", "lr",          "lr_min",     "warmup_epochs",
                                 "momentum",     "weight_decay", "optimizer", "temperature", "head",
-                                "augment",      "precision", "channels_last", "init",      "seed"};
+                                "augment",      "precision", "channels_last", "init",      "seed",
+                                "sync_bn",      "world_size"};
 
 // The one list of PretrainOptions's fields ("data" is nested and handled apart).
 const auto kVisitPretrain = [](auto& o, auto&& f) {
@@ -70,6 +74,9 @@ const auto kVisitPretrain = [](auto& o, auto&& f) {
   f("knn_max", o.knn_max);
   f("knn_every", o.knn_every);
   f("max_steps", o.max_steps);
+  f("sync_bn", o.sync_bn);
+  f("dist_backend", o.dist_backend);
+  f("dist_timeout", o.dist_timeout);
 };
 
 }  // namespace
@@ -98,7 +105,13 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   if (o.crop_size <= 0) o.crop_size = o.image_size;
   if (o.epochs < 1 || o.batch_size < 2) throw std::runtime_error("pretrain needs epochs >= 1 and batch size >= 2");
   if (o.optimizer != "sgd" && o.optimizer != "lars") throw std::runtime_error("--optimizer must be sgd or lars");
-  fs::create_directories(o.out);
+  // Distributed: every rank runs this function on its share of each global batch; rank 0 alone writes.
+  dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
+  const bool main = dist::is_main();
+  const int world = dist::world_size();
+  if (group && o.threads == 0)  // the machine's cores are shared by its ranks
+    o.threads = std::max(1, util::available_cores() / std::max(1, group->env().local_world_size));
+  if (main) fs::create_directories(o.out);
   const util::Compute compute = util::setup_compute("pretrain", o.threads, o.precision);
   const int threads = compute.threads;
   const c10::Device device = compute.device;
@@ -135,6 +148,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   if (!ds.labelled()) knn_memory.clear();
   const auto [mean, stdev] = data::pixel_stats(*loaded.pixels);
   json config = to_json(o);
+  config["world_size"] = world;
   config["resolved"] = {{"device", device.str()},
                         {"bf16", bf16},
                         {"threads", threads},
@@ -143,10 +157,19 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                         {"pretrain_images", train_items.size()},
                         {"unreadable", loaded.unreadable},
                         {"torch_version", TORCH_VERSION}};
-  util::atomic_write(o.out + "/config.json", config.dump(2));
+  if (group) {
+    // Ranks started with different options would train different models: refuse, naming the option.
+    json mine;
+    for (const char* key : kRunKeys)
+      if (config.contains(key)) mine[key] = config[key];
+    for (auto it = mine.begin(); it != mine.end(); ++it) group->require_same("--" + it.key(), it.value().dump());
+    group->require_same("training images", std::to_string(train_items.size()));
+  }
+  if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   // Model and optimizer; the initial weights come from the run's seed.
   torch::manual_seed(o.seed);
+  dist::set_sync_batch_norm(group && o.sync_bn);
   models::SimCLR model(models::ProjectionHeadOptions().kind(o.head), 1);
   if (!o.init.empty()) {
     const int n = models::load_torchvision_weights(*model->backbone, o.init);
@@ -162,6 +185,8 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   lo.workers = o.workers;
   lo.prefetch = o.prefetch;
   lo.seed = o.seed;
+  lo.rank = dist::rank();
+  lo.world = world;
   lo.augment = data::AugmentOptions::preset(o.augment, o.crop_size);
   lo.mean = mean;
   lo.std = stdev;
@@ -184,7 +209,14 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                  static_cast<long long>(state.epoch + 1), static_cast<long long>(state.batch_in_epoch),
                  static_cast<long long>(state.step));
   }
-  RunLog log(o.out, state.step, state.epoch, {"step", "epoch", "loss", "lr"});
+  // Every rank starts from rank 0's weights (fresh or resumed: the checkpoint is read by every rank).
+  dist::broadcast_module(*model);
+  if (group) {
+    std::fprintf(stderr, "pretrain: %d ranks x batch %d = global batch %d%s\n", world, o.batch_size,
+                 world * o.batch_size, o.sync_bn ? ", batch norm synchronised" : ", batch norm per rank");
+  }
+  std::optional<RunLog> log;
+  if (main) log.emplace(o.out, state.step, state.epoch, std::vector<std::string>{"step", "epoch", "loss", "lr"});
   PretrainResult result;
   result.epochs_done = state.epoch;
   result.steps = state.step;
@@ -193,9 +225,11 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   model->train();
   for (int64_t epoch = state.epoch; epoch < o.epochs; ++epoch) {
     loader.start_epoch(epoch, state.batch_in_epoch);
-    util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch, "batches");
+    util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch, "batches",
+                       main ? stderr : nullptr);
     const auto t0 = std::chrono::steady_clock::now();
-    int64_t images = 0;
+    int64_t images = 0, steps = 0;
+    dist::reset_comm_stats();
     while (auto batch = loader.next()) {
       const double lr = schedule.at(state.step);
       set_lr(optimizer, lr);
@@ -207,22 +241,30 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
         z = model->forward(x);
       }
       const int64_t n = batch->views[0].size(0);
-      const torch::Tensor loss = losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature);
+      // Distributed: this rank's pairs against the negatives of the global batch (embeddings gathered with
+      // their gradients), gradients averaged over the ranks: the same step as one process with the global batch.
+      const torch::Tensor loss = group ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature)
+                                       : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature);
       optimizer.zero_grad();
       loss.backward();
+      dist::average_gradients(*model);
       if (o.optimizer == "lars") apply_lars(optimizer, o.weight_decay);
       optimizer.step();
       ++state.step;
-      const double l = loss.item<double>();
+      // The logged loss is the global batch's; a stop asked of any rank stops them all at the same step.
+      const std::vector<double> reduced = dist::sum_over_ranks({loss.item<double>(), stop_requested() ? 1.0 : 0.0});
+      const double l = reduced[0] / world;
+      if (reduced[1] > 0) request_stop(true);
       if (!first_logged) {
         result.first_loss = l;
         first_logged = true;
       }
       partial.add("loss", l);
       partial.add("embedding_std", losses::embedding_std(z.detach().narrow(0, 0, n)));
-      images += n;
+      images += n * world;
+      ++steps;
       state.batch_in_epoch = batch->index + 1;
-      log.step({std::to_string(state.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
+      if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
       char extra[64];
       std::snprintf(extra, sizeof(extra), "loss %.4f", partial.mean("loss"));
       bar.update(static_cast<size_t>(state.batch_in_epoch), extra);
@@ -230,8 +272,10 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       if ((stop_requested() || step_limit) && state.batch_in_epoch < steps_per_epoch) {
         state.epoch = epoch;
         state.extra_json = partial.to_json();
-        log.flush();
-        save_checkpoint(ckpt, *model, &optimizer, state);
+        if (main) {
+          log->flush();
+          save_checkpoint(ckpt, *model, &optimizer, state);
+        }
         std::fprintf(stderr, "\npretrain: %s at step %lld; checkpoint saved; rerun the same command to resume\n",
                      step_limit ? "step limit reached" : "stopped", static_cast<long long>(state.step));
         result.steps = state.step;
@@ -247,7 +291,16 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                     {"embedding_std", partial.mean("embedding_std")},
                     {"embedding_std_uniform", 1.0 / std::sqrt(128.0)},
                     {"seconds", seconds}};
-    if (o.knn_every > 0 && !knn_memory.empty() && !knn_query.empty() && (epoch + 1) % o.knn_every == 0) {
+    if (group && steps > 0) {
+      // Rank 0's time in collectives per step (the step's all-reduces include waiting for the slowest rank).
+      const dist::CommStats c = dist::comm_stats();
+      metrics["world_size"] = world;
+      metrics["comm_ms_per_step"] = {{"all_reduce", 1e3 * c.all_reduce_s / steps},
+                                     {"all_gather", 1e3 * c.all_gather_s / steps}};
+      metrics["comm_mb_per_step"] = {{"all_reduce", c.all_reduce_bytes / steps / 1e6},
+                                     {"all_gather", c.all_gather_bytes / steps / 1e6}};
+    }
+    if (main && o.knn_every > 0 && !knn_memory.empty() && !knn_query.empty() && (epoch + 1) % o.knn_every == 0) {
       KnnSets sets = cap_knn_sets(knn_memory, knn_query, o.knn_max);
       const InferenceInput in{o.crop_size, mean, stdev, device, bf16, o.channels_last};
       metrics["knn_accuracy"] = knn_accuracy(*model->backbone, *loaded.pixels, sets.memory, sets.query, labels, o.knn_k, in);
@@ -258,8 +311,14 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     state.batch_in_epoch = 0;
     partial = RunningMeans();
     state.extra_json = partial.to_json();
-    log.epoch(metrics);
-    save_checkpoint(ckpt, *model, &optimizer, state);
+    if (main) {
+      log->epoch(metrics);
+      save_checkpoint(ckpt, *model, &optimizer, state);
+    }
+    if (group) {
+      group->barrier();  // the others wait while rank 0 monitors and saves
+      if (dist::sum_over_ranks({stop_requested() ? 1.0 : 0.0})[0] > 0) request_stop(true);
+    }
     result.last_epoch_loss = metrics["loss"].get<double>();
     result.epochs_done = state.epoch;
     result.steps = state.step;
@@ -275,8 +334,10 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   json backbone_config = config;
   backbone_config["kind"] = "simclr-backbone";
   result.backbone_path = o.out + "/backbone.pt";
-  save_weights(result.backbone_path, *model->backbone, "backbone", backbone_config.dump());
   result.fingerprint = weights_fingerprint(*model->backbone);
+  dist::set_sync_batch_norm(false);
+  if (!main) return result;
+  save_weights(result.backbone_path, *model->backbone, "backbone", backbone_config.dump());
   util::atomic_write(o.out + "/summary.json", json{{"epochs", state.epoch},
                                                    {"steps", state.step},
                                                    {"first_loss", result.first_loss},

@@ -39,6 +39,11 @@ struct PretrainOptions {
   int knn_max = 1000;                 // images embedded for the monitor (memory + queries)
   int knn_every = 1;                  // epochs between monitors; 0 = never
   int64_t max_steps = 0;              // stop after this many steps (tests, benchmarks); 0 = no limit
+  // Distributed (several processes: torchrun, SLURM or `wristssl launch`; see dist/env.h). batch_size stays
+  // the per-rank batch.
+  bool sync_bn = false;               // batch norm over the global batch instead of each rank's own
+  std::string dist_backend = "auto";  // auto, gloo, nccl
+  int dist_timeout = 300;             // seconds before a dead or hung rank ends the others
 };
 
 nlohmann::json to_json(const PretrainOptions& o);

@@ -24,12 +24,13 @@ Progress::Progress(std::string label, size_t total, std::string unit, FILE* out)
       unit_(std::move(unit)),
       total_(total),
       out_(out),
-      tty_(::isatty(::fileno(out)) == 1),
+      tty_(out && ::isatty(::fileno(out)) == 1),
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
 
 void Progress::update(size_t done, const std::string& extra) {
   done_ = done;
+  if (!out_) return;
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? done / elapsed : 0;
@@ -56,6 +57,7 @@ void Progress::update(size_t done, const std::string& extra) {
 }
 
 void Progress::finish(const std::string& extra) {
+  if (!out_) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::fprintf(out_, "%s%s: %zu %s in %s (%.1f %s/s) %s\n", tty_ ? "\r\x1b[K" : "", label_.c_str(), done_,
                unit_.c_str(), format_duration(elapsed).c_str(), elapsed > 0 ? done_ / elapsed : 0.0,

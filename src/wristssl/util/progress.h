@@ -10,7 +10,8 @@ namespace wristssl::util {
 
 class Progress {
  public:
-  /// `label` prefixes every line; `unit` names what is counted ("images").
+  /// `label` prefixes every line; `unit` names what is counted ("images"); `out` nullptr: silent (e.g. on
+  /// the ranks of a distributed job other than rank 0).
   Progress(std::string label, size_t total, std::string unit = "images", FILE* out = stderr);
   /// Reports that `done` of total are finished (call from one thread at a time).
   void update(size_t done, const std::string& extra = "");

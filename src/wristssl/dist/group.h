@@ -1,0 +1,93 @@
+#pragma once
+// Data-parallel training on torch.distributed's C++ core (c10d): a TCPStore rendezvous and a Gloo process
+// group (NCCL where LibTorch has CUDA), and the pieces the C++ frontend lacks (it has no
+// DistributedDataParallel): gradients averaged in buckets, initial weights broadcast from rank 0, embeddings
+// gathered across ranks with their gradients, and batch norm over the global batch.
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wristssl/dist/env.h"
+
+namespace wristssl::dist {
+
+struct GroupOptions {
+  std::string backend = "auto";  // auto (NCCL on CUDA builds with a GPU, else Gloo), gloo, nccl
+  int timeout_s = 300;           // a rank that dies or hangs ends every other one within this
+};
+
+class Group {
+ public:
+  /// The rendezvous (rank 0 serves the TCPStore at MASTER_ADDR:MASTER_PORT) and the process group. Throws
+  /// std::runtime_error with the reason (port in use, peers not arriving within the timeout, ...).
+  Group(const Env& env, const GroupOptions& options);
+  ~Group();
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  int rank() const;
+  int size() const;
+  const Env& env() const;
+  std::string backend() const;
+
+  /// In place, summed over ranks.
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors);
+  /// In place, rank `root`'s values everywhere.
+  void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
+  /// Every rank's `t` (all of one shape), in rank order.
+  std::vector<torch::Tensor> all_gather(const torch::Tensor& t);
+  void barrier();
+  /// Every rank publishes `value` for `what` through the store; when a rank's value differs from rank 0's, every
+  /// rank throws naming `what`, the rank and both values (e.g. ranks started with different options).
+  void require_same(const std::string& what, const std::string& value);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Time and volume of this process's collectives since the last reset (for logs and the benchmark).
+struct CommStats {
+  double all_reduce_s = 0, all_gather_s = 0, other_s = 0;  // broadcast, barrier
+  double all_reduce_bytes = 0, all_gather_bytes = 0;       // this rank's tensors
+  int64_t calls = 0;
+};
+CommStats comm_stats();
+void reset_comm_stats();
+
+/// The process-group backends this build has ("gloo", "nccl").
+std::vector<std::string> available_backends();
+
+/// Creates this process's group from the environment when WORLD_SIZE > 1 and keeps it; returns it, or nullptr
+/// for a one-process job. Calling it again returns the same group.
+Group* init(const GroupOptions& options = {});
+/// The group made by init, or nullptr.
+Group* group();
+/// Whether this process writes files and logs: rank 0, or a one-process job.
+bool is_main();
+/// The number of ranks (1 without a group) and this process's rank (0 without a group).
+int world_size();
+int rank();
+
+/// `t` [N, ...] of every rank concatenated in rank order [world * N, ...]; the gradient of the result flows
+/// back to each rank's own rows, summed over the ranks' losses. Without a group: `t`.
+torch::Tensor all_gather_with_grad(const torch::Tensor& t);
+
+/// Rank 0's parameters and buffers everywhere (initial weights, or after a resume).
+void broadcast_module(torch::nn::Module& module);
+
+/// Averages the parameters' gradients over the ranks, in buckets of about `bucket_bytes`.
+void average_gradients(torch::nn::Module& module, size_t bucket_bytes = 25u << 20);
+
+/// Sums `values` over the ranks (one small all-reduce); unchanged without a group.
+std::vector<double> sum_over_ranks(const std::vector<double>& values);
+
+/// Turns synchronised batch norm on or off: layers in training mode then normalise with the mean and variance
+/// of the whole global batch (statistics and their gradients all-reduced), as one process with the global
+/// batch would.
+void set_sync_batch_norm(bool on);
+
+}  // namespace wristssl::dist
