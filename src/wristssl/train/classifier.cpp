@@ -188,7 +188,9 @@ json to_json(const ClassifierOptions& o) {
 }
 
 void from_json(const json& j, ClassifierOptions& o) {
-  options_from_json(j, o, kVisitClassifier, to_json(o), "classifier");
+  json options = j;
+  options.erase("world_size");  // what a run recorded (config.json), not an option
+  options_from_json(options, o, kVisitClassifier, to_json(o), "classifier");
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
 }
 

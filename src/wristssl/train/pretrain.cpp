@@ -95,7 +95,9 @@ json to_json(const PretrainOptions& o) {
 }
 
 void from_json(const json& j, PretrainOptions& o) {
-  options_from_json(j, o, kVisitPretrain, to_json(o), "pretrain");
+  json options = j;
+  options.erase("world_size");  // what a run recorded (config.json), not an option
+  options_from_json(options, o, kVisitPretrain, to_json(o), "pretrain");
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
 }
 
