@@ -149,6 +149,11 @@ std::vector<torch::Tensor> Group::all_gather(const torch::Tensor& t) {
   return out[0];
 }
 
+c10::Device Group::collective_device() const {
+  if (impl_->backend != "nccl") return c10::kCPU;
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(impl_->env.local_rank));
+}
+
 void Group::barrier() {
   const Timer timer(&g_stats.other_s);
   run(impl_->pg->barrier(), "barrier", rank());
@@ -189,6 +194,11 @@ Group* init(const GroupOptions& options) {
 }
 
 Group* group() { return g_group.get(); }
+
+c10::Device device_for_rank(c10::Device fallback) {
+  if (!g_group || !fallback.is_cuda()) return fallback;
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(g_group->env().local_rank));
+}
 
 CommStats comm_stats() { return g_stats; }
 void reset_comm_stats() { g_stats = CommStats(); }
@@ -347,10 +357,12 @@ void average_gradients(torch::nn::Module& module, size_t bucket_bytes) {
 
 std::vector<double> sum_over_ranks(const std::vector<double>& values) {
   if (!g_group || values.empty()) return values;
-  std::vector<torch::Tensor> t{torch::tensor(values, torch::kDouble)};
+  // NCCL reduces only GPU tensors; Gloo takes either.
+  std::vector<torch::Tensor> t{torch::tensor(values, torch::kDouble).to(g_group->collective_device())};
   g_group->all_reduce_sum(t);
+  const torch::Tensor back = t[0].cpu();
   std::vector<double> out(values.size());
-  for (size_t i = 0; i < values.size(); ++i) out[i] = t[0][static_cast<int64_t>(i)].item<double>();
+  for (size_t i = 0; i < values.size(); ++i) out[i] = back[static_cast<int64_t>(i)].item<double>();
   return out;
 }
 

@@ -40,6 +40,8 @@ class Group {
   /// Every rank's `t` (all of one shape), in rank order.
   std::vector<torch::Tensor> all_gather(const torch::Tensor& t);
   void barrier();
+  /// Where tensors must be for this group's collectives: the rank's GPU for NCCL, the CPU for Gloo.
+  c10::Device collective_device() const;
   /// Every rank publishes `value` for `what` through the store; when a rank's value differs from rank 0's, every
   /// rank throws naming `what`, the rank and both values (e.g. ranks started with different options).
   void require_same(const std::string& what, const std::string& value);
@@ -66,6 +68,9 @@ std::vector<std::string> available_backends();
 Group* init(const GroupOptions& options = {});
 /// The group made by init, or nullptr.
 Group* group();
+/// The device this rank computes on: with a group and CUDA, GPU number LOCAL_RANK; otherwise `fallback`.
+c10::Device device_for_rank(c10::Device fallback);
+
 /// Whether this process writes files and logs: rank 0, or a one-process job.
 bool is_main();
 /// The number of ranks (1 without a group) and this process's rank (0 without a group).

@@ -211,7 +211,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   if (main) fs::create_directories(o.out);
   const util::Compute compute = util::setup_compute("classifier", o.threads, o.precision);
   const int threads = compute.threads;
-  const c10::Device device = compute.device;
+  const c10::Device device = dist::device_for_rank(compute.device);
   const bool bf16 = compute.bf16;
   Prepared p = prepare(o, true);
   const data::Dataset& ds = p.loaded.dataset;

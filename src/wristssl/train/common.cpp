@@ -216,7 +216,8 @@ torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& ite
       throw std::runtime_error("sharded inference: unreadable images among the items (filter them first)");
     const int64_t per = (n + w - 1) / w;  // rows per rank, padded
     if (part.size(0) < per) part = torch::cat({part, torch::zeros({per - part.size(0), part.size(1)}, part.options())});
-    const std::vector<torch::Tensor> all = group->all_gather(part.contiguous());
+    std::vector<torch::Tensor> all = group->all_gather(part.to(group->collective_device()).contiguous());
+    for (torch::Tensor& a : all) a = a.cpu();
     torch::Tensor out = torch::empty({n, part.size(1)}, part.options());
     for (int64_t k = 0; k < n; ++k) out[k].copy_(all[static_cast<size_t>(k % w)][k / w]);
     return out;

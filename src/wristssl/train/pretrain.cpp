@@ -116,7 +116,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   if (main) fs::create_directories(o.out);
   const util::Compute compute = util::setup_compute("pretrain", o.threads, o.precision);
   const int threads = compute.threads;
-  const c10::Device device = compute.device;
+  const c10::Device device = dist::device_for_rank(compute.device);
   const bool bf16 = compute.bf16;
 
   // Data: the cache at image_size; val / test images of a given split stay out of pretraining.
