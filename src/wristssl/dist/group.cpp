@@ -46,14 +46,20 @@ struct Timer {
   std::chrono::steady_clock::time_point t0_;
 };
 
+// The first line of a c10d error (the rest is a C++ backtrace).
+std::string first_line(const std::exception& e) {
+  std::string reason = e.what();
+  const size_t nl = reason.find('\n');
+  if (nl != std::string::npos) reason.resize(nl);
+  return reason;
+}
+
 // Runs a collective; a failure (a peer gone, a timeout) becomes an error that says what happened.
 void run(const c10::intrusive_ptr<c10d::Work>& work, const char* what, int rank) {
   try {
     work->wait();
   } catch (const std::exception& e) {
-    std::string reason = e.what();
-    const size_t nl = reason.find('\n');
-    if (nl != std::string::npos) reason.resize(nl);
+    const std::string reason = first_line(e);
     throw std::runtime_error("rank " + std::to_string(rank) + ": " + what +
                              " failed: another rank died, hung or cannot be reached (" + reason + ")");
   }
@@ -78,9 +84,7 @@ Group::Group(const Env& env, const GroupOptions& o) : impl_(std::make_unique<Imp
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
   } catch (const std::exception& e) {
-    std::string reason = e.what();
-    const size_t nl = reason.find('\n');
-    if (nl != std::string::npos) reason.resize(nl);
+    const std::string reason = first_line(e);
     throw std::runtime_error("rank " + std::to_string(env.rank) + ": rendezvous at " + env.master_addr + ":" +
                              std::to_string(env.master_port) + " failed (" + reason + ")" +
                              (env.rank == 0 ? "; is the port in use?" : "; is rank 0 running?"));
@@ -96,9 +100,7 @@ Group::Group(const Env& env, const GroupOptions& o) : impl_(std::make_unique<Imp
     try {
       impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, env.rank, env.world_size, go);
     } catch (const std::exception& e) {
-      std::string reason = e.what();
-      const size_t nl = reason.find('\n');
-      if (nl != std::string::npos) reason.resize(nl);
+      const std::string reason = first_line(e);
       throw std::runtime_error("rank " + std::to_string(env.rank) + ": not every rank of " +
                                std::to_string(env.world_size) + " joined within " + std::to_string(o.timeout_s) +
                                " s (" + reason + "); is every rank running, with the same MASTER_ADDR, MASTER_PORT "
