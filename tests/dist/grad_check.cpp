@@ -40,8 +40,11 @@ int main(int argc, char** argv) {
   if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   const torch::Tensor z = model->forward(x);
   const torch::Tensor loss = losses::nt_xent_global(z.narrow(0, 0, per_rank), z.narrow(0, per_rank, per_rank), 0.5);
-  loss.backward();
-  dist::average_gradients(*model);
+  {
+    dist::GradientReducer reducer(*model, 4u << 20);  // small buckets: several overlap with the backward pass
+    loss.backward();
+    reducer.finish();
+  }
   std::map<std::string, torch::Tensor> distributed;
   for (const auto& p : model->named_parameters()) distributed[p.key()] = p.value().grad().clone();
   const double dist_loss = dist::sum_over_ranks({loss.item<double>()})[0] / world;

@@ -134,6 +134,19 @@ void Group::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   run(impl_->pg->allreduce(tensors, o), "all-reduce", rank());
 }
 
+std::function<void()> Group::start_all_reduce_sum(torch::Tensor t) {
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp::SUM;
+  g_stats.all_reduce_bytes += static_cast<double>(t.numel()) * static_cast<double>(t.element_size());
+  std::vector<torch::Tensor> one{std::move(t)};
+  auto work = impl_->pg->allreduce(one, o);
+  const int r = rank();
+  return [work, r] {
+    const Timer timer(&g_stats.all_reduce_s);  // the wait only: the rest overlapped with backward
+    run(work, "all-reduce", r);
+  };
+}
+
 void Group::broadcast(std::vector<torch::Tensor>& tensors, int root) {
   c10d::BroadcastOptions o;
   o.rootRank = root;
@@ -354,6 +367,95 @@ void average_gradients(torch::nn::Module& module, size_t bucket_bytes) {
       offset += g.numel();
     }
     i = j;
+  }
+}
+
+struct GradientReducer::Impl {
+  struct Bucket {
+    std::vector<size_t> params;  // indices into `params`
+    torch::Tensor flat;          // float32, the bucket's gradients end to end
+    std::vector<int64_t> offsets;
+    size_t pending = 0;          // gradients not yet arrived this step
+    std::function<void()> wait;  // set once the all-reduce has started
+  };
+  std::vector<torch::Tensor> params;
+  std::vector<std::pair<size_t, size_t>> where;  // param -> (bucket, index in bucket)
+  std::vector<bool> arrived;
+  std::vector<Bucket> buckets;
+  std::vector<unsigned> hooks;
+
+  void start(Bucket& b) {
+    b.wait = g_group->start_all_reduce_sum(b.flat);
+  }
+};
+
+GradientReducer::GradientReducer(torch::nn::Module& module, size_t bucket_bytes) {
+  if (!g_group) return;
+  impl_ = std::make_unique<Impl>();
+  for (auto& p : module.parameters())
+    if (p.requires_grad()) impl_->params.push_back(p);
+  // Reverse order: the last layers' gradients come first in the backward pass.
+  std::vector<size_t> order(impl_->params.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = order.size() - 1 - i;
+  impl_->where.resize(impl_->params.size());
+  impl_->arrived.assign(impl_->params.size(), false);
+  size_t bytes = 0;
+  for (size_t i : order) {
+    if (impl_->buckets.empty() || bytes >= bucket_bytes) {
+      impl_->buckets.emplace_back();
+      bytes = 0;
+    }
+    auto& b = impl_->buckets.back();
+    impl_->where[i] = {impl_->buckets.size() - 1, b.params.size()};
+    b.params.push_back(i);
+    bytes += static_cast<size_t>(impl_->params[i].numel()) * 4;
+  }
+  for (auto& b : impl_->buckets) {
+    int64_t total = 0;
+    for (size_t i : b.params) {
+      b.offsets.push_back(total);
+      total += impl_->params[i].numel();
+    }
+    b.flat = torch::zeros({total}, impl_->params[b.params[0]].options().dtype(torch::kFloat));
+    b.pending = b.params.size();
+  }
+  Impl* impl = impl_.get();
+  for (size_t i = 0; i < impl_->params.size(); ++i) {
+    impl_->hooks.push_back(impl_->params[i].register_hook([impl, i](torch::Tensor g) {
+      auto [bi, k] = impl->where[i];
+      Impl::Bucket& b = impl->buckets[bi];
+      if (!impl->arrived[i]) {  // a leaf's hook runs once per backward, with its summed gradient
+        impl->arrived[i] = true;
+        torch::NoGradGuard no_grad;
+        b.flat.narrow(0, b.offsets[k], g.numel()).copy_(g.contiguous().view(-1));
+        if (--b.pending == 0) impl->start(b);
+      }
+      return g;
+    }));
+  }
+}
+
+GradientReducer::~GradientReducer() {
+  if (!impl_) return;
+  for (size_t i = 0; i < impl_->params.size(); ++i) impl_->params[i].remove_hook(impl_->hooks[i]);
+}
+
+void GradientReducer::finish() {
+  if (!impl_) return;
+  torch::NoGradGuard no_grad;
+  // Buckets with gradients that never came (parameters unused this step): their zeros, started in bucket order.
+  for (auto& b : impl_->buckets)
+    if (!b.wait) impl_->start(b);
+  const double scale = 1.0 / g_group->size();
+  for (auto& b : impl_->buckets) {
+    b.wait();
+    b.flat.mul_(scale);
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      torch::Tensor& p = impl_->params[b.params[k]];
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      torch::Tensor& g = p.mutable_grad();
+      g.copy_(b.flat.narrow(0, b.offsets[k], g.numel()).view(g.sizes()).to(g.scalar_type()));
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ class Group {
 
   /// In place, summed over ranks.
   void all_reduce_sum(std::vector<torch::Tensor>& tensors);
+  /// Starts summing `t` in place over the ranks and returns at once; call the returned function to wait for
+  /// it (it throws like all_reduce_sum). Collectives run in the order they are started, on every rank.
+  std::function<void()> start_all_reduce_sum(torch::Tensor t);
   /// In place, rank `root`'s values everywhere.
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
   /// Every rank's `t` (all of one shape), in rank order.
@@ -86,6 +90,23 @@ void broadcast_module(torch::nn::Module& module);
 
 /// Averages the parameters' gradients over the ranks, in buckets of about `bucket_bytes`.
 void average_gradients(torch::nn::Module& module, size_t bucket_bytes = 25u << 20);
+
+/// The same, overlapped with the backward pass: made before backward(), it hooks the parameters that need
+/// gradients; parameters are bucketed in reverse order (roughly the order backward produces their gradients),
+/// and a bucket's all-reduce starts as soon as its last gradient arrives, while backward goes on. finish()
+/// waits and writes the averages into .grad. Without a group it does nothing.
+class GradientReducer {
+ public:
+  explicit GradientReducer(torch::nn::Module& module, size_t bucket_bytes = 25u << 20);
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+  void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 /// Sums `values` over the ranks (one small all-reduce); unchanged without a group.
 std::vector<double> sum_over_ranks(const std::vector<double>& values);

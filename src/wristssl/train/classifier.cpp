@@ -402,8 +402,9 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
             logits.to(torch::kFloat), b->labels.to(device),
             torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
         optimizer->zero_grad();
+        dist::GradientReducer reducer(*model);  // data-parallel: the ranks' batches make one global batch
         loss.backward();
-        dist::average_gradients(*model);  // data-parallel: the ranks' batches make one global batch
+        reducer.finish();
         optimizer->step();
         ++state.step;
         const double l = dist::sum_over_ranks({loss.item<double>()})[0] / world;

@@ -248,8 +248,9 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       const torch::Tensor loss = group ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature)
                                        : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature);
       optimizer.zero_grad();
+      dist::GradientReducer reducer(*model);  // all-reduces buckets while backward runs
       loss.backward();
-      dist::average_gradients(*model);
+      reducer.finish();
       if (o.optimizer == "lars") apply_lars(optimizer, o.weight_decay);
       optimizer.step();
       ++state.step;
