@@ -166,7 +166,8 @@ std::vector<torch::Tensor> Group::all_gather(const torch::Tensor& t) {
 
 c10::Device Group::collective_device() const {
   if (impl_->backend != "nccl") return c10::kCPU;
-  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(impl_->env.local_rank));
+  const int64_t gpus = std::max<int64_t>(1, static_cast<int64_t>(torch::cuda::device_count()));
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(impl_->env.local_rank % gpus));
 }
 
 void Group::barrier() {
@@ -212,7 +213,9 @@ Group* group() { return g_group.get(); }
 
 c10::Device device_for_rank(c10::Device fallback) {
   if (!g_group || !fallback.is_cuda()) return fallback;
-  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(g_group->env().local_rank));
+  // One GPU per local rank; more ranks than GPUs share them (with Gloo: NCCL needs one each).
+  const int64_t gpus = std::max<int64_t>(1, static_cast<int64_t>(torch::cuda::device_count()));
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(g_group->env().local_rank % gpus));
 }
 
 CommStats comm_stats() { return g_stats; }
@@ -301,7 +304,7 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     const torch::Tensor mean_dy_xhat = buf[0].narrow(0, c, c) / count;
     const torch::Tensor dx = (gy - mean_dy.view(shape) - xhat * mean_dy_xhat.view(shape)) *
                              (invstd * weight.to(torch::kFloat)).view(shape);
-    // The affine parameters' gradients stay this rank's own: average_gradients combines them like the others.
+    // The affine parameters' gradients stay this rank's own: GradientReducer averages them like the others.
     return {dx.to(dtype), sum_dy_xhat.to(weight.scalar_type()), sum_dy.to(weight.scalar_type()),
             torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
@@ -336,37 +339,6 @@ void broadcast_module(torch::nn::Module& module) {
     std::vector<torch::Tensor> one{t.contiguous()};
     g_group->broadcast(one, 0);
     if (!one[0].is_same(t)) t.copy_(one[0]);
-  }
-}
-
-void average_gradients(torch::nn::Module& module, size_t bucket_bytes) {
-  if (!g_group) return;
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> params;
-  for (auto& p : module.parameters())
-    if (p.requires_grad()) params.push_back(p);
-  const double scale = 1.0 / g_group->size();
-  size_t i = 0;
-  while (i < params.size()) {
-    std::vector<torch::Tensor> grads;
-    size_t bytes = 0;
-    size_t j = i;
-    for (; j < params.size() && (grads.empty() || bytes < bucket_bytes); ++j) {
-      torch::Tensor& p = params[j];
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      grads.push_back(p.grad().contiguous().view(-1).to(torch::kFloat));
-      bytes += static_cast<size_t>(p.numel()) * 4;
-    }
-    std::vector<torch::Tensor> flat{torch::cat(grads)};
-    g_group->all_reduce_sum(flat);
-    flat[0].mul_(scale);
-    int64_t offset = 0;
-    for (size_t k = i; k < j; ++k) {
-      torch::Tensor& g = params[k].mutable_grad();
-      g.copy_(flat[0].narrow(0, offset, g.numel()).view(g.sizes()).to(g.scalar_type()));
-      offset += g.numel();
-    }
-    i = j;
   }
 }
 

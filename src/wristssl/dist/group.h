@@ -88,10 +88,8 @@ torch::Tensor all_gather_with_grad(const torch::Tensor& t);
 /// Rank 0's parameters and buffers everywhere (initial weights, or after a resume).
 void broadcast_module(torch::nn::Module& module);
 
-/// Averages the parameters' gradients over the ranks, in buckets of about `bucket_bytes`.
-void average_gradients(torch::nn::Module& module, size_t bucket_bytes = 25u << 20);
-
-/// The same, overlapped with the backward pass: made before backward(), it hooks the parameters that need
+/// Averages the parameters' gradients over the ranks in buckets of about `bucket_bytes`, overlapped with the
+/// backward pass: made before backward(), it hooks the parameters that need
 /// gradients; parameters are bucketed in reverse order (roughly the order backward produces their gradients),
 /// and a bucket's all-reduce starts as soon as its last gradient arrives, while backward goes on. finish()
 /// waits and writes the averages into .grad. Without a group it does nothing.
