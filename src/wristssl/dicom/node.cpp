@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "wristssl/io/image.h"
 #include "wristssl/util/hash.h"
 
 namespace wristssl::dicom {
@@ -47,14 +48,6 @@ void log(const char* format, ...) {
   va_end(args);
   std::fputc('\n', stderr);
   std::fflush(stderr);
-}
-
-bool is_radiograph(const std::string& modality) { return modality == "CR" || modality == "DX" || modality == "RG"; }
-
-std::string get(DcmItem& ds, const DcmTagKey& key) {
-  OFString v;
-  if (ds.findAndGetOFStringArray(key, v).bad()) return "";
-  return v.c_str();
 }
 
 // In the order the node prefers them: a sender that proposes its stored (compressed) syntax next to an
@@ -213,13 +206,12 @@ class Node {
       return kCannotUnderstand;
     }
     const std::string id = instance_tag(s.sop_instance_uid);
-    if (get(s.dataset(), DCM_Manufacturer) == "wristssl" &&
-        get(s.dataset(), DCM_ImageType).rfind("DERIVED", 0) == 0) {
+    if (is_wristssl_result(s.dataset())) {
       fs::remove(part, ec);
       log("instance %s is a wristssl result: acknowledged, not scored", id.c_str());
       return kSuccess;
     }
-    if (!is_radiograph(s.modality)) {
+    if (!io::is_radiograph_modality(s.modality)) {
       fs::remove(part, ec);
       log("instance %s has Modality '%s', not a radiograph (CR, DX, RG): acknowledged, not scored", id.c_str(),
           s.modality.c_str());
@@ -367,7 +359,7 @@ class Node {
         fs::rename(f, failed_ / f.filename(), ec);
         continue;
       }
-      const std::string sop_class = get(*file.getDataset(), DCM_SOPClassUID);
+      const std::string sop_class = attribute(*file.getDataset(), DCM_SOPClassUID);
       const T_ASC_PresentationContextID pres = scu.findPresentationContextID(sop_class.c_str(), "");
       Uint16 status = 0xFFFF;
       c = pres == 0 ? OFCondition(EC_IllegalCall) : scu.sendSTORERequest(pres, "", file.getDataset(), status);

@@ -16,6 +16,7 @@
 #include "wristssl/dicom/uid.h"
 #include "wristssl/io/dicom_header.h"
 #include "wristssl/io/read_image.h"
+#include "wristssl/metrics/calibration.h"
 #include "wristssl/report/banner.h"
 #include "wristssl/version.h"
 
@@ -61,14 +62,6 @@ void check(const OFCondition& c, const std::string& what) {
   if (c.bad()) throw DicomError("cannot build the result: " + what + ": " + c.text());
 }
 
-std::string get(DcmItem& ds, const DcmTagKey& key) {
-  OFString v;
-  if (ds.findAndGetOFString(key, v).bad()) return "";
-  std::string s = v.c_str();
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-}
-
 // Text for DICOM strings: printable ASCII (valid in every character set a source may declare).
 std::string ascii(const std::string& s, size_t max = 64) {
   std::string out;
@@ -101,10 +94,10 @@ void copy_context(DcmDataset& from, DcmDataset& to) {
 
 // Laterality of the new series: the source's series or image laterality (R or L) when it has one.
 void copy_laterality(DcmDataset& from, DcmDataset& to) {
-  std::string lat = get(from, DCM_Laterality);
-  if (lat.empty()) lat = get(from, DCM_ImageLaterality);
+  std::string lat = attribute(from, DCM_Laterality);
+  if (lat.empty()) lat = attribute(from, DCM_ImageLaterality);
   if (lat == "R" || lat == "L") check(to.putAndInsertString(DCM_Laterality, lat.c_str()), "Laterality");
-  const std::string part = get(from, DCM_BodyPartExamined);
+  const std::string part = attribute(from, DCM_BodyPartExamined);
   if (!part.empty()) check(to.putAndInsertString(DCM_BodyPartExamined, part.c_str()), "BodyPartExamined");
 }
 
@@ -138,13 +131,19 @@ DSRCodedEntryValue code(const char* value, const char* scheme, const char* meani
   return DSRCodedEntryValue(value, scheme, meaning);
 }
 
-std::string format_probability(double p) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6f", p);  // as predict's CSV; DS holds at most 16 characters
-  return buf;
+}  // namespace
+
+std::string attribute(DcmItem& item, const DcmTagKey& key) {
+  OFString v;
+  if (item.findAndGetOFStringArray(key, v).bad()) return "";
+  std::string s = v.c_str();
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  return s;
 }
 
-}  // namespace
+bool is_wristssl_result(DcmItem& ds) {
+  return attribute(ds, DCM_Manufacturer) == kManufacturer && attribute(ds, DCM_ImageType).rfind("DERIVED", 0) == 0;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // The source
@@ -158,11 +157,11 @@ SourceInstance SourceInstance::parse(const std::vector<uint8_t>& bytes, const st
     throw DicomError(name + ": not a readable DICOM data set: " + e.reason());
   }
   DcmDataset& ds = s.dataset();
-  s.sop_class_uid = get(ds, DCM_SOPClassUID);
-  s.sop_instance_uid = get(ds, DCM_SOPInstanceUID);
-  s.study_uid = get(ds, DCM_StudyInstanceUID);
-  s.series_uid = get(ds, DCM_SeriesInstanceUID);
-  s.modality = get(ds, DCM_Modality);
+  s.sop_class_uid = attribute(ds, DCM_SOPClassUID);
+  s.sop_instance_uid = attribute(ds, DCM_SOPInstanceUID);
+  s.study_uid = attribute(ds, DCM_StudyInstanceUID);
+  s.series_uid = attribute(ds, DCM_SeriesInstanceUID);
+  s.modality = attribute(ds, DCM_Modality);
   // Results reference these UIDs exactly, so they must be valid: an object referencing a malformed UID
   // (real archives hold some, e.g. with leading zeros) would itself be invalid.
   auto need = [&](const std::string& uid, const char* what) {
@@ -283,7 +282,7 @@ std::unique_ptr<DcmFileFormat> make_report(const SourceInstance& source, const F
         "algorithm parameters");
   // TID 300: the calibrated probability
   set(item(T::RT_contains, T::VT_Num, code("WSSL-PFX", kPrivateScheme, "Probability of fracture"), false)
-          ->setNumericValue(DSRNumericMeasurementValue(format_probability(finding.probability).c_str(),
+          ->setNumericValue(DSRNumericMeasurementValue(metrics::format_probability(finding.probability).c_str(),
                                                        code("1", "UCUM", "no units"))),
       "probability");
   // The image this group is about
@@ -399,18 +398,18 @@ std::unique_ptr<DcmFileFormat> make_secondary_capture(const SourceInstance& sour
   put(DCM_DerivationDescription, "Grad-CAM heatmap of a fracture classifier with its decision burned in");
   put(DCM_BurnedInAnnotation, "YES");
   put(DCM_RecognizableVisualFeatures, "NO");
-  OFString orientation;  // copied when it is a valid pair (the picture keeps the source's orientation)
-  source.dataset().findAndGetOFStringArray(DCM_PatientOrientation, orientation);
+  // Copied when it is a valid pair (the picture keeps the source's orientation).
+  const std::string orientation = attribute(source.dataset(), DCM_PatientOrientation);
   if (std::count(orientation.begin(), orientation.end(), '\\') != 1) {
     check(ds.insertEmptyElement(DCM_PatientOrientation), "PatientOrientation");
   } else {
-    put(DCM_PatientOrientation, orientation.c_str());
+    put(DCM_PatientOrientation, orientation);
   }
-  if (get(source.dataset(), DCM_LossyImageCompression) == "01") {
+  if (attribute(source.dataset(), DCM_LossyImageCompression) == "01") {
     // Derived from a lossy image: stays marked lossy (PS3.3 C.7.6.1.1.5).
     put(DCM_LossyImageCompression, "01");
     for (const DcmTagKey& key : {DCM_LossyImageCompressionRatio, DCM_LossyImageCompressionMethod}) {
-      const std::string v = get(source.dataset(), key);
+      const std::string v = attribute(source.dataset(), key);
       if (!v.empty()) put(key, v);
     }
   }

@@ -11,6 +11,7 @@
 
 #include <dcmtk/config/osconfig.h>  // must come first
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dctagkey.h>
 
 #include <memory>
 #include <stdexcept>
@@ -27,6 +28,13 @@ class DicomError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// The value of `key` in `item` (all values, backslash-separated; trailing padding removed), or "".
+std::string attribute(DcmItem& item, const DcmTagKey& key);
+
+/// Whether `ds` is a derived image wristssl wrote (its Secondary Capture), so that a node never scores its
+/// own results when a router sends them back.
+bool is_wristssl_result(DcmItem& ds);
 
 /// The model that produced a result.
 struct ModelIdentity {

@@ -14,6 +14,7 @@
 
 #include "wristssl/data/dataset.h"
 #include "wristssl/infer/predictor.h"
+#include "wristssl/metrics/calibration.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
@@ -54,12 +55,6 @@ std::string heatmap_name(const std::string& path, std::set<std::string>& used) {
   for (int k = 2; used.count(name); ++k) name = stem + "-" + std::to_string(k) + ".gradcam.png";
   used.insert(name);
   return name;
-}
-
-std::string format_probability(double p) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6f", p);
-  return buf;
 }
 
 }  // namespace
@@ -194,7 +189,7 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
   size_t n_ok = 0;
   std::map<std::string, int> decisions;
   for (const PredictRow& r : rows) {
-    csv += util::csv_field(r.path) + "," + (r.ok ? format_probability(r.probability) : "") + "," +
+    csv += util::csv_field(r.path) + "," + (r.ok ? metrics::format_probability(r.probability) : "") + "," +
            r.decision + "," + util::csv_field(r.error) + "\n";
     json j = {{"path", r.path}};
     if (r.ok) {

@@ -125,7 +125,7 @@ std::pair<int, int> fit_within(const io::Image& image, int max_side) {
 
 std::string modality_warning(const io::ImageInfo& info) {
   const std::string& m = info.modality;
-  if (info.format != "dicom" || m == "CR" || m == "DX" || m == "RG") return "";
+  if (info.format != "dicom" || io::is_radiograph_modality(m)) return "";
   return "DICOM Modality '" + (m.empty() ? std::string("(none)") : m) +
          "' is not a radiograph (CR, DX, RG): scored, but the model was not made for it";
 }

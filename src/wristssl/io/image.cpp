@@ -4,6 +4,10 @@
 
 namespace wristssl::io {
 
+bool is_radiograph_modality(const std::string& modality) {
+  return modality == "CR" || modality == "DX" || modality == "RG";
+}
+
 const char* error_kind_name(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::kIo: return "io";

@@ -24,6 +24,9 @@ enum class ErrorKind {
 /// "io", "empty", "not_an_image", "truncated", "corrupt", "unsupported", "too_large".
 const char* error_kind_name(ErrorKind kind);
 
+/// Whether a DICOM Modality is a plain radiograph: CR, DX or RG (what the models are made for).
+bool is_radiograph_modality(const std::string& modality);
+
 /// Thrown by every reader: names the file, the kind and the reason.
 class ImageError : public std::runtime_error {
  public:

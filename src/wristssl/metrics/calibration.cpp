@@ -2,11 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
 namespace wristssl::metrics {
+
+std::string format_probability(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6f", p);
+  return buf;
+}
 
 double sigmoid(double x) {
   if (x >= 0) return 1.0 / (1.0 + std::exp(-x));

@@ -6,9 +6,13 @@
 // decision changes.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace wristssl::metrics {
+
+/// A probability as every output writes it (predict's CSV, the DICOM report): six decimals.
+std::string format_probability(double p);
 
 /// 1 / (1 + exp(-x)), stable for large |x|.
 double sigmoid(double x);
