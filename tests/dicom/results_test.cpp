@@ -214,6 +214,26 @@ TEST(Results, WritingAgainReplacesWithTheSameUids) {
   EXPECT_EQ(str(*back.getDataset(), DCM_SOPInstanceUID), c.report_uid);
 }
 
+// The bytes written atomically are DCMTK's own file: the same as saveFile's, byte for byte (large enough
+// that the in-memory stream hands over its buffer several times).
+TEST(Results, SavedBytesAreDcmtksFile) {
+  const SourceInstance src = SourceInstance::read(repo_path(kSample));
+  auto sc = make_secondary_capture(src, {0.7, "fracture"}, model(), picture(1000, 800));
+  const std::string dir = testing::temp_dir("dicom-bytes");
+  ASSERT_TRUE(sc->saveFile((dir + "/dcmtk.dcm").c_str(), EXS_LittleEndianExplicit, EET_UndefinedLength, EGL_recalcGL,
+                           EPD_noChange, 0, 0, EWM_createNewMeta)
+                  .good());
+  save_atomically(*sc, dir + "/ours.dcm");
+  auto read = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string a = read(dir + "/dcmtk.dcm"), b = read(dir + "/ours.dcm");
+  EXPECT_GT(a.size(), 3u * (1u << 20));
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_TRUE(a == b);
+}
+
 TEST(Results, SourcesThatCannotHaveResultsAreNamed) {
   const std::string png = repo_path("samples/grazpedwri-dx/images/0004_0542630449_01_WRI-L1_M003.png");
   try {

@@ -2,10 +2,10 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcitem.h>
+#include <dcmtk/dcmdata/dcostrmb.h>
+#include <dcmtk/dcmdata/dcwcache.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +18,7 @@
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/report/banner.h"
+#include "wristssl/util/fs.h"
 #include "wristssl/version.h"
 
 namespace wristssl::dicom {
@@ -441,25 +442,34 @@ std::unique_ptr<DcmFileFormat> make_secondary_capture(const SourceInstance& sour
 // ---------------------------------------------------------------------------------------------------------
 // Files
 
+std::string file_bytes(DcmFileFormat& file, const std::string& name) {
+  // What saveFile would write, into memory: the stream hands over its buffer whenever it fills.
+  std::vector<char> buffer(1u << 20);
+  DcmOutputBufferStream out(buffer.data(), static_cast<offile_off_t>(buffer.size()));
+  std::string bytes;
+  auto take = [&] {
+    void* data = nullptr;
+    offile_off_t length = 0;
+    out.flushBuffer(data, length);
+    bytes.append(static_cast<const char*>(data), static_cast<size_t>(length));
+  };
+  DcmWriteCache cache;
+  file.transferInit();
+  OFCondition c;
+  do {
+    c = file.write(out, EXS_LittleEndianExplicit, EET_UndefinedLength, &cache, EGL_recalcGL, EPD_noChange, 0, 0, 0,
+                   EWM_createNewMeta);
+    take();
+  } while (c == EC_StreamNotifyClient);
+  file.transferEnd();
+  if (c.bad()) throw DicomError(name + ": cannot encode: " + c.text());
+  out.flush();
+  take();
+  return bytes;
+}
+
 void save_atomically(DcmFileFormat& file, const std::string& path) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const OFCondition c = file.saveFile(tmp.c_str(), EXS_LittleEndianExplicit, EET_UndefinedLength, EGL_recalcGL,
-                                      EPD_noChange, 0, 0, EWM_createNewMeta);
-  if (c.bad()) {
-    std::remove(tmp.c_str());
-    throw DicomError(path + ": cannot write: " + c.text());
-  }
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw DicomError(path + ": cannot write: " + ec.message());
-  }
+  util::atomic_write(path, file_bytes(file, path));
 }
 
 ResultFiles write_results(const SourceInstance& source, const Finding& finding, const ModelIdentity& model,

@@ -94,7 +94,10 @@ ResultFiles write_results(const SourceInstance& source, const Finding& finding, 
                           const report::Overlay& picture, const std::string& dir,
                           const std::string& uid_root = "2.25");
 
-/// Saves a DICOM file atomically (Part 10, explicit VR little endian).
+/// The bytes DcmFileFormat::saveFile would write (Part 10, explicit VR little endian, a new meta header).
+std::string file_bytes(DcmFileFormat& file, const std::string& name);
+
+/// Saves a DICOM file atomically (util::atomic_write of file_bytes).
 void save_atomically(DcmFileFormat& file, const std::string& path);
 
 /// The "2.25" UIDs of the objects about `source` by `model`, so that callers can name them before writing.
