@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "wristssl/dist/group.h"
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
   // Distributed.
   if (channels_last) train::to_channels_last(*model);
   dist::broadcast_module(*model);
-  dist::set_sync_batch_norm(true);
+  std::optional<dist::SyncBatchNorm> sync_bn(std::in_place, true);
   model->train();
   torch::Tensor x = torch::cat({v1.narrow(0, rank * per_rank, per_rank), v2.narrow(0, rank * per_rank, per_rank)});
   if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
   std::map<std::string, torch::Tensor> distributed;
   for (const auto& p : model->named_parameters()) distributed[p.key()] = p.value().grad().clone();
   const double dist_loss = dist::sum_over_ranks({loss.item<double>()})[0] / world;
-  dist::set_sync_batch_norm(false);
+  sync_bn.reset();
   if (rank != 0) return 0;
 
   // One process, the whole batch, from the same initial weights.

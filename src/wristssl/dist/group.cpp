@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "wristssl/models/resnet.h"
+#include "wristssl/util/threads.h"
 
 namespace wristssl::dist {
 
@@ -442,6 +443,16 @@ std::vector<double> sum_over_ranks(const std::vector<double>& values) {
   return out;
 }
 
-void set_sync_batch_norm(bool on) { models::set_batch_norm_function(on ? &sync_batch_norm : nullptr); }
+bool any_rank(bool flag) { return sum_over_ranks({flag ? 1.0 : 0.0})[0] > 0; }
+
+int threads_per_rank(int requested) {
+  if (requested > 0 || !g_group) return requested;
+  return std::max(1, util::available_cores() / std::max(1, g_group->env().local_world_size));
+}
+
+SyncBatchNorm::SyncBatchNorm(bool on) {
+  models::set_batch_norm_function(on && g_group ? &sync_batch_norm : nullptr);
+}
+SyncBatchNorm::~SyncBatchNorm() { models::set_batch_norm_function(nullptr); }
 
 }  // namespace wristssl::dist

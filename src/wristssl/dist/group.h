@@ -109,9 +109,23 @@ class GradientReducer {
 /// Sums `values` over the ranks (one small all-reduce); unchanged without a group.
 std::vector<double> sum_over_ranks(const std::vector<double>& values);
 
-/// Turns synchronised batch norm on or off: layers in training mode then normalise with the mean and variance
-/// of the whole global batch (statistics and their gradients all-reduced), as one process with the global
-/// batch would.
-void set_sync_batch_norm(bool on);
+/// Whether `flag` is true on any rank (one small all-reduce, so every rank waits here for the others, as at a
+/// barrier); `flag` itself without a group.
+bool any_rank(bool flag);
+
+/// The LibTorch threads a rank uses: `requested`, or when it is 0 in a distributed job, the machine's cores
+/// divided between its ranks (LOCAL_WORLD_SIZE); 0 (all cores) without a group.
+int threads_per_rank(int requested);
+
+/// Synchronised batch norm for the lifetime of the object, when `on` (and a group exists): layers in training
+/// mode then normalise with the mean and variance of the whole global batch (statistics and their gradients
+/// all-reduced), as one process with the global batch would. Off again when it goes, however the scope ends.
+class SyncBatchNorm {
+ public:
+  explicit SyncBatchNorm(bool on);
+  ~SyncBatchNorm();
+  SyncBatchNorm(const SyncBatchNorm&) = delete;
+  SyncBatchNorm& operator=(const SyncBatchNorm&) = delete;
+};
 
 }  // namespace wristssl::dist

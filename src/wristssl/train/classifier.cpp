@@ -24,7 +24,6 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
-#include "wristssl/util/threads.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -206,8 +205,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
   const bool main = dist::is_main();
   const int world = dist::world_size();
-  if (group && o.threads == 0)
-    o.threads = std::max(1, util::available_cores() / std::max(1, group->env().local_world_size));
+  o.threads = dist::threads_per_rank(o.threads);
   if (main) fs::create_directories(o.out);
   const util::Compute compute = util::setup_compute("classifier", o.threads, o.precision);
   const int threads = compute.threads;
@@ -255,15 +253,11 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
                         {"test_images", p.test.size()},
                         {"class_weights", w},
                         {"torch_version", TORCH_VERSION}};
-  if (group) {
-    for (const char* key : kRunKeys)
-      if (config.contains(key)) group->require_same(std::string("--") + key, config[key].dump());
-    group->require_same("training images", std::to_string(train_items.size()));
-  }
+  require_same_run(config, {std::begin(kRunKeys), std::end(kRunKeys)}, train_items.size());
   if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   torch::manual_seed(o.seed);
-  dist::set_sync_batch_norm(group && o.sync_bn);
+  const dist::SyncBatchNorm sync_bn(o.sync_bn);
   models::Classifier model(num_classes);
   if (o.init == "simclr") load_weights(o.backbone, *model->backbone, "backbone");
   model->to(device);
@@ -451,10 +445,8 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
       log->epoch(row);
       save_checkpoint(ckpt, *model, optimizer.get(), state);
     }
-    if (group) {
-      group->barrier();
-      if (dist::sum_over_ranks({stop_requested() ? 1.0 : 0.0})[0] > 0) request_stop(true);
-    }
+    // The others wait here while rank 0 saves; a stop asked of any rank stops them all.
+    if (dist::any_rank(stop_requested())) request_stop(true);
     if (stop_requested()) {
       std::fprintf(stderr, "classifier: stopped after epoch %lld; rerun the same command to resume\n",
                    static_cast<long long>(state.epoch));
@@ -463,7 +455,6 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     }
   }
 
-  dist::set_sync_batch_norm(false);
   // The best weights, and the operating threshold chosen on validation, frozen for test: rank 0's work.
   if (!main) {
     result.best_epoch = extra["best_epoch"].get<int>();

@@ -201,6 +201,14 @@ KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& que
   return {spaced(memory, total * 3 / 4), spaced(query, total - total * 3 / 4)};
 }
 
+void require_same_run(const nlohmann::json& config, const std::vector<std::string>& keys, size_t training_images) {
+  dist::Group* group = dist::group();
+  if (!group) return;
+  for (const std::string& key : keys)
+    if (config.contains(key)) group->require_same("--" + key, config[key].dump());
+  group->require_same("training images", std::to_string(training_images));
+}
+
 torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& items, const InferenceInput& in,
                     const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
   dist::Group* group = dist::group();

@@ -51,6 +51,10 @@ class RunningMeans {
   std::map<std::string, std::pair<double, int64_t>> sums_;
 };
 
+/// Distributed: refuses, on every rank and naming the option, ranks whose `config` differs on `keys` or whose
+/// training set has another size (they would train different models). Nothing without a group.
+void require_same_run(const nlohmann::json& config, const std::vector<std::string>& keys, size_t training_images);
+
 /// Throws naming the checkpoint and each differing option when `saved` and `now` differ on `keys`.
 template <size_t N>
 void check_same_run(const nlohmann::json& saved, const nlohmann::json& now, const char* const (&keys)[N],

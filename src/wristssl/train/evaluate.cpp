@@ -88,12 +88,14 @@ InferenceInput input_of(const models::Bundle& b, const util::Compute& c) {
   return in;
 }
 
+// Distributed: every rank scores its share and the scores are gathered, so every rank returns them all.
 Scored score(models::ClassifierImpl& model, const models::DecisionRule& rule,
              const data::LoadedData& loaded, const std::vector<int>& items,
-             const InferenceInput& in) {
+             InferenceInput in) {
   Scored s;
   s.items = items;
   model.eval();
+  in.shard = true;
   const torch::Tensor logits =
       infer(*loaded.pixels, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
   const torch::Tensor margin =
@@ -381,12 +383,9 @@ json evaluate_run(const EvaluateOptions& eo) {
       {"label fraction", o.label_fraction},
       {"seed", o.seed},
       {"run folder", eo.run}};
-  // Distributed: every rank scores its share, the scores are gathered, rank 0 computes and writes the rest.
-  InferenceInput sharded = cx.input;
-  sharded.shard = true;
   const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
-                         loaded, items, sharded);
-  if (!dist::is_main()) return json::object();
+                         loaded, items, cx.input);
+  if (!dist::is_main()) return json::object();  // rank 0 computes and writes the rest
   json out = finish(eo, cx, s, unreadable);
   // The bundle carries the test metrics once they exist.
   if (eo.part == "test") write_run_bundle(eo.run);
@@ -442,12 +441,9 @@ json evaluate_external(const EvaluateOptions& eo) {
       {"model created", bundle.manifest.value("created", std::string())},
       {"wristssl version of the model", bundle.manifest.value("wristssl_version", std::string())},
       {"output folder", cx.out_dir}};
-  // Distributed: every rank scores its share, the scores are gathered, rank 0 computes and writes the rest.
-  InferenceInput sharded = cx.input;
-  sharded.shard = true;
   const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
-                         loaded, items, sharded);
-  if (!dist::is_main()) return json::object();
+                         loaded, items, cx.input);
+  if (!dist::is_main()) return json::object();  // rank 0 computes and writes the rest
   json out = finish(eo, cx, s, unreadable);
   util::atomic_write(cx.out_dir + "/evaluation.json", json{{"model", bundle.path},
                                                            {"model_id", bundle.id()},

@@ -25,7 +25,6 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
-#include "wristssl/util/threads.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -111,8 +110,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
   const bool main = dist::is_main();
   const int world = dist::world_size();
-  if (group && o.threads == 0)  // the machine's cores are shared by its ranks
-    o.threads = std::max(1, util::available_cores() / std::max(1, group->env().local_world_size));
+  o.threads = dist::threads_per_rank(o.threads);
   if (main) fs::create_directories(o.out);
   const util::Compute compute = util::setup_compute("pretrain", o.threads, o.precision);
   const int threads = compute.threads;
@@ -159,19 +157,12 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                         {"pretrain_images", train_items.size()},
                         {"unreadable", loaded.unreadable},
                         {"torch_version", TORCH_VERSION}};
-  if (group) {
-    // Ranks started with different options would train different models: refuse, naming the option.
-    json mine;
-    for (const char* key : kRunKeys)
-      if (config.contains(key)) mine[key] = config[key];
-    for (auto it = mine.begin(); it != mine.end(); ++it) group->require_same("--" + it.key(), it.value().dump());
-    group->require_same("training images", std::to_string(train_items.size()));
-  }
+  require_same_run(config, {std::begin(kRunKeys), std::end(kRunKeys)}, train_items.size());
   if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   // Model and optimizer; the initial weights come from the run's seed.
   torch::manual_seed(o.seed);
-  dist::set_sync_batch_norm(group && o.sync_bn);
+  const dist::SyncBatchNorm sync_bn(o.sync_bn);
   models::SimCLR model(models::ProjectionHeadOptions().kind(o.head), 1);
   if (!o.init.empty()) {
     const int n = models::load_torchvision_weights(*model->backbone, o.init);
@@ -318,10 +309,8 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       log->epoch(metrics);
       save_checkpoint(ckpt, *model, &optimizer, state);
     }
-    if (group) {
-      group->barrier();  // the others wait while rank 0 monitors and saves
-      if (dist::sum_over_ranks({stop_requested() ? 1.0 : 0.0})[0] > 0) request_stop(true);
-    }
+    // The others wait here while rank 0 monitors and saves; a stop asked of any rank stops them all.
+    if (dist::any_rank(stop_requested())) request_stop(true);
     result.last_epoch_loss = metrics["loss"].get<double>();
     result.epochs_done = state.epoch;
     result.steps = state.step;
@@ -338,7 +327,6 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   backbone_config["kind"] = "simclr-backbone";
   result.backbone_path = o.out + "/backbone.pt";
   result.fingerprint = weights_fingerprint(*model->backbone);
-  dist::set_sync_batch_norm(false);
   if (!main) return result;
   save_weights(result.backbone_path, *model->backbone, "backbone", backbone_config.dump());
   util::atomic_write(o.out + "/summary.json", json{{"epochs", state.epoch},
