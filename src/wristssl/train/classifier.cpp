@@ -253,7 +253,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
                         {"test_images", p.test.size()},
                         {"class_weights", w},
                         {"torch_version", TORCH_VERSION}};
-  require_same_run(config, {std::begin(kRunKeys), std::end(kRunKeys)}, train_items.size());
+  require_same_run(config, std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)), train_items.size());
   if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   torch::manual_seed(o.seed);
