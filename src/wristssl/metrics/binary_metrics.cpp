@@ -140,17 +140,6 @@ int64_t count_positive(const std::vector<int>& labels) {
   return std::count(labels.begin(), labels.end(), 1);
 }
 
-// Uniform in [0, n) from a standardized engine, without std::uniform_int_distribution (whose output
-// differs between standard libraries): rejection keeps it unbiased.
-uint64_t uniform_index(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t reject_below = (0 - n) % n;  // 2^64 mod n
-  uint64_t x;
-  do {
-    x = rng();
-  } while (x < reject_below);
-  return x % n;
-}
-
 std::vector<double> fpr_grid(int points) {
   if (points < 2) throw std::invalid_argument("metrics: roc band needs at least 2 points, got " +
                                               std::to_string(points));
@@ -184,6 +173,16 @@ std::string proportion_line(const std::string& name, const Proportion& p, const 
 }
 
 }  // namespace
+
+uint64_t uniform_index(std::mt19937_64& rng, uint64_t n) {
+  const uint64_t reject_below = (0 - n) % n;  // 2^64 mod n
+  uint64_t x;
+  do {
+    x = rng();
+  } while (x < reject_below);
+  return x % n;
+}
+
 
 void check_inputs(const std::vector<int>& labels, const std::vector<double>& scores, bool need_both_classes) {
   if (labels.empty() && scores.empty()) throw std::invalid_argument("metrics: empty input (no labels, no scores)");

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -166,6 +167,10 @@ inline constexpr double kZ95 = 1.959963984540054;
 /// Throws std::invalid_argument unless labels and scores are non-empty, equally long, labels 0/1 and
 /// scores finite; with `need_both_classes`, also unless both labels occur.
 void check_inputs(const std::vector<int>& labels, const std::vector<double>& scores, bool need_both_classes);
+
+/// Uniform in [0, n) from a standardized engine, without std::uniform_int_distribution (whose output differs
+/// between standard libraries): rejection keeps it unbiased, so resamples are the same on every platform.
+uint64_t uniform_index(std::mt19937_64& rng, uint64_t n);
 
 /// Wilson score 95% interval of successes / trials (trials > 0, 0 <= successes <= trials).
 Estimate wilson_interval(int64_t successes, int64_t trials);
