@@ -92,3 +92,70 @@ TEST(Split, LabelFractionSubsetIsGroupedAndStratified) {
 
 }  // namespace
 }  // namespace wristssl::data
+
+namespace wristssl::data {
+namespace {
+
+TEST(Folds, NoGroupInTwoFoldsEveryRecordOnceAndStratified) {
+  const Dataset ds = synthetic();
+  const std::vector<int> folds = make_folds(ds, 5, 7);
+  ASSERT_EQ(folds.size(), ds.records.size());
+  std::map<std::string, std::set<int>> folds_of_group;
+  std::map<int, std::map<int, int>> counts;  // fold -> label -> images
+  for (size_t i = 0; i < ds.records.size(); ++i) {
+    ASSERT_GE(folds[i], 0);
+    ASSERT_LT(folds[i], 5);
+    folds_of_group[ds.records[i].group].insert(folds[i]);
+    ++counts[folds[i]][ds.records[i].label];
+  }
+  for (const auto& [g, f] : folds_of_group) EXPECT_EQ(f.size(), 1u) << g;
+  const auto totals = ds.label_counts();
+  for (int f = 0; f < 5; ++f) {
+    for (int label : {0, 1}) EXPECT_NEAR(double(counts[f][label]) / totals.at(label), 0.2, 0.03) << "fold " << f;
+  }
+  EXPECT_EQ(make_folds(ds, 5, 7), folds) << "deterministic for a seed";
+  EXPECT_NE(make_folds(ds, 5, 8), folds) << "another seed, another assignment";
+  EXPECT_THROW(make_folds(ds, 1, 7), std::runtime_error);
+}
+
+TEST(Folds, FoldSplitTestsTheFoldAndCarvesGroupedValidationFromTheRest) {
+  const Dataset ds = synthetic();
+  const std::vector<int> folds = make_folds(ds, 4, 3);
+  std::set<std::string> tested;
+  for (int f = 0; f < 4; ++f) {
+    const Split s = fold_split(ds, folds, f, 0.2, 3);
+    std::map<std::string, std::set<Part>> parts_of_group;
+    size_t val = 0, rest = 0;
+    for (size_t i = 0; i < ds.records.size(); ++i) {
+      EXPECT_EQ(s.parts[i] == Part::kTest, folds[i] == f) << ds.records[i].path;
+      parts_of_group[ds.records[i].group].insert(s.parts[i]);
+      if (s.parts[i] == Part::kTest) {
+        EXPECT_TRUE(tested.insert(ds.records[i].path).second) << "tested twice: " << ds.records[i].path;
+      } else {
+        ++rest;
+        val += s.parts[i] == Part::kVal;
+      }
+    }
+    for (const auto& [g, parts] : parts_of_group) EXPECT_EQ(parts.size(), 1u) << g;
+    EXPECT_NEAR(double(val) / rest, 0.2, 0.03);
+  }
+  EXPECT_EQ(tested.size(), ds.records.size()) << "every image is tested exactly once over the folds";
+}
+
+TEST(Folds, MakeSplitAssignsAsBeforeAssignGroups) {
+  // make_split now runs on assign_groups: the parts it gives must be those the earlier make_split gave, or
+  // every split made before would be made differently. Expected: the earlier code's output for this data.
+  const Dataset ds = synthetic();
+  const Split s = make_split(ds, {0.15, 0.15, 42});
+  uint64_t checksum = 0;
+  std::string parts;
+  for (size_t i = 0; i < s.parts.size(); ++i) {
+    checksum = checksum * 31 + static_cast<uint64_t>(s.parts[i]) + 1;
+    if (i < 40) parts += std::to_string(static_cast<int>(s.parts[i]));
+  }
+  EXPECT_EQ(parts, "0222000002200000222000002200002111000002");
+  EXPECT_EQ(checksum, 7221450220691686274ULL);
+}
+
+}  // namespace
+}  // namespace wristssl::data

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "wristssl/data/augment.h"
 #include "wristssl/util/fs.h"
 
 namespace wristssl::data {
@@ -58,28 +59,21 @@ std::vector<int> Split::indices(Part part) const {
   return out;
 }
 
-Split make_split(const Dataset& ds, const SplitOptions& o) {
-  if (o.val_fraction < 0 || o.test_fraction < 0 || o.val_fraction + o.test_fraction >= 1) {
-    throw std::runtime_error("split fractions val=" + std::to_string(o.val_fraction) +
-                             " test=" + std::to_string(o.test_fraction) + " must be >= 0 and sum below 1");
-  }
-  std::vector<int> all(ds.records.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  const std::vector<Group> groups = ordered_groups(ds, all, o.seed);
-  const double target[3] = {1.0 - o.val_fraction - o.test_fraction, o.val_fraction, o.test_fraction};
-  const std::map<int, int> totals = ds.label_counts();
-  std::map<int, double> current[3];
-  Split split;
-  split.options = o;
-  split.parts.assign(ds.records.size(), Part::kTrain);
+std::vector<int> assign_groups(const Dataset& ds, const std::vector<int>& indices, const std::vector<double>& targets,
+                               uint64_t seed) {
+  std::map<int, int> totals;
+  for (int i : indices) ++totals[ds.records[i].label];
+  const std::vector<Group> groups = ordered_groups(ds, indices, seed);
+  std::vector<std::map<int, double>> current(targets.size());
+  std::unordered_map<int, int> bin_of;
   for (const Group& g : groups) {
-    // Squared shortfall from the target share, per label and part, relative to the label's total.
-    int best = 0;
+    // Squared shortfall from the target share, per label and bin, relative to the label's total.
+    size_t best = 0;
     double best_delta = 0;
-    for (int s = 0; s < 3; ++s) {
+    for (size_t s = 0; s < targets.size(); ++s) {
       double delta = 0;
       for (const auto& [label, n] : g.label_counts) {
-        const double goal = target[s] * totals.at(label);
+        const double goal = targets[s] * totals.at(label);
         const double before = current[s][label] - goal, after = before + n;
         delta += (after * after - before * before) / (double(totals.at(label)) * totals.at(label));
       }
@@ -89,8 +83,52 @@ Split make_split(const Dataset& ds, const SplitOptions& o) {
       }
     }
     for (const auto& [label, n] : g.label_counts) current[best][label] += n;
-    for (int i : g.members) split.parts[i] = static_cast<Part>(best);
+    for (int i : g.members) bin_of[i] = static_cast<int>(best);
   }
+  std::vector<int> out;
+  out.reserve(indices.size());
+  for (int i : indices) out.push_back(bin_of.at(i));
+  return out;
+}
+
+Split make_split(const Dataset& ds, const SplitOptions& o) {
+  if (o.val_fraction < 0 || o.test_fraction < 0 || o.val_fraction + o.test_fraction >= 1) {
+    throw std::runtime_error("split fractions val=" + std::to_string(o.val_fraction) +
+                             " test=" + std::to_string(o.test_fraction) + " must be >= 0 and sum below 1");
+  }
+  std::vector<int> all(ds.records.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  const std::vector<int> bins =
+      assign_groups(ds, all, {1.0 - o.val_fraction - o.test_fraction, o.val_fraction, o.test_fraction}, o.seed);
+  Split split;
+  split.options = o;
+  split.parts.resize(ds.records.size());
+  for (size_t i = 0; i < all.size(); ++i) split.parts[i] = static_cast<Part>(bins[i]);
+  return split;
+}
+
+std::vector<int> make_folds(const Dataset& ds, int k, uint64_t seed) {
+  if (k < 2) throw std::runtime_error("cross-validation needs at least 2 folds, not " + std::to_string(k));
+  std::vector<int> all(ds.records.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  return assign_groups(ds, all, std::vector<double>(k, 1.0 / k), seed);
+}
+
+Split fold_split(const Dataset& ds, const std::vector<int>& folds, int fold, double val_fraction, uint64_t seed) {
+  if (folds.size() != ds.records.size()) throw std::runtime_error("fold_split: one fold per record is needed");
+  if (val_fraction <= 0 || val_fraction >= 1) {
+    throw std::runtime_error("validation fraction " + std::to_string(val_fraction) + " must be in (0, 1)");
+  }
+  std::vector<int> rest;
+  Split split;
+  split.options = {val_fraction, 0.0, seed};
+  split.parts.assign(ds.records.size(), Part::kTest);
+  for (size_t i = 0; i < folds.size(); ++i) {
+    if (folds[i] != fold) rest.push_back(static_cast<int>(i));
+  }
+  const std::vector<int> bins = assign_groups(ds, rest, {1.0 - val_fraction, val_fraction}, mix_seed(seed, static_cast<uint64_t>(fold), 0xF01DULL));
+  for (size_t j = 0; j < rest.size(); ++j) split.parts[rest[j]] = bins[j] == 0 ? Part::kTrain : Part::kVal;
+  split.options.test_fraction = 1.0 - static_cast<double>(rest.size()) / std::max<size_t>(1, ds.records.size());
   return split;
 }
 

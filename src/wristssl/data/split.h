@@ -35,6 +35,19 @@ struct Split {
 /// fraction. Deterministic for a given seed and dataset.
 Split make_split(const Dataset& dataset, const SplitOptions& options);
 
+/// Assigns whole groups of `indices` to bins (one bin per target share) so that every bin's share of every
+/// label is close to its target; returns the bin of each index, in the order of `indices`. Deterministic
+/// for a given seed. make_split, make_folds and fold_split are built on it.
+std::vector<int> assign_groups(const Dataset& dataset, const std::vector<int>& indices,
+                               const std::vector<double>& targets, uint64_t seed);
+
+/// Grouped, stratified k-fold assignment: the fold (0 .. k-1) of every record; no group spans two folds.
+std::vector<int> make_folds(const Dataset& dataset, int k, uint64_t seed);
+
+/// The split of cross-validation fold `fold`: its records are the test part, and validation (grouped,
+/// stratified, about `val_fraction` of the rest) is carved from the other folds, the remainder training.
+Split fold_split(const Dataset& dataset, const std::vector<int>& folds, int fold, double val_fraction, uint64_t seed);
+
 /// A grouped, stratified, seeded subset of `indices` holding about `fraction` of them (at least one
 /// group per label present). Used for label-fraction experiments.
 std::vector<int> subsample_groups(const Dataset& dataset, const std::vector<int>& indices, double fraction,
