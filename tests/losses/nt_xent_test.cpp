@@ -12,7 +12,7 @@ namespace {
 
 // The definition, written out with loops in double: for each of the 2N anchors, the positive's
 // softmax probability among the 2N - 1 others.
-double reference_nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double tau) {
+double reference_nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double tau, bool decoupled = false) {
   const torch::Tensor z = torch::cat({z1, z2}).to(torch::kDouble);
   const int64_t n2 = z.size(0), n = n2 / 2;
   auto cosine = [&](int64_t i, int64_t j) {
@@ -23,7 +23,7 @@ double reference_nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, doubl
     const int64_t pos = (i + n) % n2;
     double denom = 0;
     for (int64_t k = 0; k < n2; ++k) {
-      if (k != i) denom += std::exp(cosine(i, k) / tau);
+      if (k != i && !(decoupled && k == pos)) denom += std::exp(cosine(i, k) / tau);
     }
     total += -std::log(std::exp(cosine(i, pos) / tau) / denom);
   }
@@ -36,6 +36,18 @@ TEST(NtXent, MatchesTheDefinitionWrittenOut) {
   for (double tau : {0.1, 0.5, 1.0}) {
     EXPECT_NEAR(nt_xent(z1, z2, tau).item<double>(), reference_nt_xent(z1, z2, tau), 1e-5) << tau;
   }
+}
+
+TEST(NtXent, DecoupledLeavesThePositiveOutOfTheDenominator) {
+  torch::manual_seed(2);
+  const torch::Tensor z1 = torch::randn({6, 5}), z2 = torch::randn({6, 5});
+  for (double tau : {0.2, 0.5}) {
+    EXPECT_NEAR(nt_xent(z1, z2, tau, true).item<double>(), reference_nt_xent(z1, z2, tau, true), 1e-5) << tau;
+    EXPECT_LT(nt_xent(z1, z2, tau, true).item<double>(), nt_xent(z1, z2, tau).item<double>());
+  }
+  // Hand-worked: the two-pair case below without the positive in the denominator: -log(e / 2) = log 2 - 1.
+  const torch::Tensor a = torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}});
+  EXPECT_NEAR(nt_xent(a, a.clone(), 1.0, true).item<double>(), std::log(2.0) - 1, 1e-6);
 }
 
 TEST(NtXent, HandWorkedTwoPairs) {

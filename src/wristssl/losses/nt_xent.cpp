@@ -12,7 +12,21 @@ namespace wristssl::losses {
 
 namespace F = torch::nn::functional;
 
-torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature) {
+namespace {
+
+// Cross entropy of each anchor's row of logits against its positive, averaged over the anchors; decoupled
+// (Yeh et al. 2022, DCL): the positive left out of the denominator, log sum_neg exp - positive.
+torch::Tensor contrastive_ce(const torch::Tensor& logits, const torch::Tensor& targets, bool decoupled) {
+  if (!decoupled) return F::cross_entropy(logits, targets);
+  const torch::Tensor t = targets.unsqueeze(1);
+  const torch::Tensor positive = logits.gather(1, t).squeeze(1);
+  const torch::Tensor negatives = logits.scatter(1, t, -std::numeric_limits<float>::infinity());
+  return (torch::logsumexp(negatives, 1) - positive).mean();
+}
+
+}  // namespace
+
+torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature, bool decoupled) {
   TORCH_CHECK(z1.dim() == 2 && z1.sizes() == z2.sizes(), "nt_xent expects two [N, d] tensors of one shape, got ",
               z1.sizes(), " and ", z2.sizes());
   TORCH_CHECK(z1.size(0) >= 2, "nt_xent needs at least 2 images per batch (negatives), got ", z1.size(0));
@@ -28,10 +42,10 @@ torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double t
   logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
   const torch::Tensor idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
   const torch::Tensor targets = torch::cat({idx + n, idx});  // anchor i in view 1 <-> i in view 2
-  return F::cross_entropy(logits, targets);
+  return contrastive_ce(logits, targets, decoupled);
 }
 
-torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, double temperature) {
+torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, double temperature, bool decoupled) {
   TORCH_CHECK(z1.dim() == 2 && z1.sizes() == z2.sizes(), "nt_xent_global expects two [N, d] tensors of one shape");
   TORCH_CHECK(temperature > 0, "temperature must be > 0, got ", temperature);
   const int64_t n = z1.size(0);
@@ -53,7 +67,7 @@ torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, d
                                  .scatter_(1, anchors.unsqueeze(1), true);
   logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
   const torch::Tensor targets = torch::cat({local + g, local});  // view 1 of i <-> view 2 of i
-  return F::cross_entropy(logits, targets);
+  return contrastive_ce(logits, targets, decoupled);
 }
 
 double embedding_std(const torch::Tensor& z) {

@@ -13,13 +13,17 @@ constexpr double kDefaultTemperature = 0.5;
 /// positive pair; all other 2N-2 rows are negatives). Cosine similarity / temperature, self-similarity
 /// masked out, cross entropy in both directions, averaged over the 2N anchors. Computed in float32
 /// whatever the input dtype (stable under bf16 autocast). A random model gives about ln(2N - 1).
-torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature = kDefaultTemperature);
+/// `decoupled`: DCL (Yeh et al. 2022), the positive pair left out of each anchor's denominator, which takes
+/// away the small-batch penalty of NT-Xent's positive-negative coupling.
+torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature = kDefaultTemperature,
+                      bool decoupled = false);
 
 /// Distributed NT-Xent: this rank's pairs (z1[i], z2[i]) as anchors against the embeddings of every rank's
 /// batch (gathered with their gradients). The mean over the ranks equals nt_xent over the global batch, so
 /// with gradients averaged over the ranks a step is the one-process step with the global batch. Without a
 /// process group it is nt_xent.
-torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, double temperature);
+torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, double temperature,
+                             bool decoupled = false);
 
 /// Mean over dimensions of the per-dimension standard deviation of L2-normalised embeddings [N, d]:
 /// about 1/sqrt(d) for well-spread embeddings, near 0 when they collapse to one point.

@@ -35,7 +35,8 @@ const char* const kRunKeys[] = {"data",         "split",          "val_fraction"
                                 "image_size",   "crop_size",      "backbone",      "init",          "probe_epochs",
                                 "finetune_epochs", "batch_size",  "lr_probe",      "lr_finetune",   "momentum",
                                 "weight_decay", "probe_augment",  "augment",       "imbalance",     "label_fraction",
-                                "precision",    "channels_last",  "seed",          "sync_bn",       "world_size"};
+                                "precision",    "channels_last",  "seed",          "sync_bn",       "world_size",
+                                "probe_method", "probe_l2",       "bn_reestimate", "warmup_epochs", "backbone_lr_scale"};
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -142,6 +143,88 @@ torch::Tensor logits_of(models::ClassifierImpl& model, const data::PixelSource& 
   return infer(px, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
 }
 
+// Batch-norm statistics re-estimated on `items` (no augmentation): every BatchNorm2d's running mean and
+// variance reset, then accumulated as a plain average over the batches (momentum off), as
+// torch.optim.swa_utils.update_bn does. The network is left in eval mode.
+void reestimate_batch_norm(models::ResNet18Impl& backbone, const data::PixelSource& px, const std::vector<int>& items,
+                           InferenceInput in) {
+  using Momentum = std::decay_t<decltype(std::declval<torch::nn::BatchNormOptions&>().momentum())>;  // c10 or std
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, Momentum>> saved;
+  for (const auto& m : backbone.modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      saved.emplace_back(bn, bn->options.momentum());
+      bn->reset_running_stats();
+      bn->options.momentum(Momentum());  // none: a plain average over the batches
+    }
+  }
+  in.shard = false;  // every rank computes the same statistics
+  backbone.train();
+  infer(px, items, in, [&](const torch::Tensor& x) { return backbone.features(x).select(1, 0); });
+  for (auto& [bn, momentum] : saved) bn->options.momentum(momentum);
+  backbone.eval();
+}
+
+// The logistic probe: weighted cross-entropy + (l2 / 2) |W|^2 on standardised features, fitted by L-BFGS
+// (float64) for each penalty of the grid; the one with the best validation AUROC (binary; else accuracy)
+// is kept, the larger penalty on ties. The standardisation is folded into the linear head. Returns the
+// penalty chosen and the training loss.
+std::pair<double, double> fit_logistic_head(torch::nn::LinearImpl& head, const torch::Tensor& train_x,
+                                            const torch::Tensor& train_y, const torch::Tensor& val_x,
+                                            const std::vector<int>& val_y, const torch::Tensor& class_weights,
+                                            double fixed_l2) {
+  const torch::Tensor x = train_x.to(torch::kCPU, torch::kDouble);
+  const torch::Tensor mu = x.mean(0), sd = x.std(0, /*unbiased=*/false).clamp_min(1e-6);
+  const torch::Tensor z = (x - mu) / sd, zv = (val_x.to(torch::kCPU, torch::kDouble) - mu) / sd;
+  const torch::Tensor y = train_y.to(torch::kCPU), w = class_weights.to(torch::kCPU, torch::kDouble);
+  const int64_t classes = head.weight.size(0), dims = head.weight.size(1);
+  const std::vector<double> grid = fixed_l2 > 0 ? std::vector<double>{fixed_l2}
+                                                : std::vector<double>{1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 1e-4};
+  double best_score = -1, best_l2 = grid[0], best_loss = 0;
+  torch::Tensor best_w, best_b;
+  for (double l2 : grid) {
+    torch::Tensor W = torch::zeros({classes, dims}, torch::kDouble).requires_grad_();
+    torch::Tensor b = torch::zeros({classes}, torch::kDouble).requires_grad_();
+    torch::optim::LBFGS opt({W, b}, torch::optim::LBFGSOptions(1.0).max_iter(500).history_size(20).tolerance_grad(1e-9)
+                                        .tolerance_change(1e-12).line_search_fn("strong_wolfe"));
+    double ce = 0;
+    auto closure = [&]() {
+      opt.zero_grad();
+      const torch::Tensor data_loss = torch::nn::functional::cross_entropy(
+          z.mm(W.t()) + b, y, torch::nn::functional::CrossEntropyFuncOptions().weight(w));
+      const torch::Tensor loss = data_loss + 0.5 * l2 * W.pow(2).sum();
+      loss.backward();
+      ce = data_loss.item<double>();
+      return loss;
+    };
+    opt.step(closure);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor logits = (zv.mm(W.t()) + b).contiguous();
+    double score;
+    if (classes == 2) {
+      const torch::Tensor margin = (logits.select(1, 1) - logits.select(1, 0)).contiguous();
+      score = auroc_or_nan(val_y, std::vector<double>(margin.data_ptr<double>(), margin.data_ptr<double>() + margin.numel()));
+    } else {
+      const torch::Tensor pred = logits.argmax(1).contiguous();
+      int64_t ok = 0;
+      for (int64_t i = 0; i < pred.size(0); ++i) ok += pred[i].item<int64_t>() == val_y[i];
+      score = static_cast<double>(ok) / std::max<int64_t>(1, pred.size(0));
+    }
+    if (std::isnan(score)) score = 0;
+    if (!best_w.defined() || score > best_score) {
+      best_score = score;
+      best_l2 = l2;
+      best_loss = ce;
+      best_w = W.detach().clone();
+      best_b = b.detach().clone();
+    }
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor scaled = best_w / sd;  // W z = W (x - mu) / sd = (W / sd) x - (W / sd) mu
+  head.weight.copy_(scaled.to(head.weight.dtype()));
+  head.bias.copy_((best_b - scaled.mv(mu)).to(head.bias.dtype()));
+  return {best_l2, best_loss};
+}
+
 // The one list of ClassifierOptions's fields ("data" is nested and handled apart).
 const auto kVisitClassifier = [](auto& o, auto&& f) {
   f("out", o.out);
@@ -162,6 +245,11 @@ const auto kVisitClassifier = [](auto& o, auto&& f) {
   f("momentum", o.momentum);
   f("weight_decay", o.weight_decay);
   f("probe_augment", o.probe_augment);
+  f("probe_method", o.probe_method);
+  f("probe_l2", o.probe_l2);
+  f("bn_reestimate", o.bn_reestimate);
+  f("warmup_epochs", o.warmup_epochs);
+  f("backbone_lr_scale", o.backbone_lr_scale);
   f("augment", o.augment);
   f("imbalance", o.imbalance);
   f("label_fraction", o.label_fraction);
@@ -201,6 +289,12 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   if (o.imbalance != "weighted" && o.imbalance != "balanced" && o.imbalance != "none") {
     throw std::runtime_error("--imbalance must be weighted, balanced or none");
   }
+  if (o.probe_method != "sgd" && o.probe_method != "logistic") throw std::runtime_error("--probe-method must be sgd or logistic");
+  if (o.probe_method == "logistic") {
+    if (o.probe_augment) throw std::runtime_error("the logistic probe fits frozen features: it cannot take --probe-augment");
+    o.probe_epochs = std::min(o.probe_epochs, 1);  // fitted to convergence in one step
+  }
+  if (o.backbone_lr_scale < 0) throw std::runtime_error("--backbone-lr-scale must be >= 0");
   const metrics::ThresholdRule rule = metrics::parse_threshold_rule(o.threshold_rule);
   dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
   const bool main = dist::is_main();
@@ -265,10 +359,18 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
 
   const int total_epochs = o.probe_epochs + o.finetune_epochs;
   const std::vector<int> val_labels = labels_of(p, p.val);
+  // Probe: the head alone. Fine-tuning: two groups, the backbone (lr x backbone_lr_scale) and the head.
   auto make_optimizer = [&](bool probe) {
-    std::vector<torch::Tensor> params = probe ? model->head->parameters() : model->parameters();
-    return std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(probe ? o.lr_probe : o.lr_finetune).momentum(o.momentum).weight_decay(o.weight_decay));
+    const auto options = torch::optim::SGDOptions(probe ? o.lr_probe : o.lr_finetune).momentum(o.momentum).weight_decay(o.weight_decay);
+    if (probe) return std::make_unique<torch::optim::SGD>(model->head->parameters(), options);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(model->backbone->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
+    groups.emplace_back(model->head->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
+    return std::make_unique<torch::optim::SGD>(std::move(groups), options);
+  };
+  auto apply_lr = [&](torch::optim::SGD& opt, double lr, bool probe) {
+    set_lr(opt, lr);
+    if (!probe) static_cast<torch::optim::SGDOptions&>(opt.param_groups()[0].options()).lr(lr * o.backbone_lr_scale);
   };
   const std::string ckpt = o.out + "/checkpoint.pt";
   CheckpointState state;
@@ -287,10 +389,16 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     optimizer_probe = peek.epoch < o.probe_epochs;
     optimizer = make_optimizer(optimizer_probe);
     state = load_checkpoint(ckpt, *model, optimizer.get(), "classifier");
-    check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt);
+    check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt, to_json(ClassifierOptions{}));
     extra = json::parse(state.extra_json);
     if (o.channels_last) to_channels_last(*model);
     std::fprintf(stderr, "classifier: resuming %s after epoch %lld\n", ckpt.c_str(), static_cast<long long>(state.epoch));
+  }
+  if (o.bn_reestimate && state.epoch == 0) {
+    // LP-FT: the backbone's batch-norm statistics are those of this data before anything is trained.
+    InferenceInput in{o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last};
+    reestimate_batch_norm(*model->backbone, px, train_items, in);
+    std::fprintf(stderr, "classifier: batch-norm statistics re-estimated on %zu training images\n", train_items.size());
   }
   dist::broadcast_module(*model);
   if (group)
@@ -344,8 +452,18 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
         train_features = raw_features(train_items);
         val_features = raw_features(p.val);
       }
+      if (o.probe_method == "logistic") {
+        std::vector<int64_t> tl;
+        for (int i : train_items) tl.push_back(p.labels[i]);
+        const auto [l2, ce] = fit_logistic_head(*model->head, train_features, torch::tensor(tl, torch::kLong), val_features,
+                                                val_labels, class_weights, o.probe_l2);
+        model->head->to(device);
+        means.add("loss", ce);
+        std::fprintf(stderr, "classifier: logistic probe fitted (L2 penalty %g, chosen on validation; training loss %.4f)\n",
+                     l2, ce);
+      }
       model->head->train();
-      const int64_t n = train_features.size(0);
+      const int64_t n = o.probe_method == "logistic" ? 0 : train_features.size(0);
       std::vector<int64_t> order(n);
       for (int64_t i = 0; i < n; ++i) order[i] = i;
       std::mt19937_64 rng(data::mix_seed(o.seed, static_cast<uint64_t>(epoch), 0xFEA7ULL));
@@ -354,10 +472,10 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
       std::vector<int64_t> tl;
       for (int i : train_items) tl.push_back(p.labels[i]);
       const torch::Tensor targets_all = torch::tensor(tl, torch::kLong);
-      const int64_t steps = std::max<int64_t>(1, n / o.batch_size);
+      const int64_t steps = n == 0 ? 0 : std::max<int64_t>(1, n / o.batch_size);  // 0: the logistic probe
       for (int64_t s = 0; s < steps; ++s) {
         lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + s);
-        set_lr(*optimizer, lr);
+        apply_lr(*optimizer, lr, true);
         const torch::Tensor idx = perm.narrow(0, s * o.batch_size, std::min<int64_t>(o.batch_size, n - s * o.batch_size));
         const torch::Tensor logits = model->head->forward(train_features.index_select(0, idx.to(device)));
         const torch::Tensor loss = torch::nn::functional::cross_entropy(
@@ -383,8 +501,9 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
       util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) +
                              (probe ? " probe" : " finetune"), steps, "batches", main ? stderr : nullptr);
       while (auto b = loader->next()) {
-        lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + b->index);
-        set_lr(*optimizer, lr);
+        const int64_t warmup = probe ? 0 : o.warmup_epochs * steps;
+        lr = LrSchedule{lr_peak, 0.0, warmup, phase_epochs * steps}.at(phase_epoch * steps + b->index);
+        apply_lr(*optimizer, lr, probe);
         torch::Tensor x = b->views[0].to(device);
         if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
         torch::Tensor logits;

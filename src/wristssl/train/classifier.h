@@ -31,6 +31,16 @@ struct ClassifierOptions {
   double momentum = 0.9;
   double weight_decay = 1e-4;
   bool probe_augment = false;          // false: the probe trains on cached features (fast, exact)
+  // "sgd": the head trained by SGD for probe_epochs; "logistic": an L2-regularised logistic regression on
+  // standardised frozen features, fitted to convergence (L-BFGS) as one probe epoch, its penalty chosen on
+  // validation from a grid (probe_l2 > 0 fixes it), then folded into the linear head.
+  std::string probe_method = "sgd";
+  double probe_l2 = 0;
+  // LP-FT (Kumar et al. 2022): re-estimate the backbone's batch-norm statistics on the labelled training
+  // images (no augmentation) before the probe, so its features are those of this data.
+  bool bn_reestimate = false;
+  int warmup_epochs = 0;               // linear warm-up of the fine-tuning learning rate
+  double backbone_lr_scale = 1.0;      // fine-tuning: the backbone's learning rate = lr_finetune x this
   std::string augment = "classifier";  // augmentation preset of the fine-tuning phase
   std::string imbalance = "weighted";  // "weighted" loss, "balanced" sampling, or "none"
   double label_fraction = 1.0;         // grouped, stratified share of the training labels used

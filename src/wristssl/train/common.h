@@ -55,15 +55,18 @@ class RunningMeans {
 /// training set has another size (they would train different models). Nothing without a group.
 void require_same_run(const nlohmann::json& config, const std::vector<std::string>& keys, size_t training_images);
 
-/// Throws naming the checkpoint and each differing option when `saved` and `now` differ on `keys`.
+/// Throws naming the checkpoint and each differing option when `saved` and `now` differ on `keys`. A key
+/// that a checkpoint lacks (added later) matches when `now` holds its default (`defaults`, the options'
+/// JSON with nothing set), which keeps the behaviour the checkpoint was made with.
 template <size_t N>
 void check_same_run(const nlohmann::json& saved, const nlohmann::json& now, const char* const (&keys)[N],
-                    const std::string& checkpoint) {
+                    const std::string& checkpoint, const nlohmann::json& defaults = nlohmann::json::object()) {
   std::string diff;
   for (const char* k : keys) {
-    // Keys added after a checkpoint was made (sync_bn, world_size) hold their old meaning there: off, 1.
+    // Keys added after a checkpoint was made hold their old meaning there: sync_bn off, world_size 1, or
+    // the option's default.
     const nlohmann::json v = now.value(k, nlohmann::json());
-    if (!saved.contains(k) && (v == false || v == 1)) continue;
+    if (!saved.contains(k) && (v == false || v == 1 || (defaults.contains(k) && defaults[k] == v))) continue;
     if (saved.value(k, nlohmann::json()) != v) {
       diff += std::string(diff.empty() ? "" : ", ") + k + ": " + saved.value(k, nlohmann::json()).dump() + " -> " +
               now.value(k, nlohmann::json()).dump();

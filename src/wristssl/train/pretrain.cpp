@@ -41,7 +41,7 @@ const char* const kRunKeys[] = {"data",         "split",     "limit",        "im
                                 "epochs",       "batch_size", "lr",          "lr_min",     "warmup_epochs",
                                 "momentum",     "weight_decay", "optimizer", "temperature", "head",
                                 "augment",      "precision", "channels_last", "init",      "seed",
-                                "sync_bn",      "world_size"};
+                                "sync_bn",      "world_size", "method"};
 
 // The one list of PretrainOptions's fields ("data" is nested and handled apart).
 const auto kVisitPretrain = [](auto& o, auto&& f) {
@@ -60,6 +60,7 @@ const auto kVisitPretrain = [](auto& o, auto&& f) {
   f("weight_decay", o.weight_decay);
   f("optimizer", o.optimizer);
   f("temperature", o.temperature);
+  f("method", o.method);
   f("head", o.head);
   f("augment", o.augment);
   f("precision", o.precision);
@@ -106,6 +107,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   if (o.crop_size <= 0) o.crop_size = o.image_size;
   if (o.epochs < 1 || o.batch_size < 2) throw std::runtime_error("pretrain needs epochs >= 1 and batch size >= 2");
   if (o.optimizer != "sgd" && o.optimizer != "lars") throw std::runtime_error("--optimizer must be sgd or lars");
+  if (o.method != "simclr" && o.method != "dcl") throw std::runtime_error("--method must be simclr or dcl");
   // Distributed: every rank runs this function on its share of each global batch; rank 0 alone writes.
   dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
   const bool main = dist::is_main();
@@ -195,7 +197,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   RunningMeans partial;
   if (fs::exists(ckpt)) {
     state = load_checkpoint(ckpt, *model, &optimizer, "simclr");
-    check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt);
+    check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt, to_json(PretrainOptions{}));
     partial = RunningMeans::from_json(state.extra_json);
     if (o.channels_last) to_channels_last(*model);
     std::fprintf(stderr, "pretrain: resuming %s at epoch %lld, batch %lld (step %lld)\n", ckpt.c_str(),
@@ -236,8 +238,9 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       const int64_t n = batch->views[0].size(0);
       // Distributed: this rank's pairs against the negatives of the global batch (embeddings gathered with
       // their gradients), gradients averaged over the ranks: the same step as one process with the global batch.
-      const torch::Tensor loss = group ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature)
-                                       : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature);
+      const bool dcl = o.method == "dcl";
+      const torch::Tensor loss = group ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature, dcl)
+                                       : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature, dcl);
       optimizer.zero_grad();
       dist::GradientReducer reducer(*model);  // all-reduces buckets while backward runs
       loss.backward();

@@ -26,6 +26,7 @@ struct PretrainOptions {
   double weight_decay = 1e-4;
   std::string optimizer = "sgd";      // "sgd" or "lars"
   double temperature = 0.5;
+  std::string method = "simclr";      // "simclr" (NT-Xent) or "dcl" (decoupled contrastive loss, Yeh et al. 2022)
   std::string head = "mlp";           // "mlp" (SimCLR, 512-512-128) or "linear" (the paper)
   std::string augment = "xray";       // augmentation preset: xray, paper
   std::string precision = "auto";     // auto, fp32, bf16
