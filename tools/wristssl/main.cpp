@@ -25,6 +25,7 @@
 #include "wristssl/train/classifier.h"
 #include "wristssl/train/pretrain.h"
 #include "wristssl/train/protocol.h"
+#include "wristssl/train/study.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/threads.h"
@@ -101,7 +102,7 @@ int run_pretrain(train::PretrainOptions o, const std::string& layout) {
 }
 
 const char* const kCommands[] = {"inspect", "scan",    "pretrain", "train",  "evaluate", "metrics",
-                                 "run",     "predict", "bundle",   "export", "serve", "listen", "launch"};
+                                 "run",     "predict", "bundle",   "export", "serve", "listen", "launch", "study"};
 
 std::string version_text() {
   std::string s = std::string("wristssl ") + kVersion + "\nLibTorch " + TORCH_VERSION + "\nfeatures:";
@@ -202,6 +203,7 @@ int main(int argc, char** argv) {
   pretrain->add_option("--weight-decay", pre.weight_decay, "weight decay")->capture_default_str();
   pretrain->add_option("--optimizer", pre.optimizer, "sgd|lars")->capture_default_str();
   pretrain->add_option("--temperature", pre.temperature, "NT-Xent temperature")->capture_default_str();
+  pretrain->add_option("--method", pre.method, "simclr (NT-Xent) | dcl (decoupled contrastive loss)")->capture_default_str();
   pretrain->add_option("--head", pre.head, "projection head: mlp (512-512-128) | linear (the paper)")->capture_default_str();
   pretrain->add_option("--augment", pre.augment, "augmentation preset: xray | paper")->capture_default_str();
   pretrain->add_option("--precision", pre.precision, "auto|fp32|bf16")->capture_default_str();
@@ -248,6 +250,13 @@ int main(int argc, char** argv) {
   trainc->add_option("--threshold-rule", cls.threshold_rule, "youden | sensitivity:0.95 (chosen on validation)")->capture_default_str();
   trainc->add_option("--refer-fraction", cls.refer_fraction,
                      "share of validation images nearest the threshold that sets the refer band")->capture_default_str();
+  trainc->add_option("--probe-method", cls.probe_method, "sgd | logistic (L2 logistic regression on standardised features)")->capture_default_str();
+  trainc->add_option("--probe-l2", cls.probe_l2, "logistic probe: L2 penalty (0: chosen on validation)")->capture_default_str();
+  trainc->add_flag("--bn-reestimate", cls.bn_reestimate, "re-estimate batch-norm statistics on the training images first (LP-FT)");
+  trainc->add_option("--warmup-epochs", cls.warmup_epochs, "fine-tuning: linear warm-up epochs")->capture_default_str();
+  trainc->add_option("--backbone-lr-scale", cls.backbone_lr_scale, "fine-tuning: backbone learning rate = lr-finetune x this")->capture_default_str();
+  trainc->add_option("--crop-size", cls.crop_size, "training crop (0: the image size)")->capture_default_str();
+  trainc->add_option("--workers", cls.workers, "loader threads")->capture_default_str();
   trainc->add_option("--precision", cls.precision, "auto|fp32|bf16")->capture_default_str();
   trainc->add_option("--seed", cls.seed, "seed")->capture_default_str();
   trainc->add_flag("--sync-bn", cls.sync_bn, "distributed: batch norm over the global batch when fine-tuning");
@@ -340,6 +349,14 @@ int main(int argc, char** argv) {
   auto* runc = app.add_subcommand("run", "the whole protocol: split, pretrain, probe + fine-tune, evaluate, report (resumable)");
   runc->add_option("--config", run_config, "run config (JSON; see configs/)")->required();
 
+  std::string study_config, study_out;
+  bool study_quick = false;
+  auto* studyc = app.add_subcommand(
+      "study", "does pretraining pay off? grouped k-fold x seeds x label fractions x arms, paired tests, plot (resumable)");
+  studyc->add_option("--config", study_config, "study config (JSON; see configs/study_fracatlas.json)");
+  studyc->add_flag("--quick", study_quick, "the same code on the bundled sample, in about a minute (no --config needed)");
+  studyc->add_option("--out", study_out, "output folder (overrides the config's 'out')");
+
   CLI11_PARSE(app, argc, argv);
   try {
     util::set_threads(threads);
@@ -386,6 +403,15 @@ int main(int argc, char** argv) {
     if (*metricsc) {
       if (mo_threshold >= 0) mo.threshold = mo_threshold;
       return metrics::run_metrics_command(mo, std::cout);
+    }
+    if (*studyc) {
+      if (study_config.empty() && !study_quick) throw std::runtime_error("study needs --config FILE or --quick");
+      nlohmann::json cfg = study_config.empty() ? train::quick_study_config("runs/study-quick")
+                                                : nlohmann::json::parse(util::read_text(study_config));
+      if (!study_out.empty()) cfg["out"] = study_out;
+      const nlohmann::json s = train::run_study(cfg, threads);
+      std::cout << train::render_study_markdown(s) << "report: " << cfg["out"].get<std::string>() << "/study.html\n";
+      return 0;
     }
     if (*runc) {
       const nlohmann::json s = train::run_protocol(run_config, threads);

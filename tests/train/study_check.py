@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Checks a finished `wristssl study` folder against its own inputs, independently of the C++:
+folds grouped (no group in two folds, every labelled image in exactly one), the pretraining pool disjoint
+from every labelled image and every group holding one, each run's test images exactly its fold, every arm
+and fraction in the table, the paired figures consistent with the per-fold AUROCs, the page with its plot,
+and a model bundle per arm.
+
+    study_check.py STUDY_DIR
+"""
+
+import collections
+import csv
+import glob
+import json
+import math
+import os
+import sys
+
+
+def auroc(labels, scores):
+    pos = [s for l, s in zip(labels, scores) if l == 1]
+    neg = [s for l, s in zip(labels, scores) if l == 0]
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def main(out):
+    failures = []
+
+    def check(ok, what):
+        if not ok:
+            failures.append(what)
+
+    study = json.load(open(os.path.join(out, "study.json")))
+    cfg = study["config"]
+    k = study["folds"]
+    # 1. Folds: whole groups, every labelled image once.
+    for seed in study["seeds"]:
+        folds = json.load(open(os.path.join(out, "splits", f"folds-seed{seed}.json")))
+        by_group = collections.defaultdict(set)
+        for r in folds:
+            by_group[r["group"]].add(r["fold"])
+        check(all(len(f) == 1 for f in by_group.values()), f"seed {seed}: a group in two folds")
+        check(len({r["path"] for r in folds}) == len(folds), "an image listed twice in the folds")
+        check({r["fold"] for r in folds} == set(range(k)), "a fold is empty")
+        labelled_paths = {os.path.realpath(r["path"]) for r in folds}
+        labelled_groups = {r["group"] for r in folds}
+        fold_of = {r["path"]: r["fold"] for r in folds}
+        # 3. Each run scored exactly its fold's (readable) images; together every labelled image once.
+        for frac in study["fractions"]:
+            for arm in study["arms"]:
+                seen = collections.Counter()
+                for f in range(k):
+                    pct = ("%g" % (frac * 100)) + "pct"
+                    done = json.load(open(os.path.join(out, "cv", arm, f"seed{seed}-fold{f}-{pct}", "done.json")))
+                    for path, group, label, score in done["scores"]:
+                        check(fold_of.get(path) == f, f"{arm} fold {f}: scored {path}, which is not in the fold")
+                        seen[path] += 1
+                    labels = [s[2] for s in done["scores"]]
+                    scores = [s[3] for s in done["scores"]]
+                    a = auroc(labels, scores)
+                    if a is not None:
+                        check(abs(a - done["test_auroc"]) < 1e-9, f"{arm} fold {f}: test AUROC {done['test_auroc']} != {a}")
+                check(all(c == 1 for c in seen.values()), f"{arm}: an image scored twice")
+                check(len(seen) >= 0.95 * len(fold_of), f"{arm} {frac}: only {len(seen)} of {len(fold_of)} images scored")
+    # 2. The pretraining pool: nothing labelled, no group that holds a labelled image.
+    pool = json.load(open(os.path.join(out, "pretrain_pool.json")))
+    kept = [r for r in pool["records"] if r["part"] == "train"]
+    check(len(kept) > 0, "empty pretraining pool")
+    for r in kept:
+        check(os.path.realpath(r["path"]) not in labelled_paths, f"labelled image in the pretraining pool: {r['path']}")
+        check(r["group"] not in labelled_groups, f"pool image {r['path']} shares group {r['group']} with a labelled image")
+    runs = glob.glob(os.path.join(out, "pretrain*", "config.json"))
+    check(len(runs) > 0, "no pretraining run")
+    for run in runs:
+        used = json.load(open(run))["resolved"]["pretrain_images"]
+        check(used == len(kept), f"{run}: pretrained on {used} images, the pool has {len(kept)}")
+    # 4. The table: every arm at every fraction, with its interval, and paired figures for the non-baseline arms.
+    rows = {(r["arm"], r["fraction"]): r for r in study["rows"]}
+    for frac in study["fractions"]:
+        for arm in study["arms"]:
+            r = rows.get((arm, frac))
+            check(r is not None and "auroc" in r, f"no AUROC for {arm} at {frac}")
+            if r is None or "auroc" not in r:
+                continue
+            per_fold = []
+            for seed in study["seeds"]:
+                for f in range(k):
+                    pct = ("%g" % (frac * 100)) + "pct"
+                    d = json.load(open(os.path.join(out, "cv", arm, f"seed{seed}-fold{f}-{pct}", "done.json")))
+                    if d["test_auroc"] is not None:
+                        per_fold.append(d["test_auroc"])
+            check(abs(r["auroc"]["mean"] - sum(per_fold) / len(per_fold)) < 1e-12, f"{arm} {frac}: mean AUROC")
+            check(r["auroc"]["lo"] <= r["auroc"]["mean"] <= r["auroc"]["hi"], f"{arm} {frac}: interval")
+            if arm != study["baseline"]:
+                pooled = r["pooled"][0]
+                check("delong" in pooled and "bootstrap" in pooled, f"{arm} {frac}: no paired test")
+                if "delong" in pooled:
+                    d = pooled["delong"]
+                    check(d["lo"] <= d["difference"] <= d["hi"] and 0 <= d["p"] <= 1, f"{arm} {frac}: DeLong figures")
+    # 5. The page and the bundles.
+    html = open(os.path.join(out, "study.html")).read()
+    check("<svg" in html and html.count('class="mark') >= len(study["arms"]), "study.html has no label-efficiency plot")
+    for arm in study["arms"]:
+        check(arm in html, f"{arm} missing from study.html")
+        if cfg.get("final_models", True):
+            check(os.path.getsize(os.path.join(out, arm, "model.wristssl")) > 1000, f"no bundle for {arm}")
+    md = open(os.path.join(out, "study.md")).read()
+    check(md.count("\n") == 2 + len(study["arms"]) * len(study["fractions"]), "study.md rows")
+    if failures:
+        print("\n".join("FAIL: " + f for f in failures))
+        return 1
+    print(f"study {out}: folds, pool, runs, table, page and bundles check out "
+          f"({len(study['arms'])} arms x {len(study['fractions'])} fractions x {k} folds x {len(study['seeds'])} seeds)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `wristssl study --quick` end to end on the bundled sample, then twice more: a rerun redoes nothing, and
+# the folder is checked by study_check.py (folds, pretraining pool, runs, table, page, bundles).
+set -euo pipefail
+cli=$1
+cd "$(dirname "$0")/../.."
+out=$(mktemp -d /tmp/wristssl-study-XXXXXX)
+trap 'rm -rf "$out"' EXIT
+start=$(date +%s)
+"$cli" study --quick --out "$out/study" --threads 2 > "$out/log.txt" 2>&1 || { tail -40 "$out/log.txt"; exit 1; }
+echo "study --quick: $(( $(date +%s) - start )) s"
+/usr/bin/python3 tests/train/study_check.py "$out/study"
+# Resumable: the same command again trains nothing and gives the same table.
+cp "$out/study/study.md" "$out/first.md"
+"$cli" study --quick --out "$out/study" --threads 2 > "$out/log2.txt" 2>&1 || { tail -40 "$out/log2.txt"; exit 1; }
+if grep -q "study: run " "$out/log2.txt"; then echo "FAIL: the rerun trained again"; exit 1; fi
+cmp "$out/first.md" "$out/study/study.md" || { echo "FAIL: the rerun changed the table"; exit 1; }
+echo "rerun: nothing redone, same table"
