@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "test_paths.h"
 #include "wristssl/data/idx.h"
 #include "wristssl/util/fs.h"
@@ -108,6 +110,36 @@ TEST_F(Pretrain, ADamagedCheckpointIsRefusedWithAClearMessage) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("damaged"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace wristssl::train
+
+namespace wristssl::train {
+namespace {
+
+TEST(PretrainKnn, OnTwoClassesTheMonitorReportsAuroc) {
+  // The bundled FracAtlas sample is binary (fractured / not): the monitor must give an AUROC in [0, 1]
+  // beside the accuracy; an untrained backbone's AUROC is near chance, not at the majority share.
+  const std::string out = testing::temp_dir("pre_knn_auroc");
+  PretrainOptions o;
+  o.data.data = testing::repo_path("samples/fracatlas/labels.csv");
+  o.data.group_column = "dup_cluster";
+  o.out = out;
+  o.image_size = 32;
+  o.epochs = 1;
+  o.batch_size = 16;
+  o.threads = 2;
+  o.knn_every = 1;
+  o.knn_k = 5;
+  o.cache_dir = out + "/cache";
+  run_pretrain(o);
+  const std::string line = util::read_text(out + "/metrics.jsonl");
+  const nlohmann::json row = nlohmann::json::parse(line.substr(0, line.find('\n')));
+  ASSERT_TRUE(row.contains("knn_auroc")) << line;
+  EXPECT_GE(row["knn_auroc"].get<double>(), 0.0);
+  EXPECT_LE(row["knn_auroc"].get<double>(), 1.0);
+  EXPECT_GT(row["knn_accuracy"].get<double>(), 0.0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "wristssl/data/loader.h"
 #include "wristssl/dist/group.h"
+#include "wristssl/metrics/binary_metrics.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/util/fs.h"
@@ -260,8 +261,8 @@ torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pix
                       F::NormalizeFuncOptions().dim(1));
 }
 
-double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
-                    const std::vector<int>& query, const std::vector<int>& labels, int k, const InferenceInput& in) {
+KnnResult knn_monitor(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
+                      const std::vector<int>& query, const std::vector<int>& labels, int k, const InferenceInput& in) {
   std::vector<int> mem_ok, query_ok;
   for (int i : memory) {
     if (pixels.ok(i) && labels[i] >= 0) mem_ok.push_back(i);
@@ -269,7 +270,7 @@ double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pix
   for (int i : query) {
     if (pixels.ok(i) && labels[i] >= 0) query_ok.push_back(i);
   }
-  if (mem_ok.empty() || query_ok.empty()) return 0.0;
+  if (mem_ok.empty() || query_ok.empty()) return {};
   const torch::Tensor m = embed(backbone, pixels, mem_ok, in);
   const torch::Tensor q = embed(backbone, pixels, query_ok, in);
   std::vector<int64_t> ml;
@@ -286,8 +287,22 @@ double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pix
   const torch::Tensor pred = votes.argmax(1);
   int64_t correct = 0;
   const auto* p = pred.data_ptr<int64_t>();
-  for (size_t i = 0; i < query_ok.size(); ++i) correct += p[i] == labels[query_ok[i]];
-  return static_cast<double>(correct) / static_cast<double>(query_ok.size());
+  std::vector<int> query_labels;
+  for (size_t i = 0; i < query_ok.size(); ++i) {
+    correct += p[i] == labels[query_ok[i]];
+    query_labels.push_back(labels[query_ok[i]]);
+  }
+  KnnResult r;
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(query_ok.size());
+  if (num_classes == 2) {
+    const torch::Tensor share = (votes.select(1, 1) / votes.sum(1)).to(torch::kDouble).contiguous();
+    try {
+      r.auroc = metrics::auroc(query_labels, std::vector<double>(share.data_ptr<double>(), share.data_ptr<double>() + share.numel()));
+    } catch (const std::exception&) {
+      // one class among the queries: no AUROC
+    }
+  }
+  return r;
 }
 
 }  // namespace wristssl::train

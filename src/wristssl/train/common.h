@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -126,9 +127,15 @@ torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& ite
 torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& items,
                     const InferenceInput& in);
 
-/// Weighted kNN accuracy (cosine similarity, k neighbours, votes exp(s / 0.07)) of `query` against
-/// `memory` labels: the standard monitor of self-supervised features. Leaves the backbone in eval mode.
-double knn_accuracy(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
-                    const std::vector<int>& query, const std::vector<int>& labels, int k, const InferenceInput& in);
+/// Weighted kNN (cosine similarity, k neighbours, votes exp(s / 0.07)) of `query` against `memory` labels:
+/// the standard monitor of self-supervised features. Accuracy, and on two classes the AUROC of the positive
+/// class's share of the votes (NaN otherwise): on imbalanced binary data accuracy sits at the majority share
+/// and says nothing, the AUROC does. Leaves the backbone in eval mode.
+struct KnnResult {
+  double accuracy = 0;
+  double auroc = std::numeric_limits<double>::quiet_NaN();
+};
+KnnResult knn_monitor(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
+                      const std::vector<int>& query, const std::vector<int>& labels, int k, const InferenceInput& in);
 
 }  // namespace wristssl::train

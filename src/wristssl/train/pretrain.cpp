@@ -300,7 +300,9 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     if (main && o.knn_every > 0 && !knn_memory.empty() && !knn_query.empty() && (epoch + 1) % o.knn_every == 0) {
       KnnSets sets = cap_knn_sets(knn_memory, knn_query, o.knn_max);
       const InferenceInput in{o.crop_size, mean, stdev, device, bf16, o.channels_last};
-      metrics["knn_accuracy"] = knn_accuracy(*model->backbone, *loaded.pixels, sets.memory, sets.query, labels, o.knn_k, in);
+      const KnnResult knn = knn_monitor(*model->backbone, *loaded.pixels, sets.memory, sets.query, labels, o.knn_k, in);
+      metrics["knn_accuracy"] = knn.accuracy;
+      if (!std::isnan(knn.auroc)) metrics["knn_auroc"] = knn.auroc;
       model->train();
     }
     bar.finish(metrics.dump());

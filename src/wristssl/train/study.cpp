@@ -620,7 +620,7 @@ std::string render_study_html(const json& study) {
   const json& cfg = study["config"];
   return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>wristssl study</title><style>\n"
          "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1d2733}\n"
-         "table{border-collapse:collapse;font-size:14px}td,th{border-bottom:1px solid #dde3ea;padding:4px 8px;text-align:left}\n"
+         "table{border-collapse:collapse;font-size:14px}td,th{border-bottom:1px solid #dde3ea;padding:4px 8px;text-align:left}td:last-child{white-space:nowrap}\n"
          ":root{--c0:#1f77b4;--c1:#d62728;--c2:#2ca02c;--c3:#9467bd;--c4:#ff7f0e;--c5:#8c564b}\n"
          "svg.plot{display:block;width:100%;height:auto;max-width:680px}\n"
          "svg .plot-title{font-size:14px;font-weight:600}svg .tick{font-size:11px;fill:#4a5562}svg .axis-label{font-size:12px}\n"
