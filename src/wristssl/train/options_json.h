@@ -10,6 +10,11 @@
 
 namespace wristssl::train {
 
+/// A config's section `key`: its object, or an empty object when the key is absent or null.
+inline nlohmann::json config_section(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && !j[key].is_null() ? j[key] : nlohmann::json::object();
+}
+
 /// Every field `visit` names, as a JSON object.
 template <class O, class Visit>
 nlohmann::json options_to_json(const O& o, Visit&& visit) {

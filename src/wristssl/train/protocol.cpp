@@ -7,6 +7,7 @@
 #include "wristssl/data/split.h"
 #include "wristssl/train/classifier.h"
 #include "wristssl/train/common.h"
+#include "wristssl/train/options_json.h"
 #include "wristssl/train/pretrain.h"
 #include "wristssl/util/fs.h"
 
@@ -18,8 +19,6 @@ namespace {
 
 const char* const kTopKeys[] = {"out", "data", "pretrain_data", "seed", "cache_dir", "image_size", "split",
                                 "pretrain", "classifier", "baseline", "bootstrap", "description"};
-
-json pick(const json& j, const char* key) { return j.contains(key) && !j[key].is_null() ? j[key] : json::object(); }
 
 json summary_of(const json& m) {
   json s;
@@ -55,7 +54,7 @@ json run_protocol(const std::string& config_path, int threads) {
   const std::string split_path = out + "/split.json";
   if (!fs::exists(split_path)) {
     const data::Dataset ds = data::load_dataset(data);
-    const json sp = pick(cfg, "split");
+    const json sp = config_section(cfg, "split");
     const data::Split split = data::make_split(ds, {sp.value("val_fraction", 0.15), sp.value("test_fraction", 0.15), seed});
     data::save_split(split_path, ds, split);
     std::fprintf(stderr, "run: split of %zu images written to %s\n", ds.records.size(), split_path.c_str());
@@ -86,7 +85,7 @@ json run_protocol(const std::string& config_path, int threads) {
   // 3-4. Classifier(s) and evaluation on val and test.
   auto classify = [&](const std::string& name, const std::string& init, const json& overrides) {
     ClassifierOptions co;
-    from_json(pick(cfg, "classifier"), co);
+    from_json(config_section(cfg, "classifier"), co);
     from_json(overrides, co);
     co.data = data;
     co.out = out + "/" + name;

@@ -17,6 +17,7 @@
 #include "wristssl/train/classifier.h"
 #include "wristssl/train/common.h"
 #include "wristssl/train/evaluate.h"
+#include "wristssl/train/options_json.h"
 #include "wristssl/train/pretrain.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
@@ -33,8 +34,6 @@ const char* const kKeys[] = {"description", "out",       "data",       "pretrain
                              "final_models", "quick"};
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-json pick(const json& j, const char* key) { return j.contains(key) && !j[key].is_null() ? j[key] : json::object(); }
 
 std::string percent_name(double fraction) {
   char buf[32];
@@ -226,7 +225,7 @@ json run_study(const json& cfg, int threads) {
   if (cfg.contains("pretrain")) pretrainings["pretrain"] = cfg["pretrain"];
   std::map<std::string, std::string> pretraining_of_arm;  // SimCLR arms only
   for (const auto& a : arms) {
-    if (a.value("init", pick(cfg, "classifier").value("init", std::string("simclr"))) != "simclr") continue;
+    if (a.value("init", config_section(cfg, "classifier").value("init", std::string("simclr"))) != "simclr") continue;
     std::string name = a.value("pretraining", std::string());
     if (name.empty() && pretrainings.size() == 1) name = pretrainings.begin().key();
     if (!pretrainings.contains(name)) {
@@ -291,7 +290,7 @@ json run_study(const json& cfg, int threads) {
                                 uint64_t seed) {
     ClassifierOptions co;
     co.init = "simclr";
-    from_json(pick(cfg, "classifier"), co);
+    from_json(config_section(cfg, "classifier"), co);
     json overrides = arm;
     overrides.erase("name");
     overrides.erase("pretraining");
