@@ -347,7 +347,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
                         {"test_images", p.test.size()},
                         {"class_weights", w},
                         {"torch_version", TORCH_VERSION}};
-  require_same_run(config, std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)), train_items.size());
+  require_same_run(config, kRunKeys, train_items.size());
   if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   torch::manual_seed(o.seed);
@@ -368,9 +368,9 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     groups.emplace_back(model->head->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
     return std::make_unique<torch::optim::SGD>(std::move(groups), options);
   };
-  auto apply_lr = [&](torch::optim::SGD& opt, double lr, bool probe) {
-    set_lr(opt, lr);
-    if (!probe) static_cast<torch::optim::SGDOptions&>(opt.param_groups()[0].options()).lr(lr * o.backbone_lr_scale);
+  auto apply_lr = [&](torch::optim::SGD& sgd, double lr, bool probe) {
+    set_lr(sgd, lr);
+    if (!probe) static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[0].options()).lr(lr * o.backbone_lr_scale);
   };
   const std::string ckpt = o.out + "/checkpoint.pt";
   CheckpointState state;
@@ -452,41 +452,39 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
         train_features = raw_features(train_items);
         val_features = raw_features(p.val);
       }
-      if (o.probe_method == "logistic") {
-        std::vector<int64_t> tl;
-        for (int i : train_items) tl.push_back(p.labels[i]);
-        const auto [l2, ce] = fit_logistic_head(*model->head, train_features, torch::tensor(tl, torch::kLong), val_features,
-                                                val_labels, class_weights, o.probe_l2);
-        model->head->to(device);
-        means.add("loss", ce);
-        std::fprintf(stderr, "classifier: logistic probe fitted (L2 penalty %g, chosen on validation; training loss %.4f)\n",
-                     l2, ce);
-      }
-      model->head->train();
-      const int64_t n = o.probe_method == "logistic" ? 0 : train_features.size(0);
-      std::vector<int64_t> order(n);
-      for (int64_t i = 0; i < n; ++i) order[i] = i;
-      std::mt19937_64 rng(data::mix_seed(o.seed, static_cast<uint64_t>(epoch), 0xFEA7ULL));
-      for (int64_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-      const torch::Tensor perm = torch::tensor(order, torch::kLong);
       std::vector<int64_t> tl;
       for (int i : train_items) tl.push_back(p.labels[i]);
       const torch::Tensor targets_all = torch::tensor(tl, torch::kLong);
-      const int64_t steps = n == 0 ? 0 : std::max<int64_t>(1, n / o.batch_size);  // 0: the logistic probe
-      for (int64_t s = 0; s < steps; ++s) {
-        lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + s);
-        apply_lr(*optimizer, lr, true);
-        const torch::Tensor idx = perm.narrow(0, s * o.batch_size, std::min<int64_t>(o.batch_size, n - s * o.batch_size));
-        const torch::Tensor logits = model->head->forward(train_features.index_select(0, idx.to(device)));
-        const torch::Tensor loss = torch::nn::functional::cross_entropy(
-            logits, targets_all.index_select(0, idx).to(device),
-            torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
-        optimizer->zero_grad();
-        loss.backward();
-        optimizer->step();
-        ++state.step;
-        means.add("loss", loss.item<double>());
-        if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
+      if (o.probe_method == "logistic") {
+        const auto [l2, ce] =
+            fit_logistic_head(*model->head, train_features, targets_all, val_features, val_labels, class_weights, o.probe_l2);
+        means.add("loss", ce);
+        std::fprintf(stderr, "classifier: logistic probe fitted (L2 penalty %g, chosen on validation; training loss %.4f)\n",
+                     l2, ce);
+      } else {
+        model->head->train();
+        const int64_t n = train_features.size(0);
+        std::vector<int64_t> order(n);
+        for (int64_t i = 0; i < n; ++i) order[i] = i;
+        std::mt19937_64 rng(data::mix_seed(o.seed, static_cast<uint64_t>(epoch), 0xFEA7ULL));
+        for (int64_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+        const torch::Tensor perm = torch::tensor(order, torch::kLong);
+        const int64_t steps = std::max<int64_t>(1, n / o.batch_size);
+        for (int64_t s = 0; s < steps; ++s) {
+          lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + s);
+          apply_lr(*optimizer, lr, true);
+          const torch::Tensor idx = perm.narrow(0, s * o.batch_size, std::min<int64_t>(o.batch_size, n - s * o.batch_size));
+          const torch::Tensor logits = model->head->forward(train_features.index_select(0, idx.to(device)));
+          const torch::Tensor loss = torch::nn::functional::cross_entropy(
+              logits, targets_all.index_select(0, idx).to(device),
+              torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
+          optimizer->zero_grad();
+          loss.backward();
+          optimizer->step();
+          ++state.step;
+          means.add("loss", loss.item<double>());
+          if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
+        }
       }
     } else {
       if (!loader) loader = std::make_unique<data::BatchLoader>(px, train_items, train_labels_all, lo);

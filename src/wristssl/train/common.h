@@ -55,6 +55,11 @@ class RunningMeans {
 /// Distributed: refuses, on every rank and naming the option, ranks whose `config` differs on `keys` or whose
 /// training set has another size (they would train different models). Nothing without a group.
 void require_same_run(const nlohmann::json& config, const std::vector<std::string>& keys, size_t training_images);
+/// The same for a command's array of run keys (kRunKeys), as check_same_run takes them.
+template <size_t N>
+void require_same_run(const nlohmann::json& config, const char* const (&keys)[N], size_t training_images) {
+  require_same_run(config, std::vector<std::string>(std::begin(keys), std::end(keys)), training_images);
+}
 
 /// Throws naming the checkpoint and each differing option when `saved` and `now` differ on `keys`. A key
 /// that a checkpoint lacks (added later) matches when `now` holds its default (`defaults`, the options'

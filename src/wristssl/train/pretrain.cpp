@@ -159,7 +159,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                         {"pretrain_images", train_items.size()},
                         {"unreadable", loaded.unreadable},
                         {"torch_version", TORCH_VERSION}};
-  require_same_run(config, std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)), train_items.size());
+  require_same_run(config, kRunKeys, train_items.size());
   if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   // Model and optimizer; the initial weights come from the run's seed.

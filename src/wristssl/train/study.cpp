@@ -392,15 +392,18 @@ json run_study(const json& cfg, int threads) {
       // Out-of-fold scores pooled over the folds of each seed: every labelled (readable) image once.
       json per_seed = json::array();
       for (uint64_t s : seeds) {
-        std::unordered_map<std::string, Scored> mine, base;
-        for (int f = 0; f < k; ++f) {
-          for (const auto& e : results.at({name, frac, s, f})["scores"]) {
-            mine[e[0].get<std::string>()] = {e[0], e[1], e[2].get<int>(), e[3].get<double>()};
+        // An arm's test scores over the folds of this seed, by image path.
+        auto out_of_fold = [&](const std::string& arm) {
+          std::unordered_map<std::string, Scored> by_path;
+          for (int f = 0; f < k; ++f) {
+            for (const auto& e : results.at({arm, frac, s, f})["scores"]) {
+              by_path[e[0].get<std::string>()] = {e[0], e[1], e[2].get<int>(), e[3].get<double>()};
+            }
           }
-          for (const auto& e : results.at({baseline, frac, s, f})["scores"]) {
-            base[e[0].get<std::string>()] = {e[0], e[1], e[2].get<int>(), e[3].get<double>()};
-          }
-        }
+          return by_path;
+        };
+        std::unordered_map<std::string, Scored> mine = out_of_fold(name);
+        const std::unordered_map<std::string, Scored> base = out_of_fold(baseline);
         std::vector<int> labels;
         std::vector<double> a, b;
         std::vector<std::string> groups;
@@ -530,23 +533,41 @@ std::string paired_text(const json& j, const char* key, bool p_value) {
   return s;
 }
 
+
+// One row of the study's table as text cells, and the header: the Markdown and the HTML tables both.
+std::vector<std::string> table_header(const std::string& baseline) {
+  return {"labels", "arm", "AUROC, mean over folds x seeds [95% CI]", "out-of-fold AUROC",
+          "difference to " + baseline + ", fold-paired [95% CI]", "DeLong, out-of-fold [95% CI], p",
+          "grouped paired bootstrap [95% CI]", "wall time"};
+}
+
+std::vector<std::string> table_cells(const json& row, const std::string& baseline) {
+  const json pooled = row["pooled"].empty() ? json::object() : row["pooled"][0];
+  return {report::fixed(row["fraction"].get<double>() * 100, 0) + "%",
+          row["arm"].get<std::string>(),
+          interval_text(row.value("auroc", json()), 3),
+          num(pooled.value("pooled_auroc", json()), 3),
+          row["arm"] == baseline ? "(baseline)" : interval_text(row.value("fold_paired_difference", json()), 3, true),
+          paired_text(pooled, "delong", true),
+          paired_text(pooled, "bootstrap", false),
+          report::fixed(row.value("seconds", 0.0), 0) + " s"};
+}
+
+std::string markdown_row(const std::vector<std::string>& cells) {
+  std::string line = "|";
+  for (const auto& c : cells) line += " " + c + " |";
+  return line + "\n";
+}
+
 }  // namespace
 
 std::string render_study_markdown(const json& study) {
   const std::string baseline = study["baseline"];
-  std::string md = "| labels | arm | AUROC, mean over folds x seeds [95% CI] | out-of-fold AUROC | difference to " +
-                   baseline + ", fold-paired [95% CI] | DeLong, out-of-fold [95% CI], p | grouped paired bootstrap [95% CI] | wall time |\n";
-  md += "|---|---|---|---|---|---|---|---|\n";
-  for (const auto& row : study["rows"]) {
-    const json pooled = row["pooled"].empty() ? json::object() : row["pooled"][0];
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%.0f s", row.value("seconds", 0.0));
-    md += "| " + report::fixed(row["fraction"].get<double>() * 100, 0) + "% | " + row["arm"].get<std::string>() + " | " +
-          interval_text(row.value("auroc", json()), 3) + " | " + num(pooled.value("pooled_auroc", json()), 3) + " | " +
-          (row["arm"] == baseline ? "(baseline)" : interval_text(row.value("fold_paired_difference", json()), 3, true)) +
-          " | " + paired_text(pooled, "delong", true) + " | " + paired_text(pooled, "bootstrap", false) + " | " + secs +
-          " |\n";
-  }
+  const std::vector<std::string> header = table_header(baseline);
+  std::string md = markdown_row(header) + "|";
+  for (size_t i = 0; i < header.size(); ++i) md += "---|";
+  md += "\n";
+  for (const auto& row : study["rows"]) md += markdown_row(table_cells(row, baseline));
   return md;
 }
 
@@ -598,18 +619,14 @@ std::string render_study_html(const json& study) {
                          : "the interval includes 0: no difference the data can resolve.") +
                     "</li>\n";
   }
-  // The table, from the Markdown renderer's figures.
-  std::string table = "<table><thead><tr><th>labels</th><th>arm</th><th>AUROC, folds x seeds [95% CI]</th>"
-                      "<th>out-of-fold AUROC</th><th>vs " + html_escape(baseline) +
-                      ", fold-paired</th><th>DeLong, out-of-fold</th><th>grouped paired bootstrap</th><th>time</th></tr></thead><tbody>\n";
+  // The table: the Markdown table's cells.
+  std::string table = "<table><thead><tr>";
+  for (const auto& h : table_header(baseline)) table += "<th>" + html_escape(h) + "</th>";
+  table += "</tr></thead><tbody>\n";
   for (const auto& row : study["rows"]) {
-    const json pooled = row["pooled"].empty() ? json::object() : row["pooled"][0];
-    table += "<tr><td>" + report::fixed(row["fraction"].get<double>() * 100, 0) + "%</td><td>" +
-             html_escape(row["arm"].get<std::string>()) + "</td><td>" + interval_text(row.value("auroc", json()), 3) +
-             "</td><td>" + num(pooled.value("pooled_auroc", json()), 3) + "</td><td>" +
-             (row["arm"] == baseline ? "(baseline)" : interval_text(row.value("fold_paired_difference", json()), 3, true)) +
-             "</td><td>" + paired_text(pooled, "delong", true) + "</td><td>" + paired_text(pooled, "bootstrap", false) +
-             "</td><td>" + report::fixed(row.value("seconds", 0.0), 0) + " s</td></tr>\n";
+    table += "<tr>";
+    for (const auto& c : table_cells(row, baseline)) table += "<td>" + html_escape(c) + "</td>";
+    table += "</tr>\n";
   }
   table += "</tbody></table>\n";
   std::string timing;
