@@ -262,6 +262,7 @@ TEST(ServeQueue, AFullQueueAnswers503WithRetryAfter) {
   std::mutex mu;
   std::map<int, int> statuses;
   bool retry_after = true, json_errors = true;
+  std::string client_errors;
   std::atomic<int> ready{0};
   for (int k = 0; k < 16; ++k) {
     clients.emplace_back([&] {
@@ -274,6 +275,7 @@ TEST(ServeQueue, AFullQueueAnswers503WithRetryAfter) {
       std::lock_guard<std::mutex> lock(mu);
       const int status = r ? r->status : -1;
       ++statuses[status];
+      if (!r) client_errors += " " + httplib::to_string(r.error());
       if (status == 503) {
         retry_after = retry_after && r->get_header_value("Retry-After") == "1";
         json_errors = json_errors && json::parse(r->body).contains("error");
@@ -285,7 +287,8 @@ TEST(ServeQueue, AFullQueueAnswers503WithRetryAfter) {
   for (const auto& [k, v] : statuses) seen += " " + std::to_string(k) + " x " + std::to_string(v);
   EXPECT_GE(statuses[503], 1) << "16 requests at once into a queue of 1 were all taken:" << seen;
   EXPECT_GE(statuses[200], 1);
-  EXPECT_EQ(statuses[200] + statuses[503], 16) << "only 200 and 503 are expected:" << seen;
+  EXPECT_EQ(statuses[200] + statuses[503], 16)
+      << "only 200 and 503 are expected:" << seen << "; client errors:" << client_errors;
   EXPECT_TRUE(retry_after);
   EXPECT_TRUE(json_errors);
   // Once the burst is over, the server takes work again.

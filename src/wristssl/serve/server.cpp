@@ -3,13 +3,17 @@
 #include <ATen/Parallel.h>
 #include <httplib.h>
 #include <malloc.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <future>
@@ -33,6 +37,7 @@ namespace wristssl::serve {
 namespace {
 
 constexpr int kMaxImagesPerRequest = 64;
+constexpr int kListenBacklog = 1024;  // the kernel caps it at net.core.somaxconn
 
 // One image to score: encoded bytes (decoded by the batch worker) or a preprocessed input.
 struct Job {
@@ -100,6 +105,7 @@ struct Server::Impl {
   std::string name, token;
   std::unique_ptr<httplib::Server> http;
   std::thread listener, worker;
+  int listen_fd = -1;  // the listening socket, seen by the socket-options hook
   int port = 0;
 
   // The batch queue.
@@ -450,6 +456,12 @@ struct Server::Impl {
     s.set_read_timeout(o.read_timeout_s, 0);
     s.set_write_timeout(o.write_timeout_s, 0);
     s.set_keep_alive_timeout(5);
+    // Remember the listening socket: Debian's cpp-httplib is a compiled library that listens with a
+    // backlog of 5, and start() widens it.
+    s.set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd = sock;
+    });
     s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (res.body.empty()) {
         // cpp-httplib caps form-encoded bodies at 8 KB: a file sent as a form (curl --data-binary without a
@@ -541,6 +553,12 @@ int Server::start() {
       throw std::runtime_error("serve: cannot bind " + m.o.host + ":" + std::to_string(m.o.port) + " (in use, or not an address of this machine)");
     }
     m.port = m.o.port;
+  }
+  // A backlog of 5 overflowed under a burst of a dozen connections (the kernel's TcpExtListenOverflows
+  // counted them): each dropped handshake cost its client a 1-3 s SYN retransmission, or a write timeout
+  // under load. Calling listen() again on a listening socket sets a new backlog (capped by somaxconn).
+  if (m.listen_fd >= 0 && ::listen(m.listen_fd, kListenBacklog) != 0) {
+    std::fprintf(stderr, "serve: warning: could not widen the listen backlog: %s\n", std::strerror(errno));
   }
   m.worker = std::thread([&m] { m.worker_loop(); });
   m.listener = std::thread([&m] { m.http->listen_after_bind(); });
