@@ -82,6 +82,13 @@ TEST(Augment, CropZoomsIn) {
 TEST(Augment, PresetsByName) {
   EXPECT_EQ(AugmentOptions::preset("paper", 64).crop_scale_min, 1.0);
   EXPECT_GT(AugmentOptions::preset("xray", 64).blur_p, 0.0);
+  // xray-clean is xray without blur and noise, all else equal.
+  const AugmentOptions x = AugmentOptions::preset("xray", 64), c = AugmentOptions::preset("xray-clean", 64);
+  EXPECT_EQ(c.blur_p, 0.0);
+  EXPECT_EQ(c.noise_p, 0.0);
+  EXPECT_EQ(c.crop_scale_min, x.crop_scale_min);
+  EXPECT_EQ(c.rotation_deg, x.rotation_deg);
+  EXPECT_EQ(c.gamma_max, x.gamma_max);
   EXPECT_THROW(AugmentOptions::preset("colour", 64), std::runtime_error);
 }
 

@@ -103,6 +103,49 @@ TEST(NtXent, RejectsBadShapes) {
   EXPECT_THROW(nt_xent(torch::randn({4, 8}), torch::randn({4, 8}), 0.0), c10::Error);
 }
 
+// MoCo's loss written out in double: for each query, the positive key's softmax probability among the
+// positive and the K queue entries.
+double reference_info_nce(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue, double tau) {
+  const torch::Tensor qd = q.to(torch::kDouble), kd = k.to(torch::kDouble), nd = queue.to(torch::kDouble);
+  auto cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a * b).sum().item<double>() / (a.norm().item<double>() * b.norm().item<double>());
+  };
+  double total = 0;
+  for (int64_t i = 0; i < qd.size(0); ++i) {
+    const double pos = std::exp(cosine(qd[i], kd[i]) / tau);
+    double denom = pos;
+    for (int64_t j = 0; j < nd.size(0); ++j) denom += std::exp(cosine(qd[i], nd[j]) / tau);
+    total += -std::log(pos / denom);
+  }
+  return total / qd.size(0);
+}
+
+TEST(InfoNceQueue, MatchesTheDefinitionWrittenOut) {
+  torch::manual_seed(5);
+  const torch::Tensor q = torch::randn({4, 6}), k = torch::randn({4, 6}), queue = torch::randn({9, 6});
+  for (double tau : {0.07, 0.2, 1.0}) {
+    EXPECT_NEAR(info_nce_queue(q, k, queue, tau).item<double>(), reference_info_nce(q, k, queue, tau), 1e-5) << tau;
+  }
+  // Hand-worked: q = k = (1, 0), one negative (0, 1), tau = 1: -log(e / (e + 1)) = log(1 + 1/e).
+  const torch::Tensor a = torch::tensor({{1.0f, 0.0f}});
+  EXPECT_NEAR(info_nce_queue(a, a.clone(), torch::tensor({{0.0f, 1.0f}}), 1.0).item<double>(),
+              std::log(1 + 1 / std::exp(1.0)), 1e-6);
+}
+
+TEST(InfoNceQueue, GradientReachesTheQueriesOnly) {
+  torch::manual_seed(6);
+  const torch::Tensor q = torch::randn({3, 4}).requires_grad_(true);
+  const torch::Tensor k = torch::randn({3, 4}).requires_grad_(true);
+  const torch::Tensor queue = torch::randn({5, 4});
+  info_nce_queue(q, k, queue, 0.2).backward();
+  ASSERT_TRUE(q.grad().defined());
+  EXPECT_GT(q.grad().abs().sum().item<double>(), 0);
+  EXPECT_FALSE(k.grad().defined());
+  // Under bf16 autocast the loss is still computed in float32, close to the fp32 value.
+  const util::AutocastGuard bf16(true, torch::kCPU);
+  EXPECT_EQ(info_nce_queue(q.to(torch::kBFloat16), k, queue, 0.2).scalar_type(), torch::kFloat);
+}
+
 TEST(EmbeddingStd, CollapseIsZeroSpreadIsAboutOneOverRootD) {
   torch::manual_seed(5);
   EXPECT_NEAR(embedding_std(torch::ones({64, 128})), 0.0, 1e-6);

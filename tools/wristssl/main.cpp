@@ -202,10 +202,17 @@ int main(int argc, char** argv) {
   pretrain->add_option("--warmup-epochs", pre.warmup_epochs, "linear warmup epochs")->capture_default_str();
   pretrain->add_option("--weight-decay", pre.weight_decay, "weight decay")->capture_default_str();
   pretrain->add_option("--optimizer", pre.optimizer, "sgd|lars")->capture_default_str();
-  pretrain->add_option("--temperature", pre.temperature, "NT-Xent temperature")->capture_default_str();
-  pretrain->add_option("--method", pre.method, "simclr (NT-Xent) | dcl (decoupled contrastive loss)")->capture_default_str();
+  pretrain->add_option("--temperature", pre.temperature, "contrastive temperature (MoCo v2: 0.2)")->capture_default_str();
+  pretrain->add_option("--method", pre.method,
+                       "simclr (NT-Xent) | dcl (decoupled contrastive loss) | moco (MoCo v2: momentum encoder, queue)")
+      ->capture_default_str();
+  pretrain->add_option("--moco-queue", pre.moco_queue, "MoCo: negatives kept in the queue")->capture_default_str();
+  pretrain->add_option("--moco-momentum", pre.moco_momentum, "MoCo: key encoder momentum")->capture_default_str();
+  pretrain->add_option("--moco-key-splits", pre.moco_key_splits,
+                       "MoCo: shuffled chunks with their own batch norm for the keys (shuffle-BN; 1 = off)")
+      ->capture_default_str();
   pretrain->add_option("--head", pre.head, "projection head: mlp (512-512-128) | linear (the paper)")->capture_default_str();
-  pretrain->add_option("--augment", pre.augment, "augmentation preset: xray | paper")->capture_default_str();
+  pretrain->add_option("--augment", pre.augment, "augmentation preset: xray | xray-clean (no blur, noise) | paper")->capture_default_str();
   pretrain->add_option("--precision", pre.precision, "auto|fp32|bf16")->capture_default_str();
   pretrain->add_option("--init", pre.init, "torchvision ResNet-18 state dict to start from (torch.save)");
   pretrain->add_option("--seed", pre.seed, "seed for data order and augmentations")->capture_default_str();

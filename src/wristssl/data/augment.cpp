@@ -92,6 +92,12 @@ AugmentOptions AugmentOptions::xray(int out_size) {
   return o;
 }
 
+AugmentOptions AugmentOptions::xray_clean(int out_size) {
+  AugmentOptions o = xray(out_size);
+  o.blur_p = o.noise_p = 0;
+  return o;
+}
+
 AugmentOptions AugmentOptions::classifier(int out_size) {
   AugmentOptions o = none(out_size);
   o.crop_scale_min = 0.7;
@@ -109,9 +115,10 @@ AugmentOptions AugmentOptions::preset(const std::string& name, int out_size) {
   if (name == "none") return none(out_size);
   if (name == "paper") return paper(out_size);
   if (name == "xray") return xray(out_size);
+  if (name == "xray-clean") return xray_clean(out_size);
   if (name == "classifier") return classifier(out_size);
   throw std::runtime_error("unknown augmentation preset '" + name +
-                           "' (none, paper, xray, classifier)");
+                           "' (none, paper, xray, xray-clean, classifier)");
 }
 
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {

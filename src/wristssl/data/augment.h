@@ -33,9 +33,11 @@ struct AugmentOptions {
   /// SimCLR for radiographs: crop, rotation, translation, flips, brightness / contrast / gamma, blur,
   /// noise; no colour jitter (radiographs are grey). The default.
   static AugmentOptions xray(int out_size);
+  /// xray without blur and noise (the study measures whether they help).
+  static AugmentOptions xray_clean(int out_size);
   /// Light augmentation for supervised training of the classifier.
   static AugmentOptions classifier(int out_size);
-  /// By name: "none", "paper", "xray", "classifier"; throws on other names.
+  /// By name: "none", "paper", "xray", "xray-clean", "classifier"; throws on other names.
   static AugmentOptions preset(const std::string& name, int out_size);
 };
 

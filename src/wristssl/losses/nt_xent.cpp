@@ -70,6 +70,25 @@ torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, d
   return contrastive_ce(logits, targets, decoupled);
 }
 
+torch::Tensor info_nce_queue(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue,
+                             double temperature) {
+  TORCH_CHECK(q.dim() == 2 && q.sizes() == k.sizes(), "info_nce_queue expects queries and keys of one [N, d] shape, got ",
+              q.sizes(), " and ", k.sizes());
+  TORCH_CHECK(queue.dim() == 2 && queue.size(1) == q.size(1), "info_nce_queue: the queue must be [K, ", q.size(1),
+              "], got ", queue.sizes());
+  TORCH_CHECK(temperature > 0, "temperature must be > 0, got ", temperature);
+  const util::AutocastGuard fp32(false, q.device().type());
+  const auto unit = [](const torch::Tensor& t) {
+    return F::normalize(t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
+  };
+  const torch::Tensor zq = unit(q), zk = unit(k.detach()).to(zq.scalar_type()), zn = unit(queue.detach()).to(zq.scalar_type());
+  const torch::Tensor positive = (zq * zk).sum(1, true);       // [N, 1]
+  const torch::Tensor negatives = torch::matmul(zq, zn.t());   // [N, K]
+  const torch::Tensor logits = torch::cat({positive, negatives}, 1) / temperature;
+  const torch::Tensor targets = torch::zeros({q.size(0)}, torch::TensorOptions().dtype(torch::kLong).device(q.device()));
+  return F::cross_entropy(logits, targets);
+}
+
 double embedding_std(const torch::Tensor& z) {
   torch::NoGradGuard no_grad;
   const torch::Tensor n = F::normalize(z.to(torch::kFloat), F::NormalizeFuncOptions().dim(1));

@@ -25,6 +25,12 @@ torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double t
 torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, double temperature,
                              bool decoupled = false);
 
+/// MoCo's InfoNCE: query q[i] [N, d] against its positive key k[i] and the negatives in queue [K, d], cosine
+/// similarity / temperature, cross entropy with the positive as the target, averaged over the N queries, in
+/// float32. No gradient flows into k or the queue (the key encoder is a moving average, not trained).
+torch::Tensor info_nce_queue(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue,
+                             double temperature);
+
 /// Mean over dimensions of the per-dimension standard deviation of L2-normalised embeddings [N, d]:
 /// about 1/sqrt(d) for well-spread embeddings, near 0 when they collapse to one point.
 double embedding_std(const torch::Tensor& z);

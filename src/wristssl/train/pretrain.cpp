@@ -17,6 +17,7 @@
 #include "wristssl/data/split.h"
 #include "wristssl/dist/group.h"
 #include "wristssl/losses/nt_xent.h"
+#include "wristssl/models/moco.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/checkpoint.h"
 #include "wristssl/train/common.h"
@@ -41,7 +42,8 @@ const char* const kRunKeys[] = {"data",         "split",     "limit",        "im
                                 "epochs",       "batch_size", "lr",          "lr_min",     "warmup_epochs",
                                 "momentum",     "weight_decay", "optimizer", "temperature", "head",
                                 "augment",      "precision", "channels_last", "init",      "seed",
-                                "sync_bn",      "world_size", "method"};
+                                "sync_bn",      "world_size", "method",    "moco_queue", "moco_momentum",
+                                "moco_key_splits"};
 
 // The one list of PretrainOptions's fields ("data" is nested and handled apart).
 const auto kVisitPretrain = [](auto& o, auto&& f) {
@@ -61,6 +63,9 @@ const auto kVisitPretrain = [](auto& o, auto&& f) {
   f("optimizer", o.optimizer);
   f("temperature", o.temperature);
   f("method", o.method);
+  f("moco_queue", o.moco_queue);
+  f("moco_momentum", o.moco_momentum);
+  f("moco_key_splits", o.moco_key_splits);
   f("head", o.head);
   f("augment", o.augment);
   f("precision", o.precision);
@@ -107,7 +112,9 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   if (o.crop_size <= 0) o.crop_size = o.image_size;
   if (o.epochs < 1 || o.batch_size < 2) throw std::runtime_error("pretrain needs epochs >= 1 and batch size >= 2");
   if (o.optimizer != "sgd" && o.optimizer != "lars") throw std::runtime_error("--optimizer must be sgd or lars");
-  if (o.method != "simclr" && o.method != "dcl") throw std::runtime_error("--method must be simclr or dcl");
+  if (o.method != "simclr" && o.method != "dcl" && o.method != "moco") {
+    throw std::runtime_error("--method must be simclr, dcl or moco, got '" + o.method + "'");
+  }
   // Distributed: every rank runs this function on its share of each global batch; rank 0 alone writes.
   dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
   const bool main = dist::is_main();
@@ -171,7 +178,17 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     std::fprintf(stderr, "pretrain: %d tensors initialised from %s\n", n, o.init.c_str());
   }
   model->to(device);
-  if (o.channels_last) to_channels_last(*model);
+  // MoCo: the model above is the query encoder; its momentum copy and the queue of negatives live beside it
+  // in one module, which is what checkpoints save and resume.
+  models::MoCo moco{nullptr};
+  if (o.method == "moco") {
+    moco = models::MoCo(model, models::MoCoOptions()
+                                   .queue_size(o.moco_queue)
+                                   .momentum(o.moco_momentum)
+                                   .key_splits(o.moco_key_splits));
+  }
+  torch::nn::Module& trained = moco ? static_cast<torch::nn::Module&>(*moco) : *model;
+  if (o.channels_last) to_channels_last(trained);
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(
                                                        o.optimizer == "lars" ? 0.0 : o.weight_decay));
   data::LoaderOptions lo;
@@ -192,20 +209,20 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   // Resume.
   const std::string ckpt = o.out + "/checkpoint.pt";
   CheckpointState state;
-  state.kind = "simclr";
+  state.kind = moco ? "moco" : "simclr";
   state.config_json = config.dump();
   RunningMeans partial;
   if (fs::exists(ckpt)) {
-    state = load_checkpoint(ckpt, *model, &optimizer, "simclr");
+    state = load_checkpoint(ckpt, trained, &optimizer, state.kind);
     check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt, to_json(PretrainOptions{}));
     partial = RunningMeans::from_json(state.extra_json);
-    if (o.channels_last) to_channels_last(*model);
+    if (o.channels_last) to_channels_last(trained);
     std::fprintf(stderr, "pretrain: resuming %s at epoch %lld, batch %lld (step %lld)\n", ckpt.c_str(),
                  static_cast<long long>(state.epoch + 1), static_cast<long long>(state.batch_in_epoch),
                  static_cast<long long>(state.step));
   }
   // Every rank starts from rank 0's weights (fresh or resumed: the checkpoint is read by every rank).
-  dist::broadcast_module(*model);
+  dist::broadcast_module(trained);
   if (group) {
     std::fprintf(stderr, "pretrain: %d ranks x batch %d = global batch %d%s\n", world, o.batch_size,
                  world * o.batch_size, o.sync_bn ? ", batch norm synchronised" : ", batch norm per rank");
@@ -236,17 +253,33 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
         z = model->forward(x);
       }
       const int64_t n = batch->views[0].size(0);
-      // Distributed: this rank's pairs against the negatives of the global batch (embeddings gathered with
-      // their gradients), gradients averaged over the ranks: the same step as one process with the global batch.
-      const bool dcl = o.method == "dcl";
-      const torch::Tensor loss = group ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature, dcl)
-                                       : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature, dcl);
+      torch::Tensor loss, keys;
+      if (moco) {
+        // Symmetric MoCo: each view's query against the other view's key, the queue as negatives.
+        {
+          const util::AutocastGuard autocast(bf16, device.type());
+          keys = moco->keys(x);
+        }
+        const torch::Tensor positives = torch::cat({keys.narrow(0, n, n), keys.narrow(0, 0, n)});
+        loss = losses::info_nce_queue(z, positives, moco->queue, o.temperature);
+      } else {
+        // Distributed: this rank's pairs against the negatives of the global batch (embeddings gathered with
+        // their gradients), gradients averaged over the ranks: the same step as one process with the global batch.
+        const bool dcl = o.method == "dcl";
+        loss = group ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature, dcl)
+                     : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature, dcl);
+      }
       optimizer.zero_grad();
       dist::GradientReducer reducer(*model);  // all-reduces buckets while backward runs
       loss.backward();
       reducer.finish();
       if (o.optimizer == "lars") apply_lars(optimizer, o.weight_decay);
       optimizer.step();
+      if (moco) {
+        moco->momentum_update();
+        // Every rank enqueues the keys of the global batch, so the queues stay identical.
+        moco->enqueue(group ? dist::all_gather_with_grad(keys) : keys);
+      }
       ++state.step;
       // The logged loss is the global batch's; a stop asked of any rank stops them all at the same step.
       const std::vector<double> reduced = dist::sum_over_ranks({loss.item<double>(), stop_requested() ? 1.0 : 0.0});
@@ -271,7 +304,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
         state.extra_json = partial.to_json();
         if (main) {
           log->flush();
-          save_checkpoint(ckpt, *model, &optimizer, state);
+          save_checkpoint(ckpt, trained, &optimizer, state);
         }
         std::fprintf(stderr, "\npretrain: %s at step %lld; checkpoint saved; rerun the same command to resume\n",
                      step_limit ? "step limit reached" : "stopped", static_cast<long long>(state.step));
@@ -312,7 +345,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     state.extra_json = partial.to_json();
     if (main) {
       log->epoch(metrics);
-      save_checkpoint(ckpt, *model, &optimizer, state);
+      save_checkpoint(ckpt, trained, &optimizer, state);
     }
     // The others wait here while rank 0 monitors and saves; a stop asked of any rank stops them all.
     if (dist::any_rank(stop_requested())) request_stop(true);

@@ -26,9 +26,14 @@ struct PretrainOptions {
   double weight_decay = 1e-4;
   std::string optimizer = "sgd";      // "sgd" or "lars"
   double temperature = 0.5;
-  std::string method = "simclr";      // "simclr" (NT-Xent) or "dcl" (decoupled contrastive loss, Yeh et al. 2022)
+  // "simclr" (NT-Xent), "dcl" (decoupled contrastive loss, Yeh et al. 2022) or "moco" (MoCo v2: a momentum
+  // key encoder and a queue of negatives, He et al. 2020; MoCo v2 uses temperature 0.2).
+  std::string method = "simclr";
+  int moco_queue = 1024;              // MoCo: negatives kept in the queue
+  double moco_momentum = 0.99;        // MoCo: key encoder <- m key + (1 - m) query after every step
+  int moco_key_splits = 2;            // MoCo: shuffled chunks with their own batch-norm statistics for the keys
   std::string head = "mlp";           // "mlp" (SimCLR, 512-512-128) or "linear" (the paper)
-  std::string augment = "xray";       // augmentation preset: xray, paper
+  std::string augment = "xray";       // augmentation preset: xray, xray-clean (no blur, noise), paper
   std::string precision = "auto";     // auto, fp32, bf16
   bool channels_last = true;
   std::string init;                   // optional torchvision ResNet-18 state dict (3-channel conv1 summed)

@@ -106,13 +106,17 @@ json quick_study_config(const std::string& out) {
       "simclr": {"method": "simclr", "epochs": 2, "batch_size": 16, "lr": 0.05, "warmup_epochs": 0, "temperature": 0.5,
                  "crop_size": 56, "knn_every": 0},
       "dcl": {"method": "dcl", "epochs": 2, "batch_size": 16, "lr": 0.05, "warmup_epochs": 0, "temperature": 0.2,
-              "crop_size": 56, "knn_every": 0}
+              "crop_size": 56, "knn_every": 0},
+      "moco": {"method": "moco", "epochs": 2, "batch_size": 16, "lr": 0.05, "warmup_epochs": 0, "temperature": 0.2,
+               "crop_size": 56, "knn_every": 0, "moco_queue": 64}
     },
     "classifier": {"crop_size": 56, "batch_size": 8, "finetune_epochs": 2, "lr_finetune": 0.01,
                    "warmup_epochs": 1, "bootstrap": 200},
     "arms": [
       {"name": "scratch", "init": "random", "probe_epochs": 0},
       {"name": "simclr-lp", "init": "simclr", "pretraining": "simclr", "bn_reestimate": true, "probe_method": "logistic",
+       "probe_epochs": 1, "finetune_epochs": 0},
+      {"name": "moco-lp", "init": "simclr", "pretraining": "moco", "bn_reestimate": true, "probe_method": "logistic",
        "probe_epochs": 1, "finetune_epochs": 0},
       {"name": "dcl-lpft", "init": "simclr", "pretraining": "dcl", "bn_reestimate": true, "probe_method": "logistic",
        "probe_epochs": 1, "backbone_lr_scale": 0.3}
