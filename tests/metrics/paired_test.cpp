@@ -132,6 +132,18 @@ TEST(Intervals, StudentQuantilesAndNormalTail) {
     EXPECT_NEAR(t_quantile_975(std::stoi(df)), q.get<double>(), 2e-5) << "df " << df;
   }
   for (const auto& [z, p] : reference()["two_sided_p"].items()) EXPECT_NEAR(two_sided_p(std::stod(z)), p.get<double>(), 1e-12);
+  // Python's statistics.NormalDist().inv_cdf, an independent implementation (Wichura's AS241).
+  const std::pair<double, double> quantiles[] = {{0.5, 0.0},
+                                                 {0.975, 1.9599639845400536},
+                                                 {0.9875, 2.2414027276049464},
+                                                 {1 - 0.025 / 3, 2.3939797998185104},
+                                                 {0.995, 2.5758293035489},
+                                                 {0.001, -3.090232306167813},
+                                                 {1e-06, -4.753424308822899},
+                                                 {0.02425, -1.9729610513118845}};
+  for (const auto& [p, z] : quantiles) EXPECT_NEAR(normal_quantile(p), z, 1e-12) << p;
+  EXPECT_THROW(normal_quantile(0.0), std::invalid_argument);
+  EXPECT_THROW(normal_quantile(1.0), std::invalid_argument);
   const MeanInterval m = mean_interval({0.70, 0.74, 0.72, 0.78, 0.66});
   EXPECT_NEAR(m.mean, 0.72, 1e-12);
   EXPECT_NEAR(m.sd, std::sqrt(0.002), 1e-12);

@@ -14,6 +14,7 @@ import glob
 import json
 import math
 import os
+import statistics
 import sys
 
 
@@ -100,6 +101,19 @@ def main(out):
                 if "delong" in pooled:
                     d = pooled["delong"]
                     check(d["lo"] <= d["difference"] <= d["hi"] and 0 <= d["p"] <= 1, f"{arm} {frac}: DeLong figures")
+    # 4b. The verdicts: the best arm by mean AUROC, its DeLong interval widened for the number of arms
+    # compared (Bonferroni, with Python's own normal quantile), the p-value multiplied by it.
+    for v in study["verdicts"]:
+        rows = [r for r in study["rows"] if r["fraction"] == v["fraction"] and r["arm"] != study["baseline"]]
+        best = max(rows, key=lambda r: r["auroc"]["mean"])
+        d = best["pooled"][0]["delong"]
+        z = statistics.NormalDist().inv_cdf(1 - 0.025 / len(rows))
+        check(v["best_arm"] == best["arm"] and v["arms_compared"] == len(rows), f"verdict {v['fraction']}: best arm")
+        check(abs(v["lo"] - (d["difference"] - z * d["se"])) < 1e-9 and abs(v["hi"] - (d["difference"] + z * d["se"])) < 1e-9,
+              f"verdict {v['fraction']}: adjusted interval")
+        check(abs(v["p"] - min(1.0, len(rows) * d["p"])) < 1e-12, f"verdict {v['fraction']}: adjusted p")
+        check(v["meets_target"] == (v["difference"] >= 0.03 and v["lo"] > 0), f"verdict {v['fraction']}: target")
+    check(len(study["verdicts"]) == len(study["fractions"]), "a fraction without a verdict")
     # 5. The page and the bundles.
     html = open(os.path.join(out, "study.html")).read()
     check("<svg" in html and html.count('class="mark') >= len(study["arms"]), "study.html has no label-efficiency plot")
@@ -108,7 +122,9 @@ def main(out):
         if cfg.get("final_models", True):
             check(os.path.getsize(os.path.join(out, arm, "model.wristssl")) > 1000, f"no bundle for {arm}")
     md = open(os.path.join(out, "study.md")).read()
-    check(md.count("\n") == 2 + len(study["arms"]) * len(study["fractions"]), "study.md rows")
+    table_rows = [line for line in md.splitlines() if line.startswith("|")]
+    check(len(table_rows) == 2 + len(study["arms"]) * len(study["fractions"]), "study.md rows")
+    check(sum(line.startswith("- At ") for line in md.splitlines()) == len(study["verdicts"]), "study.md verdicts")
     if failures:
         print("\n".join("FAIL: " + f for f in failures))
         return 1

@@ -42,6 +42,10 @@ PairedBootstrap paired_bootstrap_auroc(const std::vector<int>& labels, const std
 /// The 97.5th percentile of Student's t with `df` degrees of freedom (df >= 1).
 double t_quantile_975(int df);
 
+/// The standard normal's quantile: z with P(Z <= z) = p, 0 < p < 1 (to about 1e-15). For intervals at
+/// other levels than 95%, e.g. 1 - 0.05 / m when m comparisons share the 5% (Bonferroni).
+double normal_quantile(double p);
+
 /// Mean of `values` with its 95% t-interval (mean +- t * sd / sqrt(n)); lo = hi = mean for one value.
 struct MeanInterval {
   double mean = 0, lo = 0, hi = 0, sd = 0;
