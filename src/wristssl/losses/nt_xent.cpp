@@ -24,6 +24,12 @@ torch::Tensor contrastive_ce(const torch::Tensor& logits, const torch::Tensor& t
   return (torch::logsumexp(negatives, 1) - positive).mean();
 }
 
+// Embeddings in float32 (bf16 / fp16 under autocast; double stays double, for the tests).
+torch::Tensor fp32(const torch::Tensor& t) { return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat); }
+
+// Rows scaled to unit length, in float32: dot products of these are cosine similarities.
+torch::Tensor unit_rows(const torch::Tensor& t) { return F::normalize(fp32(t), F::NormalizeFuncOptions().dim(1)); }
+
 }  // namespace
 
 torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature, bool decoupled) {
@@ -32,11 +38,9 @@ torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double t
   TORCH_CHECK(z1.size(0) >= 2, "nt_xent needs at least 2 images per batch (negatives), got ", z1.size(0));
   TORCH_CHECK(temperature > 0, "temperature must be > 0, got ", temperature);
   const int64_t n = z1.size(0);
-  const util::AutocastGuard fp32(false, z1.device().type());
+  const util::AutocastGuard no_autocast(false, z1.device().type());
   // Outside autocast: the similarity logits and the log-sum-exp are done in float32.
-  torch::Tensor both = torch::cat({z1, z2}, 0);
-  if (both.scalar_type() != torch::kDouble) both = both.to(torch::kFloat);  // bf16 / fp16 -> fp32
-  const torch::Tensor z = F::normalize(both, F::NormalizeFuncOptions().dim(1));
+  const torch::Tensor z = unit_rows(torch::cat({z1, z2}, 0));
   torch::Tensor logits = torch::matmul(z, z.t()) / temperature;  // [2N, 2N] cosine / tau
   const torch::Tensor self = torch::eye(2 * n, torch::TensorOptions().dtype(torch::kBool).device(z.device()));
   logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
@@ -51,14 +55,13 @@ torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, d
   const int64_t n = z1.size(0);
   const int64_t world = dist::world_size(), rank = dist::rank();
   TORCH_CHECK(world * n >= 2, "nt_xent_global needs at least 2 images in the global batch");
-  const util::AutocastGuard fp32(false, z1.device().type());
-  auto f32 = [](const torch::Tensor& t) { return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat); };
+  const util::AutocastGuard no_autocast(false, z1.device().type());
   // Every rank's embeddings, in rank order: view 1 of the global batch, then view 2, as one process would
   // order them. Gradients flow back to each rank's own rows.
-  const torch::Tensor all1 = dist::all_gather_with_grad(f32(z1));
-  const torch::Tensor all2 = dist::all_gather_with_grad(f32(z2));
+  const torch::Tensor all1 = dist::all_gather_with_grad(fp32(z1));
+  const torch::Tensor all2 = dist::all_gather_with_grad(fp32(z2));
   const int64_t g = world * n;
-  const torch::Tensor z = F::normalize(torch::cat({all1, all2}, 0), F::NormalizeFuncOptions().dim(1));
+  const torch::Tensor z = unit_rows(torch::cat({all1, all2}, 0));
   const auto longs = torch::TensorOptions().dtype(torch::kLong).device(z.device());
   const torch::Tensor local = torch::arange(n, longs) + rank * n;  // this rank's rows in view 1
   const torch::Tensor anchors = torch::cat({local, local + g});
@@ -77,11 +80,9 @@ torch::Tensor info_nce_queue(const torch::Tensor& q, const torch::Tensor& k, con
   TORCH_CHECK(queue.dim() == 2 && queue.size(1) == q.size(1), "info_nce_queue: the queue must be [K, ", q.size(1),
               "], got ", queue.sizes());
   TORCH_CHECK(temperature > 0, "temperature must be > 0, got ", temperature);
-  const util::AutocastGuard fp32(false, q.device().type());
-  const auto unit = [](const torch::Tensor& t) {
-    return F::normalize(t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
-  };
-  const torch::Tensor zq = unit(q), zk = unit(k.detach()).to(zq.scalar_type()), zn = unit(queue.detach()).to(zq.scalar_type());
+  const util::AutocastGuard no_autocast(false, q.device().type());
+  const torch::Tensor zq = unit_rows(q);
+  const torch::Tensor zk = unit_rows(k.detach()).to(zq.scalar_type()), zn = unit_rows(queue.detach()).to(zq.scalar_type());
   const torch::Tensor positive = (zq * zk).sum(1, true);       // [N, 1]
   const torch::Tensor negatives = torch::matmul(zq, zn.t());   // [N, K]
   const torch::Tensor logits = torch::cat({positive, negatives}, 1) / temperature;
