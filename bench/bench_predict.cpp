@@ -24,6 +24,8 @@
 #include "wristssl/io/read_image.h"
 #include "wristssl/train/run_bundle.h"
 #include "wristssl/util/threads.h"
+#include "wristssl/util/memory_format.h"
+#include "wristssl/util/allocator.h"
 
 namespace fs = std::filesystem;
 using namespace wristssl;
@@ -53,7 +55,7 @@ Latency measure(infer::Predictor& p, const std::string& file, int repeats, bool 
     const io::Image img = io::read_image(file);
     const double t_decode = ms_since(t0);
     const auto t1 = clock_type::now();
-    const torch::Tensor x = p.batch({p.input(img)}).contiguous(at::MemoryFormat::ChannelsLast);
+    const torch::Tensor x = util::channels_last(p.batch({p.input(img)}));
     const double t_pre = ms_since(t1);
     const auto t2 = clock_type::now();
     if (heatmap) {
@@ -83,6 +85,7 @@ void print_row(const std::string& what, const Latency& l) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  util::configure_allocator();
   int size = 512, repeats = 30, threads = 0, folder_images = 64;
   std::string precision = "fp32", out;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -1,9 +1,11 @@
 // SimCLR training throughput on this machine: prints a table of figures for README.
 //   build/bench/wristssl_bench_simclr [--sizes 224,512] [--batch 32] [--steps 6] [--precision all|fp32|bf16]
+//     [--threads N] [--profile PREFIX]  (PREFIX-SIZE-PREC[-cl].json: one model step as a Chrome trace)
 // Measures: matrix-multiply peak (fp32, bf16), model-only training images/s (synthetic tensors), the data
 // pipeline alone (cache -> augment -> batch), end-to-end pretraining (pipeline + model), the FLOP rate
 // reached, and peak resident memory.
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -20,6 +22,8 @@
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/threads.h"
+#include "wristssl/util/memory_format.h"
+#include "wristssl/util/allocator.h"
 
 namespace {
 
@@ -80,7 +84,7 @@ struct Trainer {
   }
   void step(const torch::Tensor& v1, const torch::Tensor& v2) {
     torch::Tensor x = torch::cat({v1, v2}, 0);
-    if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    if (channels_last) x = util::channels_last(x);
     torch::Tensor z;
     {
       const util::AutocastGuard ac(bf16, c10::kCPU);
@@ -98,9 +102,10 @@ struct Trainer {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string allocator = util::configure_allocator();
   std::vector<int> sizes = {224, 512};
   int batch = 32, steps = 6, threads = 0;
-  std::string precision = "all";
+  std::string precision = "all", profile;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--sizes") {
@@ -113,6 +118,8 @@ int main(int argc, char** argv) {
       steps = std::stoi(v);
     } else if (a == "--precision") {
       precision = v;
+    } else if (a == "--profile") {
+      profile = v;
     } else if (a == "--threads") {
       threads = std::stoi(v);
     }
@@ -121,6 +128,7 @@ int main(int argc, char** argv) {
   const bool native = util::has_native_bf16(c10::Device(c10::kCPU));
   std::printf("wristssl SimCLR benchmark: %d thread(s), native bf16: %s, batch %d (x2 views), %d timed steps\n",
               threads, native ? "yes" : "no", batch, steps);
+  std::printf("allocator: %s\n", allocator.c_str());
   const double peak32 = matmul_gflops(torch::kFloat), peak16 = matmul_gflops(torch::kBFloat16);
   std::printf("matmul 2048^3: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n", peak32, peak16);
 
@@ -163,6 +171,11 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         for (int i = 0; i < steps; ++i) t.step(v1, v2);
         const double model_rate = 2.0 * batch * steps / seconds_since(t0);  // views per second
+        if (!profile.empty()) {  // one more step under the LibTorch profiler: a Chrome trace per configuration
+          const torch::autograd::profiler::RecordProfile rp(profile + "-" + std::to_string(s) + "-" + p +
+                                                            (cl ? "-cl" : "") + ".json");
+          t.step(v1, v2);
+        }
         data::BatchLoader loader(*loaded.pixels, items, {}, lo);
         int done = 0;
         t0 = Clock::now();

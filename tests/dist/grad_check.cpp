@@ -14,6 +14,7 @@
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/common.h"
+#include "wristssl/util/memory_format.h"
 
 using namespace wristssl;
 
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
   std::optional<dist::SyncBatchNorm> sync_bn(std::in_place, true);
   model->train();
   torch::Tensor x = torch::cat({v1.narrow(0, rank * per_rank, per_rank), v2.narrow(0, rank * per_rank, per_rank)});
-  if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  if (channels_last) x = util::channels_last(x);
   const torch::Tensor z = model->forward(x);
   const torch::Tensor loss = losses::nt_xent_global(z.narrow(0, 0, per_rank), z.narrow(0, per_rank, per_rank), 0.5);
   {
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
   single->train();
   if (channels_last) train::to_channels_last(*single);
   torch::Tensor xs = torch::cat({v1, v2});
-  if (channels_last) xs = xs.contiguous(at::MemoryFormat::ChannelsLast);
+  if (channels_last) xs = util::channels_last(xs);
   const torch::Tensor zs = single->forward(xs);
   const int64_t n = per_rank * world;
   const torch::Tensor ls = losses::nt_xent(zs.narrow(0, 0, n), zs.narrow(0, n, n), 0.5);

@@ -29,6 +29,7 @@
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/threads.h"
+#include "wristssl/util/allocator.h"
 
 namespace {
 
@@ -133,6 +134,7 @@ std::string command_of(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  util::configure_allocator();  // before any large tensor: see util/allocator.h
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--version" || (i == 1 && std::string(argv[i]) == "version")) {
       std::cout << version_text();

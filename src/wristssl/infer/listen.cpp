@@ -7,6 +7,7 @@
 #include "wristssl/infer/predict.h"
 #include "wristssl/infer/predictor.h"
 #include "wristssl/io/read_image.h"
+#include "wristssl/util/memory_format.h"
 
 namespace wristssl::infer {
 namespace {
@@ -25,7 +26,7 @@ int run_listen(const ListenOptions& o) {
   const dicom::Scorer scorer = [&predictor](const std::string& path) {
     const io::Image image = io::read_image(path);
     const torch::Tensor x =
-        predictor.batch({predictor.input(image)}).contiguous(at::MemoryFormat::ChannelsLast);
+        util::channels_last(predictor.batch({predictor.input(image)}));
     torch::Tensor maps;
     const std::vector<Prediction> p = predictor.predict_with_heatmaps(x, &maps);
     dicom::Scored s;

@@ -20,6 +20,7 @@
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/threads.h"
+#include "wristssl/util/memory_format.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -146,7 +147,7 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
       }
     }
     if (!inputs.empty()) {
-      const torch::Tensor x = predictor.batch(inputs).contiguous(at::MemoryFormat::ChannelsLast);
+      const torch::Tensor x = util::channels_last(predictor.batch(inputs));
       torch::Tensor maps;
       const std::vector<Prediction> preds =
           heat ? predictor.predict_with_heatmaps(x, &maps) : predictor.predict(x);

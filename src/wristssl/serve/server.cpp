@@ -29,6 +29,7 @@
 #include "wristssl/serve_page.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/version.h"
+#include "wristssl/util/memory_format.h"
 
 using nlohmann::json;
 using steady = std::chrono::steady_clock;
@@ -206,7 +207,7 @@ struct Server::Impl {
     }
     if (!inputs.empty()) {
       try {
-        const torch::Tensor x = predictor->batch(inputs).contiguous(at::MemoryFormat::ChannelsLast);
+        const torch::Tensor x = util::channels_last(predictor->batch(inputs));
         torch::Tensor maps;
         const std::vector<infer::Prediction> preds = heat ? predictor->predict_with_heatmaps(x, &maps) : predictor->predict(x);
         for (size_t i = 0; i < ok.size(); ++i) {

@@ -24,6 +24,7 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
+#include "wristssl/util/memory_format.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -503,7 +504,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
         lr = LrSchedule{lr_peak, 0.0, warmup, phase_epochs * steps}.at(phase_epoch * steps + b->index);
         apply_lr(*optimizer, lr, probe);
         torch::Tensor x = b->views[0].to(device);
-        if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+        if (o.channels_last) x = util::channels_last(x);
         torch::Tensor logits;
         {
           const util::AutocastGuard ac(bf16, device.type());

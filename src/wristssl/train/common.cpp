@@ -12,6 +12,7 @@
 #include "wristssl/util/autocast.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/memory_format.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -79,7 +80,7 @@ void apply_lars(torch::optim::Optimizer& optimizer, double weight_decay, double 
 void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters()) {
-    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    if (p.dim() == 4) p.set_data(util::channels_last(p.data()));
   }
 }
 
@@ -246,7 +247,7 @@ torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& ite
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     torch::Tensor x = batch->views[0].to(in.device);
-    if (in.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    if (in.channels_last) x = util::channels_last(x);
     const util::AutocastGuard autocast(in.bf16, in.device.type());
     parts.push_back(fn(x).to(torch::kFloat).cpu());
   }

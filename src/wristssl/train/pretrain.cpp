@@ -26,6 +26,7 @@
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
+#include "wristssl/util/memory_format.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -246,7 +247,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       const double lr = schedule.at(state.step);
       set_lr(optimizer, lr);
       torch::Tensor x = torch::cat({batch->views[0], batch->views[1]}, 0).to(device);
-      if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      if (o.channels_last) x = util::channels_last(x);
       torch::Tensor z;
       {
         const util::AutocastGuard autocast(bf16, device.type());

@@ -1,5 +1,6 @@
 #include "wristssl/util/device.h"
 
+#include "wristssl/util/allocator.h"
 #include "wristssl/util/threads.h"
 
 #include <torch/cuda.h>
@@ -40,10 +41,12 @@ std::string describe(const c10::Device& device, bool bf16, int threads) {
 
 Compute setup_compute(const std::string& who, int threads, const std::string& precision) {
   Compute c;
+  const std::string allocator = configure_allocator();
   c.threads = set_threads(threads);
   c.device = best_device();
   c.bf16 = use_bf16(precision, c.device);
-  std::fprintf(stderr, "%s: %s\n", who.c_str(), describe(c.device, c.bf16, c.threads).c_str());
+  std::fprintf(stderr, "%s: %s; allocator: %s\n", who.c_str(), describe(c.device, c.bf16, c.threads).c_str(),
+               allocator.c_str());
   return c;
 }
 
