@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -176,6 +177,48 @@ TEST(PretrainKnn, OnTwoClassesTheMonitorReportsAuroc) {
   EXPECT_GE(row["knn_auroc"].get<double>(), 0.0);
   EXPECT_LE(row["knn_auroc"].get<double>(), 1.0);
   EXPECT_GT(row["knn_accuracy"].get<double>(), 0.0);
+}
+
+
+TEST(PretrainKnn, ByDefaultTheMonitorAndCheckpointsAreSizedToTheEpoch) {
+  // knn_every -1 (the default): the monitor runs after the first and the last epoch, and in between only once
+  // its last cost is at most 5% of the training time since; checkpoints likewise (the first and the last
+  // always). The rule is checked on the logged seconds, whatever this machine's speed.
+  const std::string out = testing::temp_dir("pre_extras");
+  PretrainOptions o;
+  o.data.data = testing::repo_path("samples/fracatlas/labels.csv");
+  o.data.group_column = "dup_cluster";
+  o.out = out;
+  o.image_size = 32;
+  o.epochs = 5;
+  o.batch_size = 16;
+  o.threads = 2;
+  o.knn_k = 5;
+  o.cache_dir = out + "/cache";
+  ASSERT_EQ(o.knn_every, -1);
+  run_pretrain(o);
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(util::read_text(out + "/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 5u);
+  for (const char* key : {"knn_seconds", "checkpoint_seconds"}) {
+    SCOPED_TRACE(key);
+    EXPECT_TRUE(rows.front().contains(key));
+    EXPECT_TRUE(rows.back().contains(key));
+    double last_cost = rows.front()[key].get<double>(), training = 0;
+    for (size_t e = 1; e + 1 < rows.size(); ++e) {
+      training += rows[e]["seconds"].get<double>();
+      const bool due = last_cost <= 0.05 * training;
+      EXPECT_EQ(rows[e].contains(key), due) << "epoch " << e + 1 << ": last cost " << last_cost << " s, "
+                                             << training << " s of training since";
+      if (rows[e].contains(key)) {
+        last_cost = rows[e][key].get<double>();
+        training = 0;
+      }
+    }
+  }
+  EXPECT_TRUE(rows.back().contains("knn_auroc"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.pt"));
 }
 
 }  // namespace

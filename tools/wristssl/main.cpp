@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
   pretrain->add_option("--init", pre.init, "torchvision ResNet-18 state dict to start from (torch.save)");
   pretrain->add_option("--seed", pre.seed, "seed for data order and augmentations")->capture_default_str();
   pretrain->add_option("--workers", pre.workers, "loader threads")->capture_default_str();
-  pretrain->add_option("--knn-every", pre.knn_every, "epochs between kNN monitors (labelled data; 0 = off)")->capture_default_str();
+  pretrain->add_option("--knn-every", pre.knn_every, "epochs between kNN monitors (labelled data; 0 = off; -1 = auto: about 5% of training time, and the last epoch)")->capture_default_str();
   pretrain->add_option("--knn-max", pre.knn_max, "images embedded by the kNN monitor")->capture_default_str();
   pretrain->add_option("--max-steps", pre.max_steps, "stop (resumably) after this many steps")->capture_default_str();
   pretrain->add_flag("--sync-bn", pre.sync_bn, "distributed: batch norm over the global batch");

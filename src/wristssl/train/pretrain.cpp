@@ -234,6 +234,11 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   result.epochs_done = state.epoch;
   result.steps = state.step;
   bool first_logged = false;
+  // Per-epoch extras sized to the epoch: the kNN monitor (auto interval) and the checkpoint, each kept near
+  // kExtrasShare of the training time. The first epoch's monitor and every checkpoint are timed.
+  constexpr double kExtrasShare = 0.05;
+  double train_seconds_since_knn = 0, train_seconds_since_save = 0, knn_seconds = 0, save_seconds = 0;
+  bool knn_done = false;
 
   model->train();
   for (int64_t epoch = state.epoch; epoch < o.epochs; ++epoch) {
@@ -331,22 +336,44 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       metrics["comm_mb_per_step"] = {{"all_reduce", c.all_reduce_bytes / steps / 1e6},
                                      {"all_gather", c.all_gather_bytes / steps / 1e6}};
     }
-    if (main && o.knn_every > 0 && !knn_memory.empty() && !knn_query.empty() && (epoch + 1) % o.knn_every == 0) {
+    train_seconds_since_knn += seconds;
+    train_seconds_since_save += seconds;
+    const bool last_epoch = epoch + 1 == o.epochs;
+    const bool knn_due = o.knn_every > 0 ? (epoch + 1) % o.knn_every == 0
+                         : o.knn_every < 0 && (!knn_done || last_epoch ||
+                                               knn_seconds <= kExtrasShare * train_seconds_since_knn);
+    if (main && knn_due && !knn_memory.empty() && !knn_query.empty()) {
+      const auto k0 = std::chrono::steady_clock::now();
       KnnSets sets = cap_knn_sets(knn_memory, knn_query, o.knn_max);
       const InferenceInput in{o.crop_size, mean, stdev, device, bf16, o.channels_last};
       const KnnResult knn = knn_monitor(*model->backbone, *loaded.pixels, sets.memory, sets.query, labels, o.knn_k, in);
       metrics["knn_accuracy"] = knn.accuracy;
       if (!std::isnan(knn.auroc)) metrics["knn_auroc"] = knn.auroc;
       model->train();
+      knn_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
+      metrics["knn_seconds"] = knn_seconds;
+      knn_done = true;
+      train_seconds_since_knn = 0;
     }
     bar.finish(metrics.dump());
     state.epoch = epoch + 1;
     state.batch_in_epoch = 0;
     partial = RunningMeans();
     state.extra_json = partial.to_json();
+    // A checkpoint every epoch unless epochs are so short that saving would cost more than kExtrasShare of
+    // training (then at least every save_seconds / kExtrasShare seconds of training, and after the last epoch).
+    // A stop (Ctrl-C, SIGTERM, --max-steps) always saves.
+    const bool save_due = last_epoch || stop_requested() || (o.max_steps > 0 && state.step >= o.max_steps) ||
+                          save_seconds <= kExtrasShare * train_seconds_since_save;
     if (main) {
+      if (save_due) {
+        const auto s0 = std::chrono::steady_clock::now();
+        save_checkpoint(ckpt, trained, &optimizer, state);
+        save_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+        metrics["checkpoint_seconds"] = save_seconds;
+        train_seconds_since_save = 0;
+      }
       log->epoch(metrics);
-      save_checkpoint(ckpt, trained, &optimizer, state);
     }
     // The others wait here while rank 0 monitors and saves; a stop asked of any rank stops them all.
     if (dist::any_rank(stop_requested())) request_stop(true);

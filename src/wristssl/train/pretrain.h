@@ -43,7 +43,8 @@ struct PretrainOptions {
   int prefetch = 4;
   int knn_k = 20;                     // kNN monitor (labelled data only)
   int knn_max = 1000;                 // images embedded for the monitor (memory + queries)
-  int knn_every = 1;                  // epochs between monitors; 0 = never
+  int knn_every = -1;                 // epochs between monitors; 0 = never; -1 = auto: after the first epoch,
+                                      // then as often as keeps the monitor near kExtrasShare of training time
   int64_t max_steps = 0;              // stop after this many steps (tests, benchmarks); 0 = no limit
   // Distributed (several processes: torchrun, SLURM or `wristssl launch`; see dist/env.h). batch_size stays
   // the per-rank batch.
