@@ -26,6 +26,8 @@
 #include "wristssl/train/pretrain.h"
 #include "wristssl/train/protocol.h"
 #include "wristssl/train/study.h"
+#include "wristssl/train/tune.h"
+#include "wristssl/util/tuned.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/threads.h"
@@ -103,7 +105,7 @@ int run_pretrain(train::PretrainOptions o, const std::string& layout) {
 }
 
 const char* const kCommands[] = {"inspect", "scan",    "pretrain", "train",  "evaluate", "metrics",
-                                 "run",     "predict", "bundle",   "export", "serve", "listen", "launch", "study"};
+                                 "run",     "predict", "bundle",   "export", "serve", "listen", "launch", "study", "tune"};
 
 std::string version_text() {
   std::string s = std::string("wristssl ") + kVersion + "\nLibTorch " + TORCH_VERSION + "\nfeatures:";
@@ -366,6 +368,15 @@ int main(int argc, char** argv) {
   studyc->add_flag("--quick", study_quick, "the same code on the bundled sample, in about a minute (no --config needed)");
   studyc->add_option("--out", study_out, "output folder (overrides the config's 'out')");
 
+  train::TuneOptions tune_opts;
+  bool tune_show = false;
+  auto* tunec = app.add_subcommand(
+      "tune", "measure the training step for each thread count and precision here; the fastest becomes this machine's default");
+  tunec->add_option("--size", tune_opts.size, "view side of the measured step")->capture_default_str();
+  tunec->add_option("--batch", tune_opts.batch, "images per step (2 views each)")->capture_default_str();
+  tunec->add_option("--steps", tune_opts.steps, "timed steps per configuration")->capture_default_str();
+  tunec->add_flag("--show", tune_show, "print this machine's stored choice and exit");
+
   CLI11_PARSE(app, argc, argv);
   try {
     util::set_threads(threads);
@@ -412,6 +423,19 @@ int main(int argc, char** argv) {
     if (*metricsc) {
       if (mo_threshold >= 0) mo.threshold = mo_threshold;
       return metrics::run_metrics_command(mo, std::cout);
+    }
+    if (*tunec) {
+      if (tune_show) {
+        const auto c = util::cached_choice();
+        std::cout << "machine: " << util::machine_key() << "\ncache: " << util::tune_cache_path() << "\n"
+                  << (c ? "choice: " + std::string(c->bf16 ? "bf16" : "fp32") + ", " + std::to_string(c->threads) +
+                              " thread(s), tuned " + c->date + " (" + c->why + ")\n"
+                        : std::string("choice: none (not tuned: all cores, bf16 where native)\n"));
+        return 0;
+      }
+      const nlohmann::json entry = train::run_tune(tune_opts);
+      std::cout << entry.dump(2) << "\n";
+      return 0;
     }
     if (*studyc) {
       if (study_config.empty() && !study_quick) throw std::runtime_error("study needs --config FILE or --quick");

@@ -20,6 +20,7 @@
 #include "wristssl/models/moco.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/checkpoint.h"
+#include "wristssl/train/tune.h"
 #include "wristssl/train/common.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/util/autocast.h"
@@ -122,10 +123,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   const int world = dist::world_size();
   o.threads = dist::threads_per_rank(o.threads);
   if (main) fs::create_directories(o.out);
-  const util::Compute compute = util::setup_compute("pretrain", o.threads, o.precision);
-  const int threads = compute.threads;
-  const c10::Device device = dist::device_for_rank(compute.device);
-  const bool bf16 = compute.bf16;
+  util::Compute compute = util::setup_compute("pretrain", o.threads, o.precision);
 
   // Data: the cache at image_size; val / test images of a given split stay out of pretraining.
   data::LoadedData loaded = data::load_pixels(o.data, data::cache_options(o.cache_dir, o.image_size, o.threads), o.limit);
@@ -156,6 +154,16 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     }
   }
   if (!ds.labelled()) knn_memory.clear();
+  // A long run on an untuned machine measures its compute configuration first (about half a minute), once
+  // per machine: every later command reads the result.
+  if (world == 1 && should_tune_first(o.threads, o.precision, 2.0 * o.epochs * static_cast<double>(train_items.size()))) {
+    std::fprintf(stderr, "pretrain: a long run on an untuned machine: measuring the compute configuration first\n");
+    run_tune(TuneOptions());
+    compute = util::setup_compute("pretrain", o.threads, o.precision);
+  }
+  const int threads = compute.threads;
+  const c10::Device device = dist::device_for_rank(compute.device);
+  const bool bf16 = compute.bf16;
   const auto [mean, stdev] = data::pixel_stats(*loaded.pixels);
   json config = to_json(o);
   config["world_size"] = world;

@@ -2,6 +2,7 @@
 
 #include "wristssl/util/allocator.h"
 #include "wristssl/util/threads.h"
+#include "wristssl/util/tuned.h"
 
 #include <torch/cuda.h>
 
@@ -42,11 +43,22 @@ std::string describe(const c10::Device& device, bool bf16, int threads) {
 Compute setup_compute(const std::string& who, int threads, const std::string& precision) {
   Compute c;
   const std::string allocator = configure_allocator();
-  c.threads = set_threads(threads);
   c.device = best_device();
-  c.bf16 = use_bf16(precision, c.device);
-  std::fprintf(stderr, "%s: %s; allocator: %s\n", who.c_str(), describe(c.device, c.bf16, c.threads).c_str(),
-               allocator.c_str());
+  c.bf16 = use_bf16(precision, c.device);  // checks the name
+  // The defaults (0 threads, "auto") take what `wristssl tune` measured on this machine, if it did.
+  std::string chosen;
+  if (!c.device.is_cuda() && (threads == 0 || precision == "auto")) {
+    if (const std::optional<TunedChoice> t = cached_choice()) {
+      if (threads == 0) threads = t->threads;
+      if (precision == "auto") c.bf16 = t->bf16;
+      chosen = "; defaults as tuned on this machine " + t->date + " (" + t->why + ")";
+    } else {
+      chosen = "; this machine is not tuned: all cores, bf16 where native (`wristssl tune` measures)";
+    }
+  }
+  c.threads = set_threads(threads);
+  std::fprintf(stderr, "%s: %s%s; allocator: %s\n", who.c_str(), describe(c.device, c.bf16, c.threads).c_str(),
+               chosen.c_str(), allocator.c_str());
   return c;
 }
 
