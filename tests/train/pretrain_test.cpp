@@ -155,21 +155,27 @@ TEST_F(Pretrain, ADamagedCheckpointIsRefusedWithAClearMessage) {
 namespace wristssl::train {
 namespace {
 
-TEST(PretrainKnn, OnTwoClassesTheMonitorReportsAuroc) {
-  // The bundled FracAtlas sample is binary (fractured / not): the monitor must give an AUROC in [0, 1]
-  // beside the accuracy; an untrained backbone's AUROC is near chance, not at the majority share.
-  const std::string out = testing::temp_dir("pre_knn_auroc");
+// The bundled FracAtlas sample (labelled, binary) at 32 px, batch 16, 2 threads, kNN k 5, into a fresh folder.
+PretrainOptions labelled_sample(const std::string& tag, int epochs) {
   PretrainOptions o;
   o.data.data = testing::repo_path("samples/fracatlas/labels.csv");
   o.data.group_column = "dup_cluster";
-  o.out = out;
+  o.out = testing::temp_dir(tag);
   o.image_size = 32;
-  o.epochs = 1;
+  o.epochs = epochs;
   o.batch_size = 16;
   o.threads = 2;
-  o.knn_every = 1;
   o.knn_k = 5;
-  o.cache_dir = out + "/cache";
+  o.cache_dir = o.out + "/cache";
+  return o;
+}
+
+TEST(PretrainKnn, OnTwoClassesTheMonitorReportsAuroc) {
+  // The bundled FracAtlas sample is binary (fractured / not): the monitor must give an AUROC in [0, 1]
+  // beside the accuracy; an untrained backbone's AUROC is near chance, not at the majority share.
+  PretrainOptions o = labelled_sample("pre_knn_auroc", 1);
+  o.knn_every = 1;
+  const std::string out = o.out;
   run_pretrain(o);
   const std::string line = util::read_text(out + "/metrics.jsonl");
   const nlohmann::json row = nlohmann::json::parse(line.substr(0, line.find('\n')));
@@ -184,17 +190,8 @@ TEST(PretrainKnn, ByDefaultTheMonitorAndCheckpointsAreSizedToTheEpoch) {
   // knn_every -1 (the default): the monitor runs after the first and the last epoch, and in between only once
   // its last cost is at most 5% of the training time since; checkpoints likewise (the first and the last
   // always). The rule is checked on the logged seconds, whatever this machine's speed.
-  const std::string out = testing::temp_dir("pre_extras");
-  PretrainOptions o;
-  o.data.data = testing::repo_path("samples/fracatlas/labels.csv");
-  o.data.group_column = "dup_cluster";
-  o.out = out;
-  o.image_size = 32;
-  o.epochs = 5;
-  o.batch_size = 16;
-  o.threads = 2;
-  o.knn_k = 5;
-  o.cache_dir = out + "/cache";
+  const PretrainOptions o = labelled_sample("pre_extras", 5);
+  const std::string out = o.out;
   ASSERT_EQ(o.knn_every, -1);
   run_pretrain(o);
   std::vector<nlohmann::json> rows;
