@@ -371,20 +371,26 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     // A checkpoint every epoch unless epochs are so short that saving would cost more than kExtrasShare of
     // training (then at least every save_seconds / kExtrasShare seconds of training, and after the last epoch).
     // A stop (Ctrl-C, SIGTERM, --max-steps) always saves.
-    const bool save_due = last_epoch || stop_requested() || (o.max_steps > 0 && state.step >= o.max_steps) ||
-                          save_seconds <= kExtrasShare * train_seconds_since_save;
+    const bool step_limit = o.max_steps > 0 && state.step >= o.max_steps;
+    bool saved = false;
+    auto save = [&] {
+      const auto s0 = std::chrono::steady_clock::now();
+      save_checkpoint(ckpt, trained, &optimizer, state);
+      save_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+      train_seconds_since_save = 0;
+      saved = true;
+    };
     if (main) {
-      if (save_due) {
-        const auto s0 = std::chrono::steady_clock::now();
-        save_checkpoint(ckpt, trained, &optimizer, state);
-        save_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+      if (last_epoch || stop_requested() || step_limit || save_seconds <= kExtrasShare * train_seconds_since_save) {
+        save();
         metrics["checkpoint_seconds"] = save_seconds;
-        train_seconds_since_save = 0;
       }
       log->epoch(metrics);
     }
-    // The others wait here while rank 0 monitors and saves; a stop asked of any rank stops them all.
+    // The others wait here while rank 0 monitors and saves; a stop asked of any rank stops them all, and one
+    // asked of another rank only is saved here.
     if (dist::any_rank(stop_requested())) request_stop(true);
+    if (main && !saved && stop_requested()) save();
     result.last_epoch_loss = metrics["loss"].get<double>();
     result.epochs_done = state.epoch;
     result.steps = state.step;
