@@ -19,6 +19,7 @@
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/common.h"
+#include "wristssl/train/tune.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/threads.h"
@@ -73,31 +74,6 @@ double matmul_gflops(torch::Dtype dtype) {
   }
   return 2.0 * n * n * n * reps / seconds_since(t0) / 1e9;
 }
-
-struct Trainer {
-  models::SimCLR model{models::ProjectionHeadOptions(), 1};
-  torch::optim::SGD opt{model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4)};
-  bool bf16, channels_last;
-  Trainer(bool bf, bool cl) : bf16(bf), channels_last(cl) {
-    if (cl) train::to_channels_last(*model);
-    model->train();
-  }
-  void step(const torch::Tensor& v1, const torch::Tensor& v2) {
-    torch::Tensor x = torch::cat({v1, v2}, 0);
-    if (channels_last) x = util::channels_last(x);
-    torch::Tensor z;
-    {
-      const util::AutocastGuard ac(bf16, c10::kCPU);
-      z = model->forward(x);
-    }
-    const int64_t n = v1.size(0);
-    torch::Tensor loss = losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), 0.5);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    loss.item<double>();
-  }
-};
 
 }  // namespace
 
@@ -165,16 +141,16 @@ int main(int argc, char** argv) {
     const double train_flops = 3.0 * resnet18_forward_flops(s);  // forward + backward (2x)
     for (const std::string& p : precisions) {
       for (bool cl : {false, true}) {
-        Trainer t(p == "bf16", cl);
+        train::TimedSimclrStep step(p == "bf16", cl);
         const torch::Tensor v1 = torch::randn({batch, 1, s, s}), v2 = torch::randn({batch, 1, s, s});
-        t.step(v1, v2);  // warm-up: allocations, oneDNN primitives
+        step(v1, v2);  // warm-up: allocations, oneDNN primitives
         auto t0 = Clock::now();
-        for (int i = 0; i < steps; ++i) t.step(v1, v2);
+        for (int i = 0; i < steps; ++i) step(v1, v2);
         const double model_rate = 2.0 * batch * steps / seconds_since(t0);  // views per second
         if (!profile.empty()) {  // one more step under the LibTorch profiler: a Chrome trace per configuration
           const torch::autograd::profiler::RecordProfile rp(profile + "-" + std::to_string(s) + "-" + p +
                                                             (cl ? "-cl" : "") + ".json");
-          t.step(v1, v2);
+          step(v1, v2);
         }
         data::BatchLoader loader(*loaded.pixels, items, {}, lo);
         int done = 0;
@@ -184,7 +160,7 @@ int main(int argc, char** argv) {
           while (done < steps) {
             auto b = loader.next();
             if (!b) break;
-            t.step(b->views[0], b->views[1]);
+            step(b->views[0], b->views[1]);
             ++done;
           }
         }

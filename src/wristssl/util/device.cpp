@@ -15,16 +15,22 @@ namespace wristssl::util {
 
 c10::Device best_device() { return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU); }
 
-bool has_native_bf16(const c10::Device& device) {
-  if (device.is_cuda()) return true;  // LibTorch with CUDA 11+ on sm80+ (Ampere, Hopper); older GPUs emulate
+std::string cpuinfo_field(const std::string& field) {
   std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) == 0) {
-      return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field, 0) == 0) {
+      const size_t colon = line.find(':');
+      const size_t value = colon == std::string::npos ? std::string::npos : line.find_first_not_of(" \t", colon + 1);
+      return value == std::string::npos ? "" : line.substr(value);
     }
   }
-  return false;
+  return "";
+}
+
+bool has_native_bf16(const c10::Device& device) {
+  if (device.is_cuda()) return true;  // LibTorch with CUDA 11+ on sm80+ (Ampere, Hopper); older GPUs emulate
+  const std::string flags = " " + cpuinfo_field("flags") + " ";
+  return flags.find(" avx512_bf16 ") != std::string::npos || flags.find(" amx_bf16 ") != std::string::npos;
 }
 
 bool use_bf16(const std::string& precision, const c10::Device& device) {

@@ -11,6 +11,9 @@ namespace wristssl::util {
 /// "cuda" when available, else "cpu".
 c10::Device best_device();
 
+/// The value of the first /proc/cpuinfo line whose name starts with `field` ("model name", "flags"); "" if none.
+std::string cpuinfo_field(const std::string& field);
+
 /// True when this machine computes bf16 natively on `device`.
 bool has_native_bf16(const c10::Device& device);
 

@@ -2,11 +2,13 @@
 
 #include <torch/version.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/threads.h"
 
@@ -14,17 +16,6 @@ namespace wristssl::util {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string cpu_line(const std::string& field) {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field, 0) == 0) {
-      const size_t colon = line.find(':');
-      return colon == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  }
-  return "";
-}
 
 bool tuning_off() {
   const char* env = std::getenv("WRISTSSL_TUNE");
@@ -34,20 +25,25 @@ bool tuning_off() {
 nlohmann::json read_cache() {
   const std::string path = tune_cache_path();
   if (!fs::exists(path)) return nlohmann::json::object();
+  std::string why = "not a JSON object";
   try {
     nlohmann::json j = nlohmann::json::parse(read_text(path));
     if (j.is_object()) return j;
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    why = e.what();
   }
-  return nlohmann::json::object();  // unreadable: as if untuned (the next `tune` rewrites it)
+  // Unreadable: as if untuned, said once per process (the next `wristssl tune` rewrites it).
+  static std::once_flag warned;
+  std::call_once(warned, [&] { std::fprintf(stderr, "warning: ignoring the tune cache %s: %s\n", path.c_str(), why.c_str()); });
+  return nlohmann::json::object();
 }
 
 }  // namespace
 
 std::string machine_key() {
-  std::string model = cpu_line("model name");
+  std::string model = cpuinfo_field("model name");
   if (model.empty()) model = "unknown CPU";
-  const std::string flags = " " + cpu_line("flags") + " ";
+  const std::string flags = " " + cpuinfo_field("flags") + " ";
   std::string features;
   for (const char* f : {"amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2"}) {
     if (flags.find(std::string(" ") + f + " ") != std::string::npos) features += (features.empty() ? "" : " ") + std::string(f);

@@ -23,7 +23,8 @@ struct TunedChoice {
   std::string why;         // one line: what it beat, by how much
 };
 
-/// This machine's key, e.g. "Intel(R) Xeon(R) Processor | 2 cores | amx_bf16 avx512_bf16 | libtorch 1.13.1".
+/// This machine's key, e.g. "Intel(R) Xeon(R) Processor | 2 cores | amx_bf16 amx_tile avx512_bf16 avx512f avx2 | libtorch 1.13.0"
+/// (the version LibTorch's headers report).
 std::string machine_key();
 
 /// The cache file's path (not created).
