@@ -20,6 +20,9 @@
 #            epoch at the benchmark's size and batch, its logged images/s (default ../shared/data/fracatlas/images
 #            when present; "" skips the row)
 #   WRISTSSL the command-line program                (default build/wristssl)
+#   PY_PRELOAD  a malloc library preloaded into PyTorch's best bf16 configuration for one more run, as PyTorch's
+#            CPU tuning guide advises (information, beside the targets, which use PyTorch as users run it;
+#            default: Debian's libtcmalloc_minimal.so.4, the allocator wristssl links, when present; "" skips)
 #   LOG_DIR  where the raw outputs go                (default: a new directory under /tmp)
 #
 # Figures are views/s: 2 augmented views per image and step, i.e. 2 * BATCH * STEPS / seconds. "e2e" is the
@@ -41,6 +44,12 @@ BENCH="${BENCH:-build/bench/wristssl_bench_simclr}"
 CPP_TABLE="${CPP_TABLE:-}"
 LOG_DIR="${LOG_DIR:-$(mktemp -d /tmp/wristssl-compare.XXXXXX)}"
 WRISTSSL="${WRISTSSL:-build/wristssl}"
+if [[ -z "${PY_PRELOAD+x}" ]]; then
+  PY_PRELOAD=""
+  for L in /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4; do
+    [[ -f $L ]] && { PY_PRELOAD="$L"; break; }
+  done
+fi
 if [[ -z "${PRETRAIN_DATA+x}" ]]; then
   PRETRAIN_DATA=""
   [[ -d ../shared/data/fracatlas/images ]] && PRETRAIN_DATA="$(cd ../shared/data/fracatlas/images && pwd)"
@@ -84,7 +93,7 @@ verdict() {  # ratio target
 
 CORES="$(nproc)"
 CPU_MODEL="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)"
-CMD="SIZES=\"$SIZES\" BATCH=$BATCH STEPS=$STEPS WARMUP=$WARMUP MATCHED=$MATCHED${CPP_TABLE:+ CPP_TABLE=$CPP_TABLE} bench/compare_pytorch.sh"
+CMD="SIZES=\"$SIZES\" BATCH=$BATCH STEPS=$STEPS WARMUP=$WARMUP MATCHED=$MATCHED PY_PRELOAD=$PY_PRELOAD${CPP_TABLE:+ CPP_TABLE=$CPP_TABLE} bench/compare_pytorch.sh"
 TORCH_VERSIONS="$("$PYTHON" -c 'import torch, torchvision; print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")')"
 
 echo "wristssl vs plain PyTorch SimCLR, $(date '+%Y-%m-%d %H:%M:%S %Z')"
@@ -164,6 +173,14 @@ for S in $SIZES; do
   if [[ "$(py_field "$P_16_LOG" channels_last)" == 1 ]]; then P_16_LAYOUT=channels-last; else P_16_LAYOUT=contiguous; fi
   P_16_M="$(py_field "$P_16_LOG" model_views_per_s)"
   P_16_E="$(py_field "$P_16_LOG" e2e_views_per_s)"
+  PRE_LOG=""
+  if [[ -n "$PY_PRELOAD" && -z "$CPP_TABLE" ]]; then
+    PRE_LOG="$LOG_DIR/py_${S}_bf16_best_preload.log"
+    PRE_ARGS=(--precision bf16 --threads "$(py_field "$P_16_LOG" threads)")
+    [[ "$P_16_LAYOUT" == channels-last ]] && PRE_ARGS+=(--channels-last)
+    run_logged "$PRE_LOG" env LD_PRELOAD="$PY_PRELOAD" "${PY_COMMON[@]}" "${PRE_ARGS[@]}"
+    grep '^RESULT ' "$PRE_LOG"
+  fi
 
   # --- wristssl pretrain itself: one epoch over PRETRAIN_DATA, as logged --------------------------------------
   PR_VIEWS=""; PR_WALL=""; PR_IMAGES=""; PR_THREADS=""
@@ -194,6 +211,10 @@ print("%.2f %.2f %d %d" % (2 * r["images_per_s"], 2 * r["images_per_s"] * r["sec
     printf '  %-46s %12.1f %12.1f %8s\n' "pytorch default (fp32, contiguous)" "$P_32_M" "$P_32_E" "$PY_THREADS"
     printf '  %-46s %12.1f %12.1f %8s\n' "pytorch bf16 (best: $P_16_LAYOUT)" "$P_16_M" "$P_16_E" \
       "$(py_field "$P_16_LOG" threads)"
+    if [[ -n "$PRE_LOG" ]]; then
+      printf '  %-46s %12.1f %12.1f %8s\n' "pytorch bf16 best, $(basename "$PY_PRELOAD" | sed 's/\.so.*//') preloaded" \
+        "$(py_field "$PRE_LOG" model_views_per_s)" "$(py_field "$PRE_LOG" e2e_views_per_s)" "$(py_field "$PRE_LOG" threads)"
+    fi
     if [[ -n "$MATCHED_LOG" ]]; then
       printf '  %-46s %12.1f %12.1f %8s\n' "pytorch fp32, contiguous, --threads $CPP_THREADS" \
         "$(py_field "$MATCHED_LOG" model_views_per_s)" "$(py_field "$MATCHED_LOG" e2e_views_per_s)" "$CPP_THREADS"
@@ -209,6 +230,11 @@ print("%.2f %.2f %d %d" % (2 * r["images_per_s"], 2 * r["images_per_s"] * r["sec
       printf '  %-46s %12s %12s %8s\n' "wristssl fp32 / pytorch fp32 ${CPP_THREADS} threads (info)" \
         "$(ratio "$W_32_M" "$(py_field "$MATCHED_LOG" model_views_per_s)")" \
         "$(ratio "$W_32_E" "$(py_field "$MATCHED_LOG" e2e_views_per_s)")" ""
+    fi
+    if [[ -n "$PRE_LOG" ]]; then
+      printf '  %-46s %12s %12s %8s\n' "wristssl bf16 / pytorch bf16 best preloaded (info)" \
+        "$(ratio "$W_16_M" "$(py_field "$PRE_LOG" model_views_per_s)")" \
+        "$(ratio "$W_16_E" "$(py_field "$PRE_LOG" e2e_views_per_s)")" ""
     fi
     if [[ -n "$PR_VIEWS" ]]; then
       printf '  %-46s %12s %12.1f %8s\n' "wristssl pretrain, $PR_IMAGES images (logged)" "" "$PR_VIEWS" "$PR_THREADS"

@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 (CPU) and a fast BLAS for it
+  libgoogle-perftools-dev                     # tcmalloc: the allocator of the LibTorch programs
   libgloo-dev                                 # c10d's Gloo headers: distributed training on CPU
   libdcmtk-dev libopenjp2-7-dev               # DICOM (DCMTK) and JPEG 2000 fragments (OpenJPEG)
   libpng-dev libjpeg-dev zlib1g-dev libssl-dev

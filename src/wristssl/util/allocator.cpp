@@ -7,13 +7,32 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(WRISTSSL_HAVE_TCMALLOC)
+#include <gperftools/malloc_extension_c.h>
+#endif
 
 namespace wristssl::util {
+
+std::string active_allocator() {
+#if defined(WRISTSSL_HAVE_TCMALLOC)
+  // Linked is not enough: tcmalloc serves malloc only if its symbols come first (a sanitizer or another
+  // preloaded allocator would win). Ask it whether it owns a block that malloc just returned.
+  void* block = std::calloc(1, 4096);  // calloc: GCC warns of passing unset memory to a const pointer
+  const bool owned = block != nullptr && MallocExtension_GetOwnership(block) == MallocExtension_kOwned;
+  std::free(block);
+  if (owned) return "tcmalloc";
+#endif
+  return "glibc";
+}
 
 std::string configure_allocator() {
   static std::once_flag once;
   static std::string description;
   std::call_once(once, [] {
+    if (active_allocator() == "tcmalloc") {
+      description = "tcmalloc";
+      return;
+    }
     const char* env = std::getenv("WRISTSSL_MALLOC");
     if (env != nullptr && std::string(env) == "system") {
       description = "system allocator as configured (WRISTSSL_MALLOC=system)";
