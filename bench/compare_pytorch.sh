@@ -212,7 +212,7 @@ print("%.2f %.2f %d %d" % (2 * r["images_per_s"], 2 * r["images_per_s"] * r["sec
     printf '  %-46s %12.1f %12.1f %8s\n' "pytorch bf16 (best: $P_16_LAYOUT)" "$P_16_M" "$P_16_E" \
       "$(py_field "$P_16_LOG" threads)"
     if [[ -n "$PRE_LOG" ]]; then
-      printf '  %-46s %12.1f %12.1f %8s\n' "pytorch bf16 best, $(basename "$PY_PRELOAD" | sed 's/\.so.*//') preloaded" \
+      printf '  %-46s %12.1f %12.1f %8s\n' "pytorch bf16 best, $(basename "$PY_PRELOAD" | sed 's/^lib//; s/_minimal//; s/\.so.*//') preloaded" \
         "$(py_field "$PRE_LOG" model_views_per_s)" "$(py_field "$PRE_LOG" e2e_views_per_s)" "$(py_field "$PRE_LOG" threads)"
     fi
     if [[ -n "$MATCHED_LOG" ]]; then
@@ -232,7 +232,7 @@ print("%.2f %.2f %d %d" % (2 * r["images_per_s"], 2 * r["images_per_s"] * r["sec
         "$(ratio "$W_32_E" "$(py_field "$MATCHED_LOG" e2e_views_per_s)")" ""
     fi
     if [[ -n "$PRE_LOG" ]]; then
-      printf '  %-46s %12s %12s %8s\n' "wristssl bf16 / pytorch bf16 best preloaded (info)" \
+      printf '  %-46s %12s %12s %8s\n' "wristssl bf16 / pytorch bf16 preloaded (info)" \
         "$(ratio "$W_16_M" "$(py_field "$PRE_LOG" model_views_per_s)")" \
         "$(ratio "$W_16_E" "$(py_field "$PRE_LOG" e2e_views_per_s)")" ""
     fi
