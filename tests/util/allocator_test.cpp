@@ -1,10 +1,10 @@
 #include "wristssl/util/allocator.h"
+#include "wristssl/util/fs.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
-#include <fstream>
 #include <string>
 
 namespace {
@@ -13,11 +13,7 @@ using wristssl::util::active_allocator;
 using wristssl::util::configure_allocator;
 
 bool mapped(const std::string& library) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line))
-    if (line.find(library) != std::string::npos) return true;
-  return false;
+  return wristssl::util::read_text("/proc/self/maps").find(library) != std::string::npos;
 }
 
 long minor_faults() {
