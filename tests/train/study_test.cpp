@@ -40,6 +40,30 @@ TEST(StudyEpochs, FewerLabelsMoreEpochs) {
   EXPECT_THROW(epochs_for_fraction(10, 0.1, "cube"), std::runtime_error);
 }
 
+TEST(StudyWork, CountsEachUsedPretrainingAndEveryFineTuningRun) {
+  const nlohmann::json cfg = nlohmann::json::parse(R"({
+    "folds": 5, "val_fraction": 0.15, "seeds": [1, 2], "fractions": [0.25, 1.0], "epochs_rule": "sqrt",
+    "pretrainings": {"a": {"epochs": 18}, "unused": {"epochs": 5}},
+    "classifier": {"finetune_epochs": 10},
+    "arms": [{"name": "scratch", "init": "random"},
+             {"name": "a-lp", "init": "simclr", "pretraining": "a", "finetune_epochs": 0}]})");
+  // By hand, 1,000 labelled and 2,000 pool images: training images per run 1,000 x 4/5 x 0.85 = 680, 10 runs
+  // (5 folds x 2 seeds) per fraction. scratch: 10 epochs x 680 x 10 = 68,000 at 100%; 20 epochs x 170 x 10 =
+  // 34,000 at 25%. The probe arm fine-tunes nothing. Pretraining "a": 2 views x 18 epochs x 2,000 = 72,000;
+  // "unused" serves no arm and is not run.
+  EXPECT_NEAR(study_training_views(cfg, 1000, 2000), 68000 + 34000 + 72000, 1e-6);
+  // The bundled --quick preset stays far below the threshold at which a study tunes the machine first;
+  // the FracAtlas study (1,050 labelled, 2,605 in the pool) is far above it.
+  EXPECT_LT(study_training_views(quick_study_config("x"), 80, 200), 100000);
+  const nlohmann::json fracatlas = nlohmann::json::parse(R"({
+    "folds": 5, "val_fraction": 0.15, "seeds": [1], "fractions": [0.1, 0.25, 1.0], "epochs_rule": "sqrt",
+    "pretrainings": {"dcl": {"epochs": 18}, "moco": {"epochs": 18}},
+    "classifier": {"finetune_epochs": 10},
+    "arms": [{"name": "scratch", "init": "random"}, {"name": "dcl-lp", "pretraining": "dcl", "finetune_epochs": 0},
+             {"name": "moco-lp", "pretraining": "moco", "finetune_epochs": 0}, {"name": "dcl-lpft", "pretraining": "dcl"}]})");
+  EXPECT_GT(study_training_views(fracatlas, 1050, 2605), 2 * 2 * 18 * 2605.0);
+}
+
 TEST(StudyConfig, QuickPresetIsValidAndUnknownKeysAreRefused) {
   const nlohmann::json q = quick_study_config("x");
   EXPECT_EQ(q["out"], "x");

@@ -19,6 +19,7 @@
 #include "wristssl/train/evaluate.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/train/pretrain.h"
+#include "wristssl/train/tune.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
 
@@ -159,6 +160,39 @@ int epochs_for_fraction(int epochs, double fraction, const std::string& rule) {
   throw std::runtime_error("epochs_rule must be 'same' or 'sqrt', not '" + rule + "'");
 }
 
+double study_training_views(const json& cfg, size_t labelled, size_t pool) {
+  const json pretrainings = cfg.value("pretrainings", json::object());
+  const json classifier = config_section(cfg, "classifier");
+  const std::string rule = cfg.value("epochs_rule", std::string("sqrt"));
+  const double k = cfg.value("folds", 5);
+  const double train_share = (k - 1) / k * (1 - cfg.value("val_fraction", 0.15));
+  const double runs_per_fraction = k * static_cast<double>(cfg.value("seeds", std::vector<uint64_t>{1}).size());
+  double views = 0;
+  std::set<std::string> pretrained;
+  for (const auto& arm : cfg.at("arms")) {
+    ClassifierOptions co;
+    from_json(classifier, co);
+    json overrides = arm;
+    overrides.erase("name");
+    overrides.erase("pretraining");
+    from_json(overrides, co);
+    for (double f : cfg.value("fractions", std::vector<double>{0.1, 0.25, 1.0})) {
+      views += runs_per_fraction * epochs_for_fraction(co.finetune_epochs, f, rule) * f * train_share *
+               static_cast<double>(labelled);
+    }
+    std::string name = arm.value("pretraining", std::string());
+    if (name.empty() && pretrainings.size() == 1) name = pretrainings.begin().key();
+    if (co.init == "simclr" && pretrainings.contains(name)) pretrained.insert(name);
+  }
+  if (cfg.contains("pretrain")) pretrained.insert("pretrain");
+  for (const std::string& name : pretrained) {
+    PretrainOptions po;
+    from_json(name == "pretrain" && cfg.contains("pretrain") ? cfg["pretrain"] : pretrainings[name], po);
+    views += 2.0 * po.epochs * static_cast<double>(pool);
+  }
+  return views;
+}
+
 json run_study(const json& cfg, int threads) {
   for (const auto& [k, v] : cfg.items()) {
     if (std::find(std::begin(kKeys), std::end(kKeys), k) == std::end(kKeys)) {
@@ -222,6 +256,16 @@ json run_study(const json& cfg, int threads) {
   std::fprintf(stderr, "study: %zu labelled images, %d folds x %zu seeds, %zu fractions, %zu arms\n",
                labelled.records.size(), k, seeds.size(), fractions.size(), arm_names.size());
 
+  // A long study on an untuned machine measures its compute configuration first (about half a minute): its
+  // pretrainings alone may each be below pretrain's own threshold, and the study as a whole is hours.
+  auto tune_if_long = [&](size_t pool) {
+    const std::string precision = config_section(cfg, "classifier").value("precision", std::string("auto"));
+    if (should_tune_first(threads, precision, study_training_views(cfg, labelled.records.size(), pool))) {
+      std::fprintf(stderr, "study: a long study on an untuned machine: measuring the compute configuration first\n");
+      run_tune(TuneOptions());
+    }
+  };
+
   // 2. The pretraining pool: disjoint from every labelled image and its group. Each pretraining (one,
   // "pretrain", or several named in "pretrainings", e.g. one per method) serves every fold.
   json pretrainings = json::object();
@@ -260,6 +304,7 @@ json run_study(const json& cfg, int threads) {
     data::save_split(out + "/pretrain_pool.json", pool, pool_split);
     std::fprintf(stderr, "study: pretraining pool %zu of %zu images (%zu excluded: labelled, or sharing a group)\n",
                  keep.size(), pool.records.size(), excluded.size());
+    tune_if_long(keep.size());
     std::set<std::string> needed;
     for (const auto& [arm, name] : pretraining_of_arm) needed.insert(name);
     for (const std::string& name : needed) {
@@ -285,6 +330,8 @@ json run_study(const json& cfg, int threads) {
       backbones[name] = r.backbone_path;
     }
   }
+
+  if (pretraining_of_arm.empty()) tune_if_long(0);
 
   // 3. The cross-validation runs: seeds x folds x fractions x arms, each resumable, none redone.
   const size_t total_runs = seeds.size() * k * fractions.size() * arm_names.size();

@@ -37,6 +37,12 @@ std::vector<int> pretraining_pool(const data::Dataset& pool, const data::Dataset
 /// multiplies by 1/sqrt(fraction) (fewer images per epoch, so more epochs; rounded, at least 1).
 int epochs_for_fraction(int epochs, double fraction, const std::string& rule);
 
+/// What a study trains on, in augmented views: each pretraining an arm uses, 2 views x epochs x `pool`
+/// images; and each cross-validation run, its fine-tuning epochs (after the epochs rule) x its share of the
+/// `labelled` images (the training folds, less validation, at its label fraction). The study measures this
+/// machine's compute configuration first (`wristssl tune`) when this passes should_tune_first's threshold.
+double study_training_views(const nlohmann::json& config, size_t labelled, size_t pool);
+
 /// Runs (or resumes) the study of a config (see configs/study_fracatlas.json and README). Writes
 /// OUT/study.json, OUT/study.md (the table) and OUT/study.html (the table, the verdict and the
 /// label-efficiency plot); returns the JSON.
