@@ -160,9 +160,38 @@ int epochs_for_fraction(int epochs, double fraction, const std::string& rule) {
   throw std::runtime_error("epochs_rule must be 'same' or 'sqrt', not '" + rule + "'");
 }
 
+namespace {
+
+// The study's pretrainings by name: "pretrainings", plus a single "pretrain" under that name.
+json study_pretrainings(const json& cfg) {
+  json pretrainings = cfg.value("pretrainings", json::object());
+  if (cfg.contains("pretrain")) pretrainings["pretrain"] = cfg["pretrain"];
+  return pretrainings;
+}
+
+// The pretraining an arm names, or the only one configured; may name none or one not configured.
+std::string arm_pretraining(const json& arm, const json& pretrainings) {
+  std::string name = arm.value("pretraining", std::string());
+  if (name.empty() && pretrainings.size() == 1) name = pretrainings.begin().key();
+  return name;
+}
+
+// An arm's classifier recipe: the "classifier" section, then the arm's own keys over it.
+ClassifierOptions arm_classifier_options(const json& cfg, const json& arm) {
+  ClassifierOptions co;
+  co.init = "simclr";
+  from_json(config_section(cfg, "classifier"), co);
+  json overrides = arm;
+  overrides.erase("name");
+  overrides.erase("pretraining");
+  from_json(overrides, co);
+  return co;
+}
+
+}  // namespace
+
 double study_training_views(const json& cfg, size_t labelled, size_t pool) {
-  const json pretrainings = cfg.value("pretrainings", json::object());
-  const json classifier = config_section(cfg, "classifier");
+  const json pretrainings = study_pretrainings(cfg);
   const std::string rule = cfg.value("epochs_rule", std::string("sqrt"));
   const double k = cfg.value("folds", 5);
   const double train_share = (k - 1) / k * (1 - cfg.value("val_fraction", 0.15));
@@ -170,24 +199,17 @@ double study_training_views(const json& cfg, size_t labelled, size_t pool) {
   double views = 0;
   std::set<std::string> pretrained;
   for (const auto& arm : cfg.at("arms")) {
-    ClassifierOptions co;
-    from_json(classifier, co);
-    json overrides = arm;
-    overrides.erase("name");
-    overrides.erase("pretraining");
-    from_json(overrides, co);
+    const ClassifierOptions co = arm_classifier_options(cfg, arm);
     for (double f : cfg.value("fractions", std::vector<double>{0.1, 0.25, 1.0})) {
       views += runs_per_fraction * epochs_for_fraction(co.finetune_epochs, f, rule) * f * train_share *
                static_cast<double>(labelled);
     }
-    std::string name = arm.value("pretraining", std::string());
-    if (name.empty() && pretrainings.size() == 1) name = pretrainings.begin().key();
+    const std::string name = arm_pretraining(arm, pretrainings);
     if (co.init == "simclr" && pretrainings.contains(name)) pretrained.insert(name);
   }
-  if (cfg.contains("pretrain")) pretrained.insert("pretrain");
   for (const std::string& name : pretrained) {
     PretrainOptions po;
-    from_json(name == "pretrain" && cfg.contains("pretrain") ? cfg["pretrain"] : pretrainings[name], po);
+    from_json(pretrainings[name], po);
     views += 2.0 * po.epochs * static_cast<double>(pool);
   }
   return views;
@@ -268,14 +290,11 @@ json run_study(const json& cfg, int threads) {
 
   // 2. The pretraining pool: disjoint from every labelled image and its group. Each pretraining (one,
   // "pretrain", or several named in "pretrainings", e.g. one per method) serves every fold.
-  json pretrainings = json::object();
-  if (cfg.contains("pretrainings")) pretrainings = cfg["pretrainings"];
-  if (cfg.contains("pretrain")) pretrainings["pretrain"] = cfg["pretrain"];
+  json pretrainings = study_pretrainings(cfg);
   std::map<std::string, std::string> pretraining_of_arm;  // SimCLR arms only
   for (const auto& a : arms) {
     if (a.value("init", config_section(cfg, "classifier").value("init", std::string("simclr"))) != "simclr") continue;
-    std::string name = a.value("pretraining", std::string());
-    if (name.empty() && pretrainings.size() == 1) name = pretrainings.begin().key();
+    const std::string name = arm_pretraining(a, pretrainings);
     if (!pretrainings.contains(name)) {
       throw std::runtime_error("study config: arm '" + a.at("name").get<std::string>() + "' needs a pretraining" +
                                (name.empty() ? std::string(" (name one with \"pretraining\")") : " '" + name + "', which is not configured"));
@@ -339,13 +358,7 @@ json run_study(const json& cfg, int threads) {
   std::map<std::tuple<std::string, double, uint64_t, int>, json> results;  // (arm, fraction, seed, fold)
   auto classifier_options = [&](const json& arm, const std::string& dir, const std::string& split, double fraction,
                                 uint64_t seed) {
-    ClassifierOptions co;
-    co.init = "simclr";
-    from_json(config_section(cfg, "classifier"), co);
-    json overrides = arm;
-    overrides.erase("name");
-    overrides.erase("pretraining");
-    from_json(overrides, co);
+    ClassifierOptions co = arm_classifier_options(cfg, arm);
     co.data = data;
     co.out = dir;
     co.split = split;
