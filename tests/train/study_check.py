@@ -78,6 +78,36 @@ def main(out):
     for run in runs:
         used = json.load(open(run))["resolved"]["pretrain_images"]
         check(used == len(kept), f"{run}: pretrained on {used} images, the pool has {len(kept)}")
+    # The runs' own scores, read back: per (arm, fraction, seed), each fold's test AUROC and the out-of-fold
+    # scores by image.
+    def runs_of(arm, frac, seed):
+        pct = ("%g" % (frac * 100)) + "pct"
+        folds = [json.load(open(os.path.join(out, "cv", arm, f"seed{seed}-fold{f}-{pct}", "done.json"))) for f in range(k)]
+        return [d["test_auroc"] for d in folds], {s[0]: (s[2], s[3]) for d in folds for s in d["scores"]}
+
+    def check_paired(where, arm, other, frac, entry):
+        """A paired comparison (against the baseline, or a further pair): its fold-paired mean difference and
+        its DeLong difference recomputed from the two arms' own scores."""
+        diffs = []
+        for seed in study["seeds"]:
+            for a, b in zip(runs_of(arm, frac, seed)[0], runs_of(other, frac, seed)[0]):
+                if a is not None and b is not None:
+                    diffs.append(a - b)
+        if diffs:
+            check(abs(entry["fold_paired_difference"]["mean"] - sum(diffs) / len(diffs)) < 1e-12,
+                  f"{where}: fold-paired difference")
+        pooled = entry["pooled"][0]
+        check("delong" in pooled and "bootstrap" in pooled, f"{where}: no paired test")
+        if "delong" not in pooled:
+            return
+        d = pooled["delong"]
+        check(d["lo"] <= d["difference"] <= d["hi"] and 0 <= d["p"] <= 1, f"{where}: DeLong figures")
+        oa, ob = runs_of(arm, frac, study["seeds"][0])[1], runs_of(other, frac, study["seeds"][0])[1]
+        both = sorted(set(oa) & set(ob))
+        labels = [oa[p][0] for p in both]
+        expected = auroc(labels, [oa[p][1] for p in both]) - auroc(labels, [ob[p][1] for p in both])
+        check(abs(d["difference"] - expected) < 1e-9, f"{where}: DeLong difference {d['difference']} != {expected}")
+
     # 4. The table: every arm at every fraction, with its interval, and paired figures for the non-baseline arms.
     rows = {(r["arm"], r["fraction"]): r for r in study["rows"]}
     for frac in study["fractions"]:
@@ -96,11 +126,13 @@ def main(out):
             check(abs(r["auroc"]["mean"] - sum(per_fold) / len(per_fold)) < 1e-12, f"{arm} {frac}: mean AUROC")
             check(r["auroc"]["lo"] <= r["auroc"]["mean"] <= r["auroc"]["hi"], f"{arm} {frac}: interval")
             if arm != study["baseline"]:
-                pooled = r["pooled"][0]
-                check("delong" in pooled and "bootstrap" in pooled, f"{arm} {frac}: no paired test")
-                if "delong" in pooled:
-                    d = pooled["delong"]
-                    check(d["lo"] <= d["difference"] <= d["hi"] and 0 <= d["p"] <= 1, f"{arm} {frac}: DeLong figures")
+                check_paired(f"{arm} {frac}", arm, study["baseline"], frac, r)
+    # 4a. The further paired comparisons the config asks for: every pair at every fraction.
+    compare = [tuple(p) for p in cfg.get("compare", [])]
+    got = [(c["arm"], c["against"], c["fraction"]) for c in study.get("comparisons", [])]
+    check(got == [(a, b, frac) for a, b in compare for frac in study["fractions"]], f"comparisons: {got}")
+    for c in study.get("comparisons", []):
+        check_paired(f"{c['arm']} against {c['against']} {c['fraction']}", c["arm"], c["against"], c["fraction"], c)
     # 4b. The verdicts: the best arm by mean AUROC, its DeLong interval widened for the number of arms
     # compared (Bonferroni, with Python's own normal quantile), the p-value multiplied by it.
     for v in study["verdicts"]:
@@ -123,7 +155,10 @@ def main(out):
             check(os.path.getsize(os.path.join(out, arm, "model.wristssl")) > 1000, f"no bundle for {arm}")
     md = open(os.path.join(out, "study.md")).read()
     table_rows = [line for line in md.splitlines() if line.startswith("|")]
-    check(len(table_rows) == 2 + len(study["arms"]) * len(study["fractions"]), "study.md rows")
+    comparison_rows = 2 + len(study.get("comparisons", [])) if study.get("comparisons", []) else 0
+    check(len(table_rows) == 2 + len(study["arms"]) * len(study["fractions"]) + comparison_rows, "study.md rows")
+    if study.get("comparisons", []):
+        check("Further paired comparisons" in html, "study.html has no table of the further comparisons")
     check(sum(line.startswith("- At ") for line in md.splitlines()) == len(study["verdicts"]), "study.md verdicts")
     if failures:
         print("\n".join("FAIL: " + f for f in failures))

@@ -64,6 +64,53 @@ TEST(StudyWork, CountsEachUsedPretrainingAndEveryFineTuningRun) {
   EXPECT_GT(study_training_views(fracatlas, 1050, 2605), 2 * 2 * 18 * 2605.0);
 }
 
+TEST(StudyPretraining, TheStudysSeedUnlessThePretrainingSetsItsOwn) {
+  const nlohmann::json cfg = nlohmann::json::parse(R"({
+    "out": "runs/s", "seed": 7, "image_size": 192, "cache_dir": "c",
+    "pretrainings": {"dcl": {"method": "dcl", "epochs": 18, "crop_size": 128},
+                     "dcl-s2": {"method": "dcl", "epochs": 18, "crop_size": 128, "seed": 2}}})");
+  const PretrainOptions first = study_pretrain_options(cfg, "dcl");
+  const PretrainOptions second = study_pretrain_options(cfg, "dcl-s2");
+  EXPECT_EQ(first.seed, 7u);   // the study's seed
+  EXPECT_EQ(second.seed, 2u);  // its own: a second draw of the same recipe
+  EXPECT_EQ(first.out, "runs/s/pretrain-dcl");
+  EXPECT_EQ(second.out, "runs/s/pretrain-dcl-s2");
+  for (const PretrainOptions* o : {&first, &second}) {
+    EXPECT_EQ(o->method, "dcl");
+    EXPECT_EQ(o->epochs, 18);
+    EXPECT_EQ(o->crop_size, 128);
+    EXPECT_EQ(o->image_size, 192);
+    EXPECT_EQ(o->cache_dir, "c");
+    EXPECT_EQ(o->split, "runs/s/pretrain_pool.json");
+  }
+  // A lone "pretrain" section writes to OUT/pretrain; a name not configured is refused.
+  const nlohmann::json lone = nlohmann::json::parse(R"({"out": "o", "pretrain": {"epochs": 3}})");
+  EXPECT_EQ(study_pretrain_options(lone, "pretrain").out, "o/pretrain");
+  EXPECT_EQ(study_pretrain_options(lone, "pretrain").seed, 1u);
+  EXPECT_THROW(study_pretrain_options(cfg, "moco"), std::runtime_error);
+}
+
+TEST(StudyConfig, ComparisonsNameTwoDifferentArms) {
+  const std::vector<std::string> arms = {"scratch", "dcl-lp", "dcl-s2-lp"};
+  auto pairs = [&](const char* compare) {
+    return study_comparisons(nlohmann::json::parse(std::string(R"({"compare": )") + compare + "}"), arms);
+  };
+  EXPECT_TRUE(study_comparisons(nlohmann::json::object(), arms).empty());
+  const auto p = pairs(R"([["dcl-s2-lp", "dcl-lp"], ["dcl-lp", "scratch"]])");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0], (std::pair<std::string, std::string>{"dcl-s2-lp", "dcl-lp"}));
+  EXPECT_EQ(p[1], (std::pair<std::string, std::string>{"dcl-lp", "scratch"}));
+  EXPECT_THROW(pairs(R"([["dcl-lp", "moco-lp"]])"), std::runtime_error);   // not an arm
+  EXPECT_THROW(pairs(R"([["dcl-lp", "dcl-lp"]])"), std::runtime_error);    // itself
+  EXPECT_THROW(pairs(R"([["dcl-lp"]])"), std::runtime_error);              // not a pair
+  EXPECT_THROW(pairs(R"({"dcl-lp": "scratch"})"), std::runtime_error);     // not a list
+  // The quick preset compares two of its own arms, so the --quick study runs this path end to end.
+  const nlohmann::json q = quick_study_config("x");
+  std::vector<std::string> quick_arms;
+  for (const auto& a : q["arms"]) quick_arms.push_back(a["name"]);
+  EXPECT_EQ(study_comparisons(q, quick_arms).size(), 1u);
+}
+
 TEST(StudyConfig, QuickPresetIsValidAndUnknownKeysAreRefused) {
   const nlohmann::json q = quick_study_config("x");
   EXPECT_EQ(q["out"], "x");

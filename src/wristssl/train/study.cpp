@@ -32,7 +32,7 @@ namespace {
 const char* const kKeys[] = {"description", "out",       "data",       "pretrain_data", "pool_groups", "seed",
                              "seeds",       "folds",     "val_fraction", "fractions",   "image_size",  "cache_dir",
                              "bootstrap",   "pretrain",  "pretrainings", "classifier", "arms",          "baseline_arm", "epochs_rule",
-                             "final_models", "quick"};
+                             "final_models", "quick",     "compare"};
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -122,7 +122,8 @@ json quick_study_config(const std::string& out) {
       {"name": "dcl-lpft", "init": "simclr", "pretraining": "dcl", "bn_reestimate": true, "probe_method": "logistic",
        "probe_epochs": 1, "backbone_lr_scale": 0.3}
     ],
-    "epochs_rule": "sqrt", "final_models": true
+    "epochs_rule": "sqrt", "final_models": true,
+    "compare": [["moco-lp", "simclr-lp"]]
   })");
   cfg["out"] = out;
   return cfg;
@@ -190,6 +191,42 @@ ClassifierOptions arm_classifier_options(const json& cfg, const json& arm) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> study_comparisons(const json& cfg,
+                                                                  const std::vector<std::string>& arms) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  const json c = cfg.value("compare", json::array());
+  if (!c.is_array()) throw std::runtime_error("study config: 'compare' must be a list of [arm, other arm] pairs");
+  for (const auto& p : c) {
+    if (!p.is_array() || p.size() != 2 || !p[0].is_string() || !p[1].is_string()) {
+      throw std::runtime_error("study config: each 'compare' entry must be [arm, other arm], not " + p.dump());
+    }
+    const std::string a = p[0], b = p[1];
+    for (const std::string& name : {a, b}) {
+      if (std::find(arms.begin(), arms.end(), name) == arms.end()) {
+        throw std::runtime_error("study config: 'compare' names arm '" + name + "', which is not in 'arms'");
+      }
+    }
+    if (a == b) throw std::runtime_error("study config: 'compare' pairs arm '" + a + "' with itself");
+    pairs.emplace_back(a, b);
+  }
+  return pairs;
+}
+
+PretrainOptions study_pretrain_options(const json& cfg, const std::string& name) {
+  const json pretrainings = study_pretrainings(cfg);
+  if (!pretrainings.contains(name)) throw std::runtime_error("study config: no pretraining '" + name + "'");
+  PretrainOptions po;
+  from_json(pretrainings[name], po);
+  const std::string out = cfg.at("out").get<std::string>();
+  po.out = out + "/pretrain" + (name == "pretrain" ? std::string() : "-" + name);
+  po.split = out + "/pretrain_pool.json";
+  po.cache_dir = cfg.value("cache_dir", std::string(".wristssl-cache"));
+  po.image_size = cfg.value("image_size", 512);
+  // A pretraining's own "seed" makes it a further draw of the same recipe; otherwise the study's.
+  if (!pretrainings[name].contains("seed")) po.seed = cfg.value("seed", uint64_t{1});
+  return po;
+}
+
 double study_training_views(const json& cfg, size_t labelled, size_t pool) {
   const json pretrainings = study_pretrainings(cfg);
   const std::string rule = cfg.value("epochs_rule", std::string("sqrt"));
@@ -250,6 +287,7 @@ json run_study(const json& cfg, int threads) {
     has_baseline = has_baseline || name == baseline;
   }
   if (!has_baseline) throw std::runtime_error("study config: no arm named '" + baseline + "' (baseline_arm)");
+  const std::vector<std::pair<std::string, std::string>> compare = study_comparisons(cfg, arm_names);
   for (double f : fractions) {
     if (!(f > 0 && f <= 1)) throw std::runtime_error("study config: label fraction " + std::to_string(f) + " not in (0, 1]");
   }
@@ -327,14 +365,8 @@ json run_study(const json& cfg, int threads) {
     std::set<std::string> needed;
     for (const auto& [arm, name] : pretraining_of_arm) needed.insert(name);
     for (const std::string& name : needed) {
-      PretrainOptions po;
-      from_json(pretrainings[name], po);
+      PretrainOptions po = study_pretrain_options(cfg, name);
       po.data = pool_options;
-      po.out = out + "/pretrain" + (name == "pretrain" ? std::string() : "-" + name);
-      po.split = out + "/pretrain_pool.json";
-      po.cache_dir = cache_dir;
-      po.image_size = image_size;
-      po.seed = base_seed;
       po.threads = threads;
       std::fprintf(stderr, "study: pretraining '%s' (%s) -> %s\n", name.c_str(), po.method.c_str(), po.out.c_str());
       const auto t0 = std::chrono::steady_clock::now();
@@ -429,20 +461,75 @@ json run_study(const json& cfg, int threads) {
     }
   }
 
-  // 4. Analysis: per arm and fraction, across folds x seeds; paired against the baseline arm.
+  // 4. Analysis: per arm and fraction, across folds x seeds; paired against the baseline arm, and each
+  // further pair that "compare" names, on the same images.
+  // An arm's test scores at a fraction over the folds of a seed, by image path: every labelled (readable)
+  // image once.
+  auto out_of_fold = [&](const std::string& arm, double frac, uint64_t s) {
+    std::unordered_map<std::string, Scored> by_path;
+    for (int f = 0; f < k; ++f) {
+      for (const auto& e : results.at({arm, frac, s, f})["scores"]) {
+        by_path[e[0].get<std::string>()] = {e[0], e[1], e[2].get<int>(), e[3].get<double>()};
+      }
+    }
+    return by_path;
+  };
+  // The out-of-fold AUROC of `arm` and, when `other` is not empty, the paired comparison with it on the
+  // images both scored: DeLong's test and a bootstrap resampling whole groups.
+  auto pooled_paired = [&](const std::string& arm, const std::string& other, double frac, uint64_t s) {
+    std::unordered_map<std::string, Scored> mine = out_of_fold(arm, frac, s);
+    const std::unordered_map<std::string, Scored> theirs = other.empty() ? mine : out_of_fold(other, frac, s);
+    std::vector<int> labels;
+    std::vector<double> a, b;
+    std::vector<std::string> groups;
+    std::vector<std::string> paths;
+    for (const auto& [path, x] : mine) paths.push_back(path);
+    std::sort(paths.begin(), paths.end());  // a fixed order: the bootstrap is reproducible
+    for (const auto& path : paths) {
+      const auto it = theirs.find(path);
+      if (it == theirs.end()) continue;
+      labels.push_back(mine[path].label);
+      a.push_back(mine[path].score);
+      b.push_back(it->second.score);
+      groups.push_back(mine[path].group);
+    }
+    json sj = {{"seed", s}, {"images", labels.size()}};
+    try {
+      sj["pooled_auroc"] = metrics::auroc(labels, a);
+      if (!other.empty()) {
+        const metrics::DeLongResult d = metrics::delong_paired(labels, a, b);
+        sj["delong"] = {{"difference", d.difference}, {"lo", d.lo}, {"hi", d.hi}, {"se", d.se}, {"z", d.z},
+                        {"p", d.p_value}, {"auroc", d.auroc_a}, {"auroc_baseline", d.auroc_b}};
+        const metrics::PairedBootstrap pb = metrics::paired_bootstrap_auroc(labels, a, b, groups, bootstrap, s);
+        sj["bootstrap"] = {{"difference", pb.difference}, {"lo", pb.lo}, {"hi", pb.hi},
+                           {"share_above_zero", pb.share_above_zero}, {"resamples", pb.used}, {"grouped", true}};
+      }
+    } catch (const std::exception& e) {
+      sj["error"] = e.what();  // e.g. one class only in a tiny sample
+    }
+    return sj;
+  };
+  // Per-fold test AUROC differences, arm minus other, over folds x seeds.
+  auto fold_paired = [&](const std::string& arm, const std::string& other, double frac) {
+    std::vector<double> diffs;
+    for (uint64_t s : seeds) {
+      for (int f = 0; f < k; ++f) {
+        const json& a = results.at({arm, frac, s, f});
+        const json& b = results.at({other, frac, s, f});
+        if (a["test_auroc"].is_null() || b["test_auroc"].is_null()) continue;
+        diffs.push_back(a["test_auroc"].get<double>() - b["test_auroc"].get<double>());
+      }
+    }
+    return diffs;
+  };
   json rows = json::array();
   for (double frac : fractions) {
     for (const std::string& name : arm_names) {
-      std::vector<double> aurocs, diffs;
+      std::vector<double> aurocs;
       for (uint64_t s : seeds) {
         for (int f = 0; f < k; ++f) {
           const json& a = results.at({name, frac, s, f});
-          const json& b = results.at({baseline, frac, s, f});
-          if (a["test_auroc"].is_null()) continue;
-          aurocs.push_back(a["test_auroc"].get<double>());
-          if (name != baseline && !b["test_auroc"].is_null()) {
-            diffs.push_back(a["test_auroc"].get<double>() - b["test_auroc"].get<double>());
-          }
+          if (!a["test_auroc"].is_null()) aurocs.push_back(a["test_auroc"].get<double>());
         }
       }
       json row = {{"arm", name}, {"fraction", frac}};
@@ -452,52 +539,12 @@ json run_study(const json& cfg, int threads) {
         a["hi"] = std::min(1.0, a["hi"].get<double>());
         row["auroc"] = a;
       }
-      if (!diffs.empty()) row["fold_paired_difference"] = interval_json(metrics::mean_interval(diffs));
-      // Out-of-fold scores pooled over the folds of each seed: every labelled (readable) image once.
-      json per_seed = json::array();
-      for (uint64_t s : seeds) {
-        // An arm's test scores over the folds of this seed, by image path.
-        auto out_of_fold = [&](const std::string& arm) {
-          std::unordered_map<std::string, Scored> by_path;
-          for (int f = 0; f < k; ++f) {
-            for (const auto& e : results.at({arm, frac, s, f})["scores"]) {
-              by_path[e[0].get<std::string>()] = {e[0], e[1], e[2].get<int>(), e[3].get<double>()};
-            }
-          }
-          return by_path;
-        };
-        std::unordered_map<std::string, Scored> mine = out_of_fold(name);
-        const std::unordered_map<std::string, Scored> base = out_of_fold(baseline);
-        std::vector<int> labels;
-        std::vector<double> a, b;
-        std::vector<std::string> groups;
-        std::vector<std::string> paths;
-        for (const auto& [path, x] : mine) paths.push_back(path);
-        std::sort(paths.begin(), paths.end());  // a fixed order: the bootstrap is reproducible
-        for (const auto& path : paths) {
-          const auto it = base.find(path);
-          if (it == base.end()) continue;
-          labels.push_back(mine[path].label);
-          a.push_back(mine[path].score);
-          b.push_back(it->second.score);
-          groups.push_back(mine[path].group);
-        }
-        json sj = {{"seed", s}, {"images", labels.size()}};
-        try {
-          sj["pooled_auroc"] = metrics::auroc(labels, a);
-          if (name != baseline) {
-            const metrics::DeLongResult d = metrics::delong_paired(labels, a, b);
-            sj["delong"] = {{"difference", d.difference}, {"lo", d.lo}, {"hi", d.hi}, {"se", d.se}, {"z", d.z},
-                            {"p", d.p_value}, {"auroc", d.auroc_a}, {"auroc_baseline", d.auroc_b}};
-            const metrics::PairedBootstrap pb = metrics::paired_bootstrap_auroc(labels, a, b, groups, bootstrap, s);
-            sj["bootstrap"] = {{"difference", pb.difference}, {"lo", pb.lo}, {"hi", pb.hi},
-                               {"share_above_zero", pb.share_above_zero}, {"resamples", pb.used}, {"grouped", true}};
-          }
-        } catch (const std::exception& e) {
-          sj["error"] = e.what();  // e.g. one class only in a tiny sample
-        }
-        per_seed.push_back(sj);
+      if (name != baseline) {
+        const std::vector<double> diffs = fold_paired(name, baseline, frac);
+        if (!diffs.empty()) row["fold_paired_difference"] = interval_json(metrics::mean_interval(diffs));
       }
+      json per_seed = json::array();
+      for (uint64_t s : seeds) per_seed.push_back(pooled_paired(name, name == baseline ? "" : baseline, frac, s));
       row["pooled"] = per_seed;
       double seconds = 0;
       for (uint64_t s : seeds) {
@@ -505,6 +552,18 @@ json run_study(const json& cfg, int threads) {
       }
       row["seconds"] = seconds;
       rows.push_back(row);
+    }
+  }
+  json comparisons = json::array();
+  for (const auto& [arm, other] : compare) {
+    for (double frac : fractions) {
+      json c = {{"arm", arm}, {"against", other}, {"fraction", frac}};
+      const std::vector<double> diffs = fold_paired(arm, other, frac);
+      if (!diffs.empty()) c["fold_paired_difference"] = interval_json(metrics::mean_interval(diffs));
+      json per_seed = json::array();
+      for (uint64_t s : seeds) per_seed.push_back(pooled_paired(arm, other, frac, s));
+      c["pooled"] = per_seed;
+      comparisons.push_back(c);
     }
   }
 
@@ -539,6 +598,7 @@ json run_study(const json& cfg, int threads) {
                 {"arms", arm_names},
                 {"baseline", baseline},
                 {"rows", rows},
+                {"comparisons", comparisons},
                 {"final_models", finals},
                 {"timing", timing.all()}};
   // The verdict per fraction: the best arm by mean AUROC against the baseline. Picking the best of m arms
@@ -628,6 +688,19 @@ std::vector<std::string> table_cells(const json& row, const std::string& baselin
           report::fixed(row.value("seconds", 0.0), 0) + " s"};
 }
 
+// A further paired comparison ("compare") as text cells, and the header.
+std::vector<std::string> comparison_header() {
+  return {"labels", "arm", "against", "difference, fold-paired [95% CI]", "DeLong, out-of-fold [95% CI], p",
+          "grouped paired bootstrap [95% CI]"};
+}
+
+std::vector<std::string> comparison_cells(const json& c) {
+  const json pooled = c["pooled"].empty() ? json::object() : c["pooled"][0];
+  return {report::fixed(c["fraction"].get<double>() * 100, 0) + "%", c["arm"].get<std::string>(),
+          c["against"].get<std::string>(), interval_text(c.value("fold_paired_difference", json()), 3, true),
+          paired_text(pooled, "delong", true), paired_text(pooled, "bootstrap", false)};
+}
+
 std::string markdown_row(const std::vector<std::string>& cells) {
   std::string line = "|";
   for (const auto& c : cells) line += " " + c + " |";
@@ -660,6 +733,13 @@ std::string render_study_markdown(const json& study) {
   for (const auto& row : study["rows"]) md += markdown_row(table_cells(row, baseline));
   if (!study["verdicts"].empty()) md += "\n";
   for (const auto& v : study["verdicts"]) md += "- " + verdict_sentence(v, baseline) + "\n";
+  const json comparisons = study.value("comparisons", json::array());
+  if (!comparisons.empty()) {
+    md += "\nFurther paired comparisons (the same images for both arms):\n\n" + markdown_row(comparison_header()) + "|";
+    for (size_t i = 0; i < comparison_header().size(); ++i) md += "---|";
+    md += "\n";
+    for (const auto& c : comparisons) md += markdown_row(comparison_cells(c));
+  }
   return md;
 }
 
@@ -710,6 +790,18 @@ std::string render_study_html(const json& study) {
     table += "</tr>\n";
   }
   table += "</tbody></table>\n";
+  const json comparisons = study.value("comparisons", json::array());
+  if (!comparisons.empty()) {
+    table += "<h2>Further paired comparisons</h2>\n<p>The same images for both arms.</p>\n<table><thead><tr>";
+    for (const auto& h : comparison_header()) table += "<th>" + html_escape(h) + "</th>";
+    table += "</tr></thead><tbody>\n";
+    for (const auto& c : comparisons) {
+      table += "<tr>";
+      for (const auto& cell : comparison_cells(c)) table += "<td>" + html_escape(cell) + "</td>";
+      table += "</tr>\n";
+    }
+    table += "</tbody></table>\n";
+  }
   std::string timing;
   for (const auto& [stage, secs] : study["timing"].items()) {
     timing += "<tr><td>" + html_escape(stage) + "</td><td>" + report::fixed(secs.get<double>(), 0) + " s</td></tr>";

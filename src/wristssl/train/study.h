@@ -17,9 +17,11 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "wristssl/data/dataset.h"
+#include "wristssl/train/pretrain.h"
 
 namespace wristssl::train {
 
@@ -36,6 +38,20 @@ std::vector<int> pretraining_pool(const data::Dataset& pool, const data::Dataset
 /// Fine-tuning epochs at label fraction `fraction` for `epochs` at 100%: "same" keeps them; "sqrt"
 /// multiplies by 1/sqrt(fraction) (fewer images per epoch, so more epochs; rounded, at least 1).
 int epochs_for_fraction(int epochs, double fraction, const std::string& rule);
+
+/// The options of the study's pretraining `name` (a key of "pretrainings", or "pretrain"): its section,
+/// written to OUT/pretrain-NAME (OUT/pretrain for "pretrain"), on the study's pool split, cache and image
+/// size, with the study's "seed" unless the section sets its own: the same recipe with another "seed" is
+/// another draw of the pretraining, so arms on each show how much one draw moves the result. The caller
+/// sets the pool's data options and the threads.
+PretrainOptions study_pretrain_options(const nlohmann::json& config, const std::string& name);
+
+/// The further paired comparisons of a config's "compare": a list of [arm, other arm] pairs, each arm in
+/// `arms` (for example two draws of one pretraining recipe, or two augmentation presets). Each pair gets,
+/// per fraction, the same fold-paired difference, DeLong test and grouped bootstrap on the out-of-fold
+/// scores as every arm gets against the baseline. Throws on a malformed pair or an unknown arm.
+std::vector<std::pair<std::string, std::string>> study_comparisons(const nlohmann::json& config,
+                                                                  const std::vector<std::string>& arms);
 
 /// What a study trains on, in augmented views: each pretraining an arm uses, 2 views x epochs x `pool`
 /// images; and each cross-validation run, its fine-tuning epochs (after the epochs rule) x its share of the
