@@ -9,6 +9,7 @@ and a model bundle per arm.
 """
 
 import collections
+import functools
 import csv
 import glob
 import json
@@ -80,6 +81,7 @@ def main(out):
         check(used == len(kept), f"{run}: pretrained on {used} images, the pool has {len(kept)}")
     # The runs' own scores, read back: per (arm, fraction, seed), each fold's test AUROC and the out-of-fold
     # scores by image.
+    @functools.lru_cache(maxsize=None)
     def runs_of(arm, frac, seed):
         pct = ("%g" % (frac * 100)) + "pct"
         folds = [json.load(open(os.path.join(out, "cv", arm, f"seed{seed}-fold{f}-{pct}", "done.json"))) for f in range(k)]
@@ -102,7 +104,7 @@ def main(out):
             return
         d = pooled["delong"]
         check(d["lo"] <= d["difference"] <= d["hi"] and 0 <= d["p"] <= 1, f"{where}: DeLong figures")
-        oa, ob = runs_of(arm, frac, study["seeds"][0])[1], runs_of(other, frac, study["seeds"][0])[1]
+        (_, oa), (_, ob) = runs_of(arm, frac, study["seeds"][0]), runs_of(other, frac, study["seeds"][0])
         both = sorted(set(oa) & set(ob))
         labels = [oa[p][0] for p in both]
         expected = auroc(labels, [oa[p][1] for p in both]) - auroc(labels, [ob[p][1] for p in both])
@@ -116,13 +118,7 @@ def main(out):
             check(r is not None and "auroc" in r, f"no AUROC for {arm} at {frac}")
             if r is None or "auroc" not in r:
                 continue
-            per_fold = []
-            for seed in study["seeds"]:
-                for f in range(k):
-                    pct = ("%g" % (frac * 100)) + "pct"
-                    d = json.load(open(os.path.join(out, "cv", arm, f"seed{seed}-fold{f}-{pct}", "done.json")))
-                    if d["test_auroc"] is not None:
-                        per_fold.append(d["test_auroc"])
+            per_fold = [a for seed in study["seeds"] for a in runs_of(arm, frac, seed)[0] if a is not None]
             check(abs(r["auroc"]["mean"] - sum(per_fold) / len(per_fold)) < 1e-12, f"{arm} {frac}: mean AUROC")
             check(r["auroc"]["lo"] <= r["auroc"]["mean"] <= r["auroc"]["hi"], f"{arm} {frac}: interval")
             if arm != study["baseline"]:

@@ -163,6 +163,11 @@ int epochs_for_fraction(int epochs, double fraction, const std::string& rule) {
 
 namespace {
 
+// The study-wide settings that its pretrainings and its classifier runs share, with their defaults.
+uint64_t study_seed(const json& cfg) { return cfg.value("seed", uint64_t{1}); }
+std::string study_cache_dir(const json& cfg) { return cfg.value("cache_dir", std::string(".wristssl-cache")); }
+int study_image_size(const json& cfg) { return cfg.value("image_size", 512); }
+
 // The study's pretrainings by name: "pretrainings", plus a single "pretrain" under that name.
 json study_pretrainings(const json& cfg) {
   json pretrainings = cfg.value("pretrainings", json::object());
@@ -220,10 +225,10 @@ PretrainOptions study_pretrain_options(const json& cfg, const std::string& name)
   const std::string out = cfg.at("out").get<std::string>();
   po.out = out + "/pretrain" + (name == "pretrain" ? std::string() : "-" + name);
   po.split = out + "/pretrain_pool.json";
-  po.cache_dir = cfg.value("cache_dir", std::string(".wristssl-cache"));
-  po.image_size = cfg.value("image_size", 512);
+  po.cache_dir = study_cache_dir(cfg);
+  po.image_size = study_image_size(cfg);
   // A pretraining's own "seed" makes it a further draw of the same recipe; otherwise the study's.
-  if (!pretrainings[name].contains("seed")) po.seed = cfg.value("seed", uint64_t{1});
+  if (!pretrainings[name].contains("seed")) po.seed = study_seed(cfg);
   return po;
 }
 
@@ -261,13 +266,13 @@ json run_study(const json& cfg, int threads) {
   const std::string out = cfg.at("out").get<std::string>();
   fs::create_directories(out + "/splits");
   util::atomic_write(out + "/study_config.json", cfg.dump(2));
-  const uint64_t base_seed = cfg.value("seed", uint64_t{1});
+  const uint64_t base_seed = study_seed(cfg);
   const std::vector<uint64_t> seeds = cfg.value("seeds", std::vector<uint64_t>{base_seed});
   const int k = cfg.value("folds", 5);
   const double val_fraction = cfg.value("val_fraction", 0.15);
   const std::vector<double> fractions = cfg.value("fractions", std::vector<double>{0.1, 0.25, 1.0});
-  const std::string cache_dir = cfg.value("cache_dir", std::string(".wristssl-cache"));
-  const int image_size = cfg.value("image_size", 512);
+  const std::string cache_dir = study_cache_dir(cfg);
+  const int image_size = study_image_size(cfg);
   const int bootstrap = cfg.value("bootstrap", 2000);
   const std::string epochs_rule = cfg.value("epochs_rule", std::string("sqrt"));
   const std::string baseline = cfg.value("baseline_arm", std::string("scratch"));
