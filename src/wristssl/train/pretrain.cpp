@@ -103,7 +103,8 @@ json to_json(const PretrainOptions& o) {
 
 void from_json(const json& j, PretrainOptions& o) {
   json options = j;
-  options.erase("world_size");  // what a run recorded (config.json), not an option
+  options.erase("world_size");  // what a run recorded (config.json), not options: RUN/config.json
+  options.erase("resolved");    // works as a --config, to repeat a run elsewhere
   options_from_json(options, o, kVisitPretrain, to_json(o), "pretrain");
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
 }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -50,7 +51,11 @@ json metrics_summary(const json& m) {
 
 json fit_decision(const std::vector<int>& labels, const std::vector<double>& margins,
                   double threshold_raw, const std::string& rule, double refer_fraction) {
-  const double threshold_margin = metrics::logit(threshold_raw);
+  // A threshold at a score of exactly 0 or 1 (the rule picked a score that saturated in float, as it can
+  // when a short fine-tuning blows the logits up) has no finite log-odds: it is taken just inside, where
+  // float scores stop being 0 or 1, so the band, the calibrated threshold and the bundle stay finite.
+  constexpr double kSaturated = 1e-7;
+  const double threshold_margin = metrics::logit(std::clamp(threshold_raw, kSaturated, 1.0 - kSaturated));
   double t = 1.0;
   std::string note;
   try {

@@ -94,6 +94,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// A finished run's checkpoint only served to resume it: its weights are in model.pt and the bundle, and the
+// study marks the run done. About 90 MB each (weights and momentum), 5.4 GB over the 60 runs of the README's
+// study, so it goes.
+void drop_checkpoint(const std::string& dir) {
+  std::error_code ec;
+  fs::remove(dir + "/checkpoint.pt", ec);
+}
+
 }  // namespace
 
 json quick_study_config(const std::string& out) {
@@ -456,6 +464,7 @@ json run_study(const json& cfg, int threads) {
                     {"scores", sj}};
           if (std::isnan(d["test_auroc"].get<double>())) d["test_auroc"] = nullptr;
           util::atomic_write(done, d.dump());
+          drop_checkpoint(dir);
           timing.add("cv/" + name + "/" + percent_name(frac), seconds);
           results[{name, frac, s, f}] = d;
           std::fprintf(stderr, "study: %s fold %d %g%%: test AUROC %s (val %.4f, best epoch %d) in %.0f s\n", name.c_str(),
@@ -589,6 +598,7 @@ json run_study(const json& cfg, int threads) {
         util::atomic_write(dir + "/final.json", json{{"best_epoch", r.best_epoch}, {"val_auroc", r.best_val_auroc},
                                                      {"bundle", r.bundle_path}, {"seconds", seconds_since(t0)}}
                                                     .dump(2));
+        drop_checkpoint(dir);
         timing.add("final/" + name, seconds_since(t0));
       }
       finals[name] = json::parse(util::read_text(dir + "/final.json"));
