@@ -28,7 +28,7 @@ t = json.load(open(sys.argv[1])); print(t["best_epoch"], t["val_accuracy"])' "$1
 mv "$tmp/run" "$tmp/whole"
 want=$(weights "$tmp/whole")
 [[ -n $want ]] || { echo "FAIL: no model.pt from the uninterrupted run"; exit 1; }
-saves=$(grep -c . "$tmp/whole/metrics.jsonl")
+epochs=$(grep -c . "$tmp/whole/metrics.jsonl")
 
 kills=0
 for at in 3 8; do
@@ -48,7 +48,7 @@ for at in 3 8; do
 done
 "$bin" --threads 2 train "${args[@]}" --out "$tmp/run" >>"$tmp/killed.log" 2>&1 || { cat "$tmp/killed.log"; exit 1; }
 got=$(weights "$tmp/run")
-echo "uninterrupted $want ($saves epochs)"
+echo "uninterrupted $want ($epochs epochs)"
 echo "killed twice  $got"
 ((kills == 2)) || { echo "FAIL: a run ended before it could be killed ($kills kills)"; exit 1; }
 grep -q "resuming" "$tmp/killed.log" || { echo "FAIL: no run resumed from a checkpoint"; exit 1; }

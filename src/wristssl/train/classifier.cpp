@@ -276,10 +276,7 @@ json to_json(const ClassifierOptions& o) {
 }
 
 void from_json(const json& j, ClassifierOptions& o) {
-  json options = j;
-  options.erase("world_size");  // what a run recorded (config.json), not options: RUN/config.json
-  options.erase("resolved");    // works as a --config, to repeat a run elsewhere
-  options_from_json(options, o, kVisitClassifier, to_json(o), "classifier");
+  options_from_json(run_options(j), o, kVisitClassifier, to_json(o), "classifier");
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
 }
 
@@ -433,8 +430,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   std::unique_ptr<data::BatchLoader> loader;
   std::vector<int> train_labels_all(p.labels);
   ClassifierResult result;
-  constexpr double kCheckpointShare = 0.05;
-  double save_seconds = 0, train_seconds_since_save = 0;
+  CheckpointPacer pacer(0.05);  // checkpoints near 5% of the training time, as in pretraining
 
   for (int64_t epoch = state.epoch; epoch < total_epochs; ++epoch) {
     const bool probe = epoch < o.probe_epochs;
@@ -562,24 +558,18 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     state.epoch = epoch + 1;
     state.batch_in_epoch = 0;
     state.extra_json = extra.dump();
-    // A checkpoint every epoch unless epochs are so short that saving would cost more than kCheckpointShare of
-    // training (a 10%-label run's epochs take about a second, a checkpoint a quarter of one): then at least
-    // every save_seconds / kCheckpointShare seconds, after the last epoch, and on a stop. A crash replays
-    // the epochs since (bit for bit, from the checkpoint's generator state), and model.pt, written at every
-    // better epoch, is rewritten by the replay.
-    train_seconds_since_save += row["seconds"].get<double>();
+    // A checkpoint as the pacer says (a 10%-label run's epochs take about a second, a checkpoint a quarter
+    // of one), after the last epoch, and on a stop. A crash replays the epochs since (bit for bit, from the
+    // checkpoint's generator state), and model.pt, written at every better epoch, is rewritten by the replay.
+    pacer.trained(row["seconds"].get<double>());
     bool saved = false;
     auto save = [&] {
-      const auto s0 = std::chrono::steady_clock::now();
-      save_checkpoint(ckpt, *model, optimizer.get(), state);
-      save_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
-      train_seconds_since_save = 0;
+      pacer.save([&] { save_checkpoint(ckpt, *model, optimizer.get(), state); });
       saved = true;
     };
     if (main) {
       log->epoch(row);
-      if (state.epoch == total_epochs || stop_requested() || save_seconds <= kCheckpointShare * train_seconds_since_save)
-        save();
+      if (state.epoch == total_epochs || stop_requested() || pacer.due()) save();
     }
     // The others wait here while rank 0 saves; a stop asked of any rank stops them all, and one asked of another
     // rank only is saved here.

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -191,6 +192,13 @@ void RunLog::epoch(const json& metrics) {
 }
 
 void RunLog::flush() { steps_.flush(); }
+
+void CheckpointPacer::save(const std::function<void()>& write) {
+  const auto t0 = std::chrono::steady_clock::now();
+  write();
+  save_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  since_save_ = 0;
+}
 
 KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& query, int max_images) {
   auto spaced = [](const std::vector<int>& v, size_t n) {

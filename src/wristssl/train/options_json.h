@@ -15,6 +15,14 @@ inline nlohmann::json config_section(const nlohmann::json& j, const char* key) {
   return j.contains(key) && !j[key].is_null() ? j[key] : nlohmann::json::object();
 }
 
+/// A run command's options from `j` without what a run records beside them in RUN/config.json
+/// ("resolved", "world_size"), so that file works as a --config and repeats the run.
+inline nlohmann::json run_options(nlohmann::json j) {
+  j.erase("resolved");
+  j.erase("world_size");
+  return j;
+}
+
 /// Every field `visit` names, as a JSON object.
 template <class O, class Visit>
 nlohmann::json options_to_json(const O& o, Visit&& visit) {

@@ -102,10 +102,7 @@ json to_json(const PretrainOptions& o) {
 }
 
 void from_json(const json& j, PretrainOptions& o) {
-  json options = j;
-  options.erase("world_size");  // what a run recorded (config.json), not options: RUN/config.json
-  options.erase("resolved");    // works as a --config, to repeat a run elsewhere
-  options_from_json(options, o, kVisitPretrain, to_json(o), "pretrain");
+  options_from_json(run_options(j), o, kVisitPretrain, to_json(o), "pretrain");
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
 }
 
@@ -246,7 +243,8 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   // Per-epoch extras sized to the epoch: the kNN monitor (auto interval) and the checkpoint, each kept near
   // kExtrasShare of the training time. The first epoch's monitor and every checkpoint are timed.
   constexpr double kExtrasShare = 0.05;
-  double train_seconds_since_knn = 0, train_seconds_since_save = 0, knn_seconds = 0, save_seconds = 0;
+  double train_seconds_since_knn = 0, knn_seconds = 0;
+  CheckpointPacer pacer(kExtrasShare);
   bool knn_done = false;
 
   model->train();
@@ -346,7 +344,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                                      {"all_gather", c.all_gather_bytes / steps / 1e6}};
     }
     train_seconds_since_knn += seconds;
-    train_seconds_since_save += seconds;
+    pacer.trained(seconds);
     const bool last_epoch = epoch + 1 == o.epochs;
     const bool knn_due = o.knn_every > 0 ? (epoch + 1) % o.knn_every == 0
                          : o.knn_every < 0 && (!knn_done || last_epoch ||
@@ -369,22 +367,18 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     state.batch_in_epoch = 0;
     partial = RunningMeans();
     state.extra_json = partial.to_json();
-    // A checkpoint every epoch unless epochs are so short that saving would cost more than kExtrasShare of
-    // training (then at least every save_seconds / kExtrasShare seconds of training, and after the last epoch).
-    // A stop (Ctrl-C, SIGTERM, --max-steps) always saves.
+    // A checkpoint as the pacer says (kExtrasShare of the training time), after the last epoch, and on a stop
+    // (Ctrl-C, SIGTERM, --max-steps).
     const bool step_limit = o.max_steps > 0 && state.step >= o.max_steps;
     bool saved = false;
     auto save = [&] {
-      const auto s0 = std::chrono::steady_clock::now();
-      save_checkpoint(ckpt, trained, &optimizer, state);
-      save_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
-      train_seconds_since_save = 0;
+      pacer.save([&] { save_checkpoint(ckpt, trained, &optimizer, state); });
       saved = true;
     };
     if (main) {
-      if (last_epoch || stop_requested() || step_limit || save_seconds <= kExtrasShare * train_seconds_since_save) {
+      if (last_epoch || stop_requested() || step_limit || pacer.due()) {
         save();
-        metrics["checkpoint_seconds"] = save_seconds;
+        metrics["checkpoint_seconds"] = pacer.save_seconds();
       }
       log->epoch(metrics);
     }
