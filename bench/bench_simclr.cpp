@@ -18,7 +18,6 @@
 #include "wristssl/data/source.h"
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/simclr.h"
-#include "wristssl/train/common.h"
 #include "wristssl/train/tune.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git clang-format
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 (CPU) and a fast BLAS for it
   libgoogle-perftools-dev                     # tcmalloc: the allocator of the LibTorch programs
   libgloo-dev                                 # c10d's Gloo headers: distributed training on CPU

@@ -14,7 +14,7 @@
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/models/classifier.h"
-#include "wristssl/train/evaluate.h"
+#include "wristssl/study/evaluate.h"
 #include "wristssl/train/run_bundle.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
@@ -136,14 +136,14 @@ TEST_F(Predict, MatchesExternalEvaluationOfTheSameFiles) {
   util::atomic_write(
       dir_ + "/labels.csv",
       "path,label\nin/a.png,1\nin/sub/b.png,0\nin/c.jpg,1\nin/d.dcm,0\nin/g_truncated.jpg,1\n");
-  train::EvaluateOptions eo;
+  study::EvaluateOptions eo;
   eo.model = bundle_;
   eo.data.data = dir_ + "/labels.csv";
   eo.out = dir_ + "/eval";
   eo.cache_dir = dir_ + "/cache";
   eo.bootstrap = 50;
   eo.threads = 2;
-  const json m = train::run_evaluate(eo);
+  const json m = study::run_evaluate(eo);
   EXPECT_EQ(m["n"], 4);
   EXPECT_EQ(m["unreadable_skipped"], 1);
   EXPECT_EQ(m["evaluation"], "external evaluation");

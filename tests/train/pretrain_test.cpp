@@ -39,7 +39,7 @@ class Pretrain : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!data::is_idx_folder(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed (scripts/setup.sh)";
-    request_stop(false);
+    util::request_stop(false);
   }
 };
 

@@ -102,6 +102,82 @@ dicom::ModelIdentity model_identity(const models::Bundle& bundle, const models::
   return m;
 }
 
+namespace {
+
+// The heatmap overlay and, for a DICOM input, the structured report and secondary capture of one scored image.
+void write_extras(const PredictOptions& o, const io::Image& image, const torch::Tensor& map,
+                  const dicom::ModelIdentity& identity, std::set<std::string>& heat_names, PredictRow& r) {
+  if (!o.heatmaps.empty()) {
+    const std::string path =
+        (fs::path(o.heatmaps) / heatmap_name(r.path, heat_names)).string();
+    util::atomic_write(path, heatmap_png(image, map));
+    r.heatmap = path;
+  }
+  if (!o.dicom_out.empty() && image.info.format == "dicom") {
+    try {
+      const dicom::SourceInstance source = dicom::SourceInstance::read(r.path);
+      const dicom::ResultFiles f = dicom::write_results(
+          source, {r.probability, r.decision}, identity,
+          heatmap_overlay(image, map, kCaptureMaxSide), o.dicom_out,
+          o.uid_root);
+      r.dicom_report = f.report;
+      r.dicom_capture = f.secondary_capture;
+    } catch (const std::exception& e) {
+      const std::string w = std::string("no DICOM results: ") + e.what();
+      r.warning = r.warning.empty() ? w : r.warning + "; " + w;
+      std::fprintf(stderr, "\npredict: warning: %s\n", w.c_str());
+    }
+  }
+}
+
+// The rows as CSV (standard output unless --csv or --json) and JSON with the model's identity, and a summary.
+void write_rows(const PredictOptions& o, const Predictor& predictor, const std::vector<PredictRow>& rows,
+                std::ostream& out) {
+  std::string csv = "path,probability,decision,error\n";
+  json list = json::array();
+  size_t n_ok = 0;
+  std::map<std::string, int> decisions;
+  for (const PredictRow& r : rows) {
+    csv += util::csv_field(r.path) + "," + (r.ok ? metrics::format_probability(r.probability) : "") + "," +
+           r.decision + "," + util::csv_field(r.error) + "\n";
+    json j = {{"path", r.path}};
+    if (r.ok) {
+      j["probability"] = r.probability;
+      j["margin"] = r.margin;
+      j["decision"] = r.decision;
+      ++n_ok;
+      ++decisions[r.decision];
+    } else {
+      j["error"] = r.error;
+    }
+    if (!r.warning.empty()) j["warning"] = r.warning;
+    if (!r.heatmap.empty()) j["heatmap"] = r.heatmap;
+    if (!r.dicom_report.empty()) j["dicom"] = {{"report", r.dicom_report}, {"secondary_capture", r.dicom_capture}};
+    list.push_back(j);
+  }
+  if (!o.csv.empty()) util::atomic_write(o.csv, csv);
+  if (!o.json.empty()) {
+    const auto& m = predictor.bundle().manifest;
+    const json doc = {{"model",
+                       {{"id", predictor.bundle().id()},
+                        {"sha256", predictor.bundle().sha256},
+                        {"path", o.model},
+                        {"threshold", predictor.rule().threshold},
+                        {"refer_band", {predictor.rule().refer_lo, predictor.rule().refer_hi}},
+                        {"temperature", predictor.rule().temperature},
+                        {"intended_use", m.value("intended_use", std::string())}}},
+                      {"images", list}};
+    util::atomic_write(o.json, doc.dump(2));
+  }
+  if (o.csv.empty() && o.json.empty()) out << csv << std::flush;
+  std::fprintf(
+      stderr,
+      "predict: %zu images scored (%d fracture, %d no_fracture, %d refer), %zu unreadable\n", n_ok,
+      decisions["fracture"], decisions["no_fracture"], decisions["refer"], rows.size() - n_ok);
+}
+
+}  // namespace
+
 std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) {
   if (o.model.empty()) throw std::runtime_error("predict needs --model BUNDLE");
   if (o.batch_size < 0) throw std::runtime_error("--batch-size must be >= 1 (or 0: by input size)");
@@ -157,75 +233,14 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
         r.margin = preds[j].margin;
         r.probability = preds[j].probability;
         r.decision = preds[j].decision;
-        const io::Image& image = *dec[ok[j]].image;
-        if (!o.heatmaps.empty()) {
-          const std::string path =
-              (fs::path(o.heatmaps) / heatmap_name(r.path, heat_names)).string();
-          util::atomic_write(path, heatmap_png(image, maps[static_cast<int64_t>(j)]));
-          r.heatmap = path;
-        }
-        if (!o.dicom_out.empty() && image.info.format == "dicom") {
-          try {
-            const dicom::SourceInstance source = dicom::SourceInstance::read(r.path);
-            const dicom::ResultFiles f = dicom::write_results(
-                source, {r.probability, r.decision}, identity,
-                heatmap_overlay(image, maps[static_cast<int64_t>(j)], kCaptureMaxSide), o.dicom_out,
-                o.uid_root);
-            r.dicom_report = f.report;
-            r.dicom_capture = f.secondary_capture;
-          } catch (const std::exception& e) {
-            const std::string w = std::string("no DICOM results: ") + e.what();
-            r.warning = r.warning.empty() ? w : r.warning + "; " + w;
-            std::fprintf(stderr, "\npredict: warning: %s\n", w.c_str());
-          }
-        }
+        write_extras(o, *dec[ok[j]].image, maps.defined() ? maps[static_cast<int64_t>(j)] : maps, identity, heat_names, r);
       }
     }
     bar.update(end);
   }
   bar.finish();
 
-  std::string csv = "path,probability,decision,error\n";
-  json list = json::array();
-  size_t n_ok = 0;
-  std::map<std::string, int> decisions;
-  for (const PredictRow& r : rows) {
-    csv += util::csv_field(r.path) + "," + (r.ok ? metrics::format_probability(r.probability) : "") + "," +
-           r.decision + "," + util::csv_field(r.error) + "\n";
-    json j = {{"path", r.path}};
-    if (r.ok) {
-      j["probability"] = r.probability;
-      j["margin"] = r.margin;
-      j["decision"] = r.decision;
-      ++n_ok;
-      ++decisions[r.decision];
-    } else {
-      j["error"] = r.error;
-    }
-    if (!r.warning.empty()) j["warning"] = r.warning;
-    if (!r.heatmap.empty()) j["heatmap"] = r.heatmap;
-    if (!r.dicom_report.empty()) j["dicom"] = {{"report", r.dicom_report}, {"secondary_capture", r.dicom_capture}};
-    list.push_back(j);
-  }
-  if (!o.csv.empty()) util::atomic_write(o.csv, csv);
-  if (!o.json.empty()) {
-    const auto& m = predictor.bundle().manifest;
-    const json doc = {{"model",
-                       {{"id", predictor.bundle().id()},
-                        {"sha256", predictor.bundle().sha256},
-                        {"path", o.model},
-                        {"threshold", predictor.rule().threshold},
-                        {"refer_band", {predictor.rule().refer_lo, predictor.rule().refer_hi}},
-                        {"temperature", predictor.rule().temperature},
-                        {"intended_use", m.value("intended_use", std::string())}}},
-                      {"images", list}};
-    util::atomic_write(o.json, doc.dump(2));
-  }
-  if (o.csv.empty() && o.json.empty()) out << csv << std::flush;
-  std::fprintf(
-      stderr,
-      "predict: %zu images scored (%d fracture, %d no_fracture, %d refer), %zu unreadable\n", n_ok,
-      decisions["fracture"], decisions["no_fracture"], decisions["refer"], rows.size() - n_ok);
+  write_rows(o, predictor, rows, out);
   return rows;
 }
 

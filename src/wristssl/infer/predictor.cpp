@@ -11,10 +11,10 @@
 #include "wristssl/io/resize.h"
 #include "wristssl/models/grad_cam.h"
 #include "wristssl/report/heatmap.h"
-#include "wristssl/train/common.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/threads.h"
+#include "wristssl/util/memory_format.h"
 
 namespace wristssl::infer {
 
@@ -41,7 +41,7 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
   model_ = models::classifier_from_bundle(bundle_);
   model_->to(device_);
   model_->eval();
-  train::to_channels_last(*model_);
+  util::to_channels_last(*model_);
   if (o.graph && device_.is_cpu() && !bf16_) {
     // The eager model stays for Grad-CAM (it needs the feature map); plain scoring takes the graph.
     torch::jit::Module m = torchscript_module(bundle_);

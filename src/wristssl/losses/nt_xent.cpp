@@ -5,7 +5,7 @@
 
 #include <limits>
 
-#include "wristssl/dist/group.h"
+#include "wristssl/distributed/group.h"
 #include "wristssl/util/autocast.h"
 
 namespace wristssl::losses {
@@ -53,13 +53,13 @@ torch::Tensor nt_xent_global(const torch::Tensor& z1, const torch::Tensor& z2, d
   TORCH_CHECK(z1.dim() == 2 && z1.sizes() == z2.sizes(), "nt_xent_global expects two [N, d] tensors of one shape");
   TORCH_CHECK(temperature > 0, "temperature must be > 0, got ", temperature);
   const int64_t n = z1.size(0);
-  const int64_t world = dist::world_size(), rank = dist::rank();
+  const int64_t world = distributed::world_size(), rank = distributed::rank();
   TORCH_CHECK(world * n >= 2, "nt_xent_global needs at least 2 images in the global batch");
   const util::AutocastGuard no_autocast(false, z1.device().type());
   // Every rank's embeddings, in rank order: view 1 of the global batch, then view 2, as one process would
   // order them. Gradients flow back to each rank's own rows.
-  const torch::Tensor all1 = dist::all_gather_with_grad(fp32(z1));
-  const torch::Tensor all2 = dist::all_gather_with_grad(fp32(z2));
+  const torch::Tensor all1 = distributed::all_gather_with_grad(fp32(z1));
+  const torch::Tensor all2 = distributed::all_gather_with_grad(fp32(z2));
   const int64_t g = world * n;
   const torch::Tensor z = unit_rows(torch::cat({all1, all2}, 0));
   const auto longs = torch::TensorOptions().dtype(torch::kLong).device(z.device());

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -28,6 +27,7 @@
 #include "wristssl/report/png_thumb.h"
 #include "wristssl/serve_page.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/stop_signal.h"
 #include "wristssl/version.h"
 #include "wristssl/util/memory_format.h"
 
@@ -583,11 +583,6 @@ void Server::stop() {
   m.http.reset();
 }
 
-namespace {
-std::atomic<int> g_signal{0};
-void on_signal(int sig) { g_signal = sig; }
-}  // namespace
-
 int run_serve(const ServeOptions& o) {
 #ifdef __GLIBC__
   // glibc gives every thread that allocates its own arena (up to 8 per core): with 32 connection threads
@@ -600,15 +595,14 @@ int run_serve(const ServeOptions& o) {
     std::fprintf(stderr, "serve: WARNING: listening on %s without a token (--token-file): anyone who can reach this "
                          "address can use the model\n", o.host.c_str());
   }
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
+  util::install_stop_handlers();
   const int port = server.start();
   const bool tls = !o.tls_cert.empty();
   std::fprintf(stderr, "serve: %s on %s://%s:%d/ (model name in URLs: %s; batch up to %d, %d ms)\n",
                o.model.c_str(), tls ? "https" : "http", o.host.c_str(), port, server.model_name().c_str(), o.max_batch,
                o.max_delay_ms);
-  while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::fprintf(stderr, "serve: signal %d: finishing the requests in flight, refusing new ones\n", g_signal.load());
+  while (!util::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::fprintf(stderr, "serve: signal %d: finishing the requests in flight, refusing new ones\n", util::take_stop_signal());
   server.stop();
   std::fprintf(stderr, "serve: stopped\n");
   return 0;

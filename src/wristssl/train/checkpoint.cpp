@@ -5,6 +5,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <sstream>
@@ -171,6 +172,13 @@ std::string weights_fingerprint(torch::nn::Module& module) {
   for (const auto& p : module.named_parameters()) add(p.key(), p.value());
   for (const auto& b : module.named_buffers()) add(b.key(), b.value());
   return util::sha256_hex(all.data(), all.size());
+}
+
+void CheckpointPacer::save(const std::function<void()>& write) {
+  const auto t0 = std::chrono::steady_clock::now();
+  write();
+  save_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  since_save_ = 0;
 }
 
 }  // namespace wristssl::train

@@ -6,6 +6,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <stdexcept>
+#include <functional>
 #include <string>
 
 namespace wristssl::train {
@@ -43,5 +44,25 @@ std::string load_weights(const std::string& path, torch::nn::Module& module, con
 
 /// SHA-256 over the names and bytes of every parameter and buffer: equal fingerprints, equal weights.
 std::string weights_fingerprint(torch::nn::Module& module);
+
+/// When an epoch ends in a checkpoint, for pretraining and the classifier alike: after every epoch unless
+/// epochs are so short that saving would cost more than `share` of the training time; then once the
+/// training since the last save is 1 / `share` times the last save's duration. The first save is always
+/// due (nothing timed yet); callers also save after the last epoch and on a stop.
+class CheckpointPacer {
+ public:
+  explicit CheckpointPacer(double share) : share_(share) {}
+  /// Adds an epoch's training time.
+  void trained(double seconds) { since_save_ += seconds; }
+  bool due() const { return save_seconds_ <= share_ * since_save_; }
+  /// Runs `write` (the save) and times it.
+  void save(const std::function<void()>& write);
+  /// How long the last save took.
+  double save_seconds() const { return save_seconds_; }
+
+ private:
+  double share_;
+  double since_save_ = 0, save_seconds_ = 0;
+};
 
 }  // namespace wristssl::train

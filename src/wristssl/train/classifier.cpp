@@ -12,19 +12,23 @@
 #include "wristssl/data/loader.h"
 #include "wristssl/data/source.h"
 #include "wristssl/data/split.h"
-#include "wristssl/dist/group.h"
+#include "wristssl/distributed/group.h"
 #include "wristssl/metrics/binary_metrics.h"
 #include "wristssl/models/classifier.h"
 #include "wristssl/train/checkpoint.h"
-#include "wristssl/train/common.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/train/pretrain.h"
 #include "wristssl/train/run_bundle.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/stop_signal.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/memory_format.h"
+#include "wristssl/train/batch_inference.h"
+#include "wristssl/train/run_identity.h"
+#include "wristssl/train/run_log.h"
+#include "wristssl/train/schedule.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -295,14 +299,14 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   }
   if (o.backbone_lr_scale < 0) throw std::runtime_error("--backbone-lr-scale must be >= 0");
   const metrics::ThresholdRule rule = metrics::parse_threshold_rule(o.threshold_rule);
-  dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
-  const bool main = dist::is_main();
-  const int world = dist::world_size();
-  o.threads = dist::threads_per_rank(o.threads);
+  distributed::Group* group = distributed::init({o.dist_backend, o.dist_timeout});
+  const bool main = distributed::is_main();
+  const int world = distributed::world_size();
+  o.threads = distributed::threads_per_rank(o.threads);
   if (main) fs::create_directories(o.out);
   const util::Compute compute = util::setup_compute("classifier", o.threads, o.precision);
   const int threads = compute.threads;
-  const c10::Device device = dist::device_for_rank(compute.device);
+  const c10::Device device = distributed::device_for_rank(compute.device);
   const bool bf16 = compute.bf16;
   Prepared p = prepare(o, true);
   const data::Dataset& ds = p.loaded.dataset;
@@ -350,11 +354,11 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
 
   torch::manual_seed(o.seed);
-  const dist::SyncBatchNorm sync_bn(o.sync_bn);
+  const distributed::SyncBatchNorm sync_bn(o.sync_bn);
   models::Classifier model(num_classes);
   if (o.init == "simclr") load_weights(o.backbone, *model->backbone, "backbone");
   model->to(device);
-  if (o.channels_last) to_channels_last(*model);
+  if (o.channels_last) util::to_channels_last(*model);
 
   const int total_epochs = o.probe_epochs + o.finetune_epochs;
   const std::vector<int> val_labels = labels_of(p, p.val);
@@ -390,7 +394,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     state = load_checkpoint(ckpt, *model, optimizer.get(), "classifier");
     check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt, to_json(ClassifierOptions{}));
     extra = json::parse(state.extra_json);
-    if (o.channels_last) to_channels_last(*model);
+    if (o.channels_last) util::to_channels_last(*model);
     std::fprintf(stderr, "classifier: resuming %s after epoch %lld\n", ckpt.c_str(), static_cast<long long>(state.epoch));
   }
   if (o.bn_reestimate && state.epoch == 0) {
@@ -399,7 +403,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     reestimate_batch_norm(*model->backbone, px, train_items, in);
     std::fprintf(stderr, "classifier: batch-norm statistics re-estimated on %zu training images\n", train_items.size());
   }
-  dist::broadcast_module(*model);
+  distributed::broadcast_module(*model);
   if (group)
     std::fprintf(stderr, "classifier: %d ranks x batch %d = global batch %d when fine-tuning%s\n", world, o.batch_size,
                  world * o.batch_size, o.sync_bn ? ", batch norm synchronised" : "");
@@ -422,7 +426,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   lo.workers = o.workers;
   lo.seed = o.seed;
   lo.drop_last = world > 1 || static_cast<int>(train_items.size()) > o.batch_size;  // BN needs more than one image
-  lo.rank = dist::rank();
+  lo.rank = distributed::rank();
   lo.world = world;
   lo.augment = data::AugmentOptions::preset(o.augment, o.crop_size);
   lo.mean = p.mean;
@@ -513,12 +517,12 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
             logits.to(torch::kFloat), b->labels.to(device),
             torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
         optimizer->zero_grad();
-        dist::GradientReducer reducer(*model);  // data-parallel: the ranks' batches make one global batch
+        distributed::GradientReducer reducer(*model);  // data-parallel: the ranks' batches make one global batch
         loss.backward();
         reducer.finish();
         optimizer->step();
         ++state.step;
-        const double l = dist::sum_over_ranks({loss.item<double>()})[0] / world;
+        const double l = distributed::sum_over_ranks({loss.item<double>()})[0] / world;
         means.add("loss", l);
         if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
         bar.update(static_cast<size_t>(b->index + 1));
@@ -569,13 +573,13 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
     };
     if (main) {
       log->epoch(row);
-      if (state.epoch == total_epochs || stop_requested() || pacer.due()) save();
+      if (state.epoch == total_epochs || util::stop_requested() || pacer.due()) save();
     }
     // The others wait here while rank 0 saves; a stop asked of any rank stops them all, and one asked of another
     // rank only is saved here.
-    if (dist::any_rank(stop_requested())) request_stop(true);
-    if (main && !saved && stop_requested()) save();
-    if (stop_requested()) {
+    if (distributed::any_rank(util::stop_requested())) util::request_stop(true);
+    if (main && !saved && util::stop_requested()) save();
+    if (util::stop_requested()) {
       std::fprintf(stderr, "classifier: stopped after epoch %lld; rerun the same command to resume\n",
                    static_cast<long long>(state.epoch));
       result.interrupted = state.epoch < total_epochs;
@@ -590,7 +594,7 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   }
   infer_in.shard = false;
   load_weights(o.out + "/model.pt", *model, "classifier");
-  if (o.channels_last) to_channels_last(*model);
+  if (o.channels_last) util::to_channels_last(*model);
   const torch::Tensor val_logits = logits_of(*model, px, p.val, infer_in);
   const Scores vs = score_logits(val_logits, val_labels, class_weights);
   result.threshold = 0.5;

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "wristssl/data/dataset.h"
-#include "wristssl/train/evaluate.h"
 
 namespace wristssl::train {
 

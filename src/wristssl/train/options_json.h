@@ -8,6 +8,8 @@
 #include <string>
 #include <type_traits>
 
+#include "wristssl/data/dataset.h"
+
 namespace wristssl::train {
 
 /// A config's section `key`: its object, or an empty object when the key is absent or null.
@@ -45,5 +47,9 @@ void options_from_json(const nlohmann::json& j, O& o, Visit&& visit, const nlohm
     if (j.contains(key)) field = j.at(key).template get<std::decay_t<decltype(field)>>();
   });
 }
+
+/// DatasetOptions to and from JSON (a run's "data" section; a plain string is the data path alone).
+nlohmann::json data_options_to_json(const data::DatasetOptions& o);
+void data_options_from_json(const nlohmann::json& j, data::DatasetOptions& o);
 
 }  // namespace wristssl::train

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -15,29 +14,30 @@
 #include "wristssl/data/loader.h"
 #include "wristssl/data/source.h"
 #include "wristssl/data/split.h"
-#include "wristssl/dist/group.h"
+#include "wristssl/distributed/group.h"
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/moco.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/checkpoint.h"
 #include "wristssl/train/tune.h"
-#include "wristssl/train/common.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/progress.h"
+#include "wristssl/util/stop_signal.h"
 #include "wristssl/util/memory_format.h"
+#include "wristssl/train/batch_inference.h"
+#include "wristssl/train/knn_monitor.h"
+#include "wristssl/train/run_identity.h"
+#include "wristssl/train/run_log.h"
+#include "wristssl/train/schedule.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace wristssl::train {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_stop_signal(int) { g_stop = true; }
 
 // Options that change the result: a checkpoint made with other values is not resumed.
 const char* const kRunKeys[] = {"data",         "split",     "limit",        "image_size", "crop_size",
@@ -88,13 +88,6 @@ const auto kVisitPretrain = [](auto& o, auto&& f) {
 
 }  // namespace
 
-void install_stop_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
-}
-bool stop_requested() { return g_stop.load(); }
-void request_stop(bool value) { g_stop = value; }
-
 json to_json(const PretrainOptions& o) {
   json j = options_to_json(o, kVisitPretrain);
   j["data"] = data_options_to_json(o.data);
@@ -116,10 +109,10 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     throw std::runtime_error("--method must be simclr, dcl or moco, got '" + o.method + "'");
   }
   // Distributed: every rank runs this function on its share of each global batch; rank 0 alone writes.
-  dist::Group* group = dist::init({o.dist_backend, o.dist_timeout});
-  const bool main = dist::is_main();
-  const int world = dist::world_size();
-  o.threads = dist::threads_per_rank(o.threads);
+  distributed::Group* group = distributed::init({o.dist_backend, o.dist_timeout});
+  const bool main = distributed::is_main();
+  const int world = distributed::world_size();
+  o.threads = distributed::threads_per_rank(o.threads);
   if (main) fs::create_directories(o.out);
   util::Compute compute = util::setup_compute("pretrain", o.threads, o.precision);
 
@@ -160,7 +153,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     compute = util::setup_compute("pretrain", o.threads, o.precision);
   }
   const int threads = compute.threads;
-  const c10::Device device = dist::device_for_rank(compute.device);
+  const c10::Device device = distributed::device_for_rank(compute.device);
   const bool bf16 = compute.bf16;
   const auto [mean, stdev] = data::pixel_stats(*loaded.pixels);
   json config = to_json(o);
@@ -178,7 +171,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
 
   // Model and optimizer; the initial weights come from the run's seed.
   torch::manual_seed(o.seed);
-  const dist::SyncBatchNorm sync_bn(o.sync_bn);
+  const distributed::SyncBatchNorm sync_bn(o.sync_bn);
   models::SimCLR model(models::ProjectionHeadOptions().kind(o.head), 1);
   if (!o.init.empty()) {
     const int n = models::load_torchvision_weights(*model->backbone, o.init);
@@ -195,7 +188,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                                    .key_splits(o.moco_key_splits));
   }
   torch::nn::Module& trained = moco ? static_cast<torch::nn::Module&>(*moco) : *model;
-  if (o.channels_last) to_channels_last(trained);
+  if (o.channels_last) util::to_channels_last(trained);
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(
                                                        o.optimizer == "lars" ? 0.0 : o.weight_decay));
   data::LoaderOptions lo;
@@ -204,7 +197,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
   lo.workers = o.workers;
   lo.prefetch = o.prefetch;
   lo.seed = o.seed;
-  lo.rank = dist::rank();
+  lo.rank = distributed::rank();
   lo.world = world;
   lo.augment = data::AugmentOptions::preset(o.augment, o.crop_size);
   lo.mean = mean;
@@ -223,13 +216,13 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     state = load_checkpoint(ckpt, trained, &optimizer, state.kind);
     check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt, to_json(PretrainOptions{}));
     partial = RunningMeans::from_json(state.extra_json);
-    if (o.channels_last) to_channels_last(trained);
+    if (o.channels_last) util::to_channels_last(trained);
     std::fprintf(stderr, "pretrain: resuming %s at epoch %lld, batch %lld (step %lld)\n", ckpt.c_str(),
                  static_cast<long long>(state.epoch + 1), static_cast<long long>(state.batch_in_epoch),
                  static_cast<long long>(state.step));
   }
   // Every rank starts from rank 0's weights (fresh or resumed: the checkpoint is read by every rank).
-  dist::broadcast_module(trained);
+  distributed::broadcast_module(trained);
   if (group) {
     std::fprintf(stderr, "pretrain: %d ranks x batch %d = global batch %d%s\n", world, o.batch_size,
                  world * o.batch_size, o.sync_bn ? ", batch norm synchronised" : ", batch norm per rank");
@@ -254,7 +247,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                        main ? stderr : nullptr);
     const auto t0 = std::chrono::steady_clock::now();
     int64_t images = 0, steps = 0;
-    dist::reset_comm_stats();
+    distributed::reset_comm_stats();
     while (auto batch = loader.next()) {
       const double lr = schedule.at(state.step);
       set_lr(optimizer, lr);
@@ -283,7 +276,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                      : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o.temperature, dcl);
       }
       optimizer.zero_grad();
-      dist::GradientReducer reducer(*model);  // all-reduces buckets while backward runs
+      distributed::GradientReducer reducer(*model);  // all-reduces buckets while backward runs
       loss.backward();
       reducer.finish();
       if (o.optimizer == "lars") apply_lars(optimizer, o.weight_decay);
@@ -291,11 +284,11 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       if (moco) {
         moco->momentum_update();
         // Every rank enqueues the keys of the global batch, so the queues stay identical.
-        moco->enqueue(group ? dist::all_gather_with_grad(keys) : keys);
+        moco->enqueue(group ? distributed::all_gather_with_grad(keys) : keys);
       }
       ++state.step;
       // The logged loss is the global batch's; a stop asked of any rank stops them all at the same step.
-      const std::vector<double> reduced = dist::sum_over_ranks({loss.item<double>(), stop_requested() ? 1.0 : 0.0});
+      const std::vector<double> reduced = distributed::sum_over_ranks({loss.item<double>(), util::stop_requested() ? 1.0 : 0.0});
       const double l = reduced[0] / world;
       if (reduced[1] > 0) request_stop(true);
       if (!first_logged) {
@@ -312,7 +305,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       std::snprintf(extra, sizeof(extra), "loss %.4f", partial.mean("loss"));
       bar.update(static_cast<size_t>(state.batch_in_epoch), extra);
       const bool step_limit = o.max_steps > 0 && state.step >= o.max_steps;
-      if ((stop_requested() || step_limit) && state.batch_in_epoch < steps_per_epoch) {
+      if ((util::stop_requested() || step_limit) && state.batch_in_epoch < steps_per_epoch) {
         state.epoch = epoch;
         state.extra_json = partial.to_json();
         if (main) {
@@ -336,7 +329,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
                     {"seconds", seconds}};
     if (group && steps > 0) {
       // Rank 0's time in collectives per step (the step's all-reduces include waiting for the slowest rank).
-      const dist::CommStats c = dist::comm_stats();
+      const distributed::CommStats c = distributed::comm_stats();
       metrics["world_size"] = world;
       metrics["comm_ms_per_step"] = {{"all_reduce", 1e3 * c.all_reduce_s / steps},
                                      {"all_gather", 1e3 * c.all_gather_s / steps}};
@@ -376,7 +369,7 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
       saved = true;
     };
     if (main) {
-      if (last_epoch || stop_requested() || step_limit || pacer.due()) {
+      if (last_epoch || util::stop_requested() || step_limit || pacer.due()) {
         save();
         metrics["checkpoint_seconds"] = pacer.save_seconds();
       }
@@ -384,12 +377,12 @@ PretrainResult run_pretrain(const PretrainOptions& opt) {
     }
     // The others wait here while rank 0 monitors and saves; a stop asked of any rank stops them all, and one
     // asked of another rank only is saved here.
-    if (dist::any_rank(stop_requested())) request_stop(true);
-    if (main && !saved && stop_requested()) save();
+    if (distributed::any_rank(util::stop_requested())) request_stop(true);
+    if (main && !saved && util::stop_requested()) save();
     result.last_epoch_loss = metrics["loss"].get<double>();
     result.epochs_done = state.epoch;
     result.steps = state.step;
-    if (stop_requested() || (o.max_steps > 0 && state.step >= o.max_steps)) {
+    if (util::stop_requested() || (o.max_steps > 0 && state.step >= o.max_steps)) {
       result.interrupted = state.epoch < o.epochs;
       if (result.interrupted) {
         std::fprintf(stderr, "pretrain: stopped after epoch %lld; rerun the same command to resume\n",

@@ -71,11 +71,4 @@ struct PretrainResult {
 /// Writes config.json, steps.csv, metrics.csv, metrics.jsonl, checkpoint.pt and finally backbone.pt.
 PretrainResult run_pretrain(const PretrainOptions& options);
 
-/// Installs SIGINT / SIGTERM handlers that ask the running trainer to checkpoint and stop.
-void install_stop_handlers();
-/// True once a stop was requested.
-bool stop_requested();
-/// Requests a stop (as a signal would); for tests.
-void request_stop(bool value = true);
-
 }  // namespace wristssl::train

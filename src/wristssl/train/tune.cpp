@@ -11,7 +11,6 @@
 
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/simclr.h"
-#include "wristssl/train/common.h"
 #include "wristssl/util/allocator.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
@@ -47,7 +46,7 @@ std::string utc_now() {
 }  // namespace
 
 TimedSimclrStep::TimedSimclrStep(bool bf, bool cl) : bf16(bf), channels_last(cl) {
-  if (cl) to_channels_last(*model);  // in place: the optimizer's parameters stay the same tensors
+  if (cl) util::to_channels_last(*model);  // in place: the optimizer's parameters stay the same tensors
   model->train();
 }
 

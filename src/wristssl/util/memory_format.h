@@ -11,6 +11,8 @@
 // goes by the suggested format and does restride).
 
 #include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <torch/utils.h>
 
 namespace wristssl::util {
 
@@ -19,6 +21,15 @@ namespace wristssl::util {
 inline at::Tensor channels_last(const at::Tensor& t) {
   if (t.dim() != 4 || t.suggest_memory_format() == at::MemoryFormat::ChannelsLast) return t;
   return at::empty_like(t, t.options(), at::MemoryFormat::ChannelsLast).copy_(t);
+}
+
+/// Converts the 4-D parameters of `module` to channels-last memory in place (set_data: the optimiser and any
+/// hooks keep the same parameter objects).
+inline void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(channels_last(p.data()));
+  }
 }
 
 }  // namespace wristssl::util

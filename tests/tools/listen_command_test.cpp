@@ -1,0 +1,55 @@
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "commands.h"
+#include "wristssl/serve/listen.h"
+
+namespace wristssl::cli {
+namespace {
+
+TEST(CliListen, FlagsSetTheOptions) {
+  const serve::ListenOptions o = parse_listen({"--model",         "m.wristssl",
+                                               "--aet",           "FRACTURES",
+                                               "--port",          "4242",
+                                               "--state",         "node",
+                                               "--forward",       "pacs.local:104:PACS",
+                                               "--queue",         "8",
+                                               "--uid-root",      "1.2.826.0.1",
+                                               "--timeout",       "5",
+                                               "--max-instances", "3",
+                                               "--precision",     "bf16"});
+  EXPECT_EQ(o.model, "m.wristssl");
+  EXPECT_EQ(o.node.aet, "FRACTURES");
+  EXPECT_EQ(o.node.port, 4242);
+  EXPECT_EQ(o.node.state_dir, "node");
+  EXPECT_EQ(o.node.forward, "pacs.local:104:PACS");
+  EXPECT_EQ(o.node.queue_capacity, 8);
+  EXPECT_EQ(o.node.uid_root, "1.2.826.0.1");
+  EXPECT_EQ(o.node.timeout_s, 5);
+  EXPECT_EQ(o.node.max_instances, 3);
+  EXPECT_EQ(o.precision, "bf16");
+}
+
+TEST(CliListen, Defaults) {
+  const serve::ListenOptions o = parse_listen({"--model", "m"});
+  EXPECT_EQ(o.node.aet, "WRISTSSL");
+  EXPECT_EQ(o.node.port, 11112);
+  EXPECT_EQ(o.node.state_dir, "wristssl-node");
+  EXPECT_EQ(o.node.forward, "");
+  EXPECT_EQ(o.node.queue_capacity, 64);
+  EXPECT_EQ(o.node.uid_root, "2.25");
+  EXPECT_EQ(o.node.timeout_s, 30);
+  EXPECT_EQ(o.node.max_instances, 0);
+  EXPECT_EQ(o.precision, "fp32");
+}
+
+TEST(CliListen, MissingOrBadValuesAreRefused) {
+  EXPECT_THROW(parse_listen({"--aet", "X"}), CLI::RequiredError);
+  EXPECT_THROW(parse_listen({"--model", "m", "--port", "dicom"}), CLI::ParseError);
+  EXPECT_THROW(parse_listen({"--model", "m", "--max-instances", "1.5"}), CLI::ParseError);
+}
+
+}  // namespace
+}  // namespace wristssl::cli
