@@ -6,9 +6,14 @@
 #include <cmath>
 
 #include "wristssl/util/autocast.h"
+#include "seeded.h"
 
 namespace wristssl::losses {
 namespace {
+
+class NtXent : public testing::Seeded {};
+class InfoNceQueue : public testing::Seeded {};
+class EmbeddingStd : public testing::Seeded {};
 
 // The definition, written out with loops in double: for each of the 2N anchors, the positive's
 // softmax probability among the 2N - 1 others.
@@ -30,16 +35,16 @@ double reference_nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, doubl
   return total / n2;
 }
 
-TEST(NtXent, MatchesTheDefinitionWrittenOut) {
-  torch::manual_seed(1);
+TEST_F(NtXent, MatchesTheDefinitionWrittenOut) {
+  seed(1);
   const torch::Tensor z1 = torch::randn({5, 7}), z2 = torch::randn({5, 7});
   for (double tau : {0.1, 0.5, 1.0}) {
     EXPECT_NEAR(nt_xent(z1, z2, tau).item<double>(), reference_nt_xent(z1, z2, tau), 1e-5) << tau;
   }
 }
 
-TEST(NtXent, DecoupledLeavesThePositiveOutOfTheDenominator) {
-  torch::manual_seed(2);
+TEST_F(NtXent, DecoupledLeavesThePositiveOutOfTheDenominator) {
+  seed(2);
   const torch::Tensor z1 = torch::randn({6, 5}), z2 = torch::randn({6, 5});
   for (double tau : {0.2, 0.5}) {
     EXPECT_NEAR(nt_xent(z1, z2, tau, true).item<double>(), reference_nt_xent(z1, z2, tau, true), 1e-5) << tau;
@@ -50,22 +55,22 @@ TEST(NtXent, DecoupledLeavesThePositiveOutOfTheDenominator) {
   EXPECT_NEAR(nt_xent(a, a.clone(), 1.0, true).item<double>(), std::log(2.0) - 1, 1e-6);
 }
 
-TEST(NtXent, HandWorkedTwoPairs) {
+TEST_F(NtXent, HandWorkedTwoPairs) {
   // z1 = [(1,0), (0,1)], z2 = [(1,0), (0,1)]: each anchor's positive has cosine 1, the two negatives
   // cosine 0. tau = 1: loss = -log(e / (e + 2)) = log(1 + 2/e) = 0.5514...
   const torch::Tensor a = torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}});
   EXPECT_NEAR(nt_xent(a, a.clone(), 1.0).item<double>(), std::log(1 + 2 / std::exp(1.0)), 1e-6);
 }
 
-TEST(NtXent, RandomEmbeddingsGiveLogTwoNMinusOne) {
-  torch::manual_seed(2);
+TEST_F(NtXent, RandomEmbeddingsGiveLogTwoNMinusOne) {
+  seed(2);
   const int64_t n = 32;
   const double loss = nt_xent(torch::randn({n, 128}), torch::randn({n, 128}), 0.5).item<double>();
   EXPECT_NEAR(loss, std::log(2.0 * n - 1), 0.1);
 }
 
-TEST(NtXent, GradientMatchesFiniteDifferences) {
-  torch::manual_seed(3);
+TEST_F(NtXent, GradientMatchesFiniteDifferences) {
+  seed(3);
   torch::Tensor z1 = torch::randn({3, 4}, torch::kDouble).requires_grad_(true);
   torch::Tensor z2 = torch::randn({3, 4}, torch::kDouble);
   nt_xent(z1, z2, 0.5).backward();
@@ -83,8 +88,8 @@ TEST(NtXent, GradientMatchesFiniteDifferences) {
   }
 }
 
-TEST(NtXent, StableUnderBf16AutocastAndLowTemperature) {
-  torch::manual_seed(4);
+TEST_F(NtXent, StableUnderBf16AutocastAndLowTemperature) {
+  seed(4);
   const torch::Tensor z1 = torch::randn({16, 128}), z2 = z1 + 0.01 * torch::randn({16, 128});
   const double fp32 = nt_xent(z1, z2, 0.05).item<double>();
   torch::Tensor bf;
@@ -97,7 +102,7 @@ TEST(NtXent, StableUnderBf16AutocastAndLowTemperature) {
   EXPECT_NEAR(bf.item<double>(), fp32, 0.05);
 }
 
-TEST(NtXent, RejectsBadShapes) {
+TEST_F(NtXent, RejectsBadShapes) {
   EXPECT_THROW(nt_xent(torch::randn({4, 8}), torch::randn({3, 8})), c10::Error);
   EXPECT_THROW(nt_xent(torch::randn({1, 8}), torch::randn({1, 8})), c10::Error);
   EXPECT_THROW(nt_xent(torch::randn({4, 8}), torch::randn({4, 8}), 0.0), c10::Error);
@@ -120,8 +125,8 @@ double reference_info_nce(const torch::Tensor& q, const torch::Tensor& k, const 
   return total / qd.size(0);
 }
 
-TEST(InfoNceQueue, MatchesTheDefinitionWrittenOut) {
-  torch::manual_seed(5);
+TEST_F(InfoNceQueue, MatchesTheDefinitionWrittenOut) {
+  seed(5);
   const torch::Tensor q = torch::randn({4, 6}), k = torch::randn({4, 6}), queue = torch::randn({9, 6});
   for (double tau : {0.07, 0.2, 1.0}) {
     EXPECT_NEAR(info_nce_queue(q, k, queue, tau).item<double>(), reference_info_nce(q, k, queue, tau), 1e-5) << tau;
@@ -132,8 +137,8 @@ TEST(InfoNceQueue, MatchesTheDefinitionWrittenOut) {
               std::log(1 + 1 / std::exp(1.0)), 1e-6);
 }
 
-TEST(InfoNceQueue, GradientReachesTheQueriesOnly) {
-  torch::manual_seed(6);
+TEST_F(InfoNceQueue, GradientReachesTheQueriesOnly) {
+  seed(6);
   const torch::Tensor q = torch::randn({3, 4}).requires_grad_(true);
   const torch::Tensor k = torch::randn({3, 4}).requires_grad_(true);
   const torch::Tensor queue = torch::randn({5, 4});
@@ -146,8 +151,8 @@ TEST(InfoNceQueue, GradientReachesTheQueriesOnly) {
   EXPECT_EQ(info_nce_queue(q.to(torch::kBFloat16), k, queue, 0.2).scalar_type(), torch::kFloat);
 }
 
-TEST(EmbeddingStd, CollapseIsZeroSpreadIsAboutOneOverRootD) {
-  torch::manual_seed(5);
+TEST_F(EmbeddingStd, CollapseIsZeroSpreadIsAboutOneOverRootD) {
+  seed(5);
   EXPECT_NEAR(embedding_std(torch::ones({64, 128})), 0.0, 1e-6);
   EXPECT_NEAR(embedding_std(torch::randn({4096, 128})), 1.0 / std::sqrt(128.0), 0.005);
 }

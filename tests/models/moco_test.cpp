@@ -3,19 +3,24 @@
 #include <gtest/gtest.h>
 #include <torch/nn/functional/normalization.h>
 #include <torch/torch.h>
+#include "seeded.h"
 
 namespace wristssl::models {
 namespace {
 
+// The suite is MoCoTest: MoCo is the module under test.
+class MoCoTest : public testing::Seeded {};
+
 namespace F = torch::nn::functional;
 
+// A small MoCo with weights drawn from seed 3.
 MoCo small(int64_t queue, int64_t splits, double momentum = 0.9) {
   torch::manual_seed(3);
   return MoCo(SimCLR(ProjectionHeadOptions().out_dim(16)),
               MoCoOptions().queue_size(queue).key_splits(splits).momentum(momentum));
 }
 
-TEST(MoCo, TheKeyEncoderStartsAsTheQueryAndIsNotTrained) {
+TEST_F(MoCoTest, TheKeyEncoderStartsAsTheQueryAndIsNotTrained) {
   MoCo m = small(8, 2);
   const auto qp = m->query->named_parameters(), kp = m->key->named_parameters();
   ASSERT_EQ(qp.size(), kp.size());
@@ -36,7 +41,7 @@ TEST(MoCo, TheKeyEncoderStartsAsTheQueryAndIsNotTrained) {
   EXPECT_TRUE(torch::allclose(m->queue.norm(2, 1), torch::ones({8})));
 }
 
-TEST(MoCo, MomentumUpdateIsTheMovingAverage) {
+TEST_F(MoCoTest, MomentumUpdateIsTheMovingAverage) {
   MoCo m = small(8, 1, 0.9);
   std::vector<torch::Tensor> before;
   for (const auto& p : m->key->parameters()) before.push_back(p.detach().clone());
@@ -53,9 +58,9 @@ TEST(MoCo, MomentumUpdateIsTheMovingAverage) {
   }
 }
 
-TEST(MoCo, ShuffledKeysComeBackInTheBatchOrder) {
+TEST_F(MoCoTest, ShuffledKeysComeBackInTheBatchOrder) {
   MoCo m = small(8, 3);
-  torch::manual_seed(4);
+  seed(4);
   const torch::Tensor x = torch::randn({7, 1, 32, 32});
   // With batch norm on running statistics the chunks cannot change the keys: only the order could.
   m->key->eval();
@@ -72,7 +77,7 @@ TEST(MoCo, ShuffledKeysComeBackInTheBatchOrder) {
   EXPECT_TRUE(torch::allclose(m->keys(x), full, 1e-4, 1e-5));
 }
 
-TEST(MoCo, TheQueueOverwritesItsOldestKeysAndWraps) {
+TEST_F(MoCoTest, TheQueueOverwritesItsOldestKeysAndWraps) {
   MoCo m = small(5, 1);
   const torch::Tensor a = torch::arange(3 * 16, torch::kFloat).reshape({3, 16});
   const torch::Tensor b = -torch::arange(3 * 16, torch::kFloat).reshape({3, 16});

@@ -8,12 +8,15 @@
 #include "test_paths.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/util/fs.h"
+#include "seeded.h"
 
 namespace wristssl::train {
 namespace {
 
-TEST(Checkpoint, RoundTripsModelOptimizerAndState) {
-  torch::manual_seed(0);
+class Checkpoint : public testing::Seeded {};
+
+TEST_F(Checkpoint, RoundTripsModelOptimizerAndState) {
+  seed(0);
   models::SimCLR a;
   torch::optim::SGD opt_a(a->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
   // One step so the optimizer has momentum buffers.
@@ -23,7 +26,7 @@ TEST(Checkpoint, RoundTripsModelOptimizerAndState) {
   CheckpointState s{"simclr", "{\"lr\":0.1}", 3, 2, 17, "{\"loss\":[1.5,2]}"};
   save_checkpoint(path, *a, &opt_a, s);
 
-  torch::manual_seed(99);
+  seed(99);
   models::SimCLR b;
   torch::optim::SGD opt_b(b->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
   const CheckpointState r = load_checkpoint(path, *b, &opt_b, "simclr");
@@ -47,7 +50,7 @@ TEST(Checkpoint, RoundTripsModelOptimizerAndState) {
                            b->head->net[0]->as<torch::nn::Linear>()->weight));
 }
 
-TEST(Checkpoint, DamagedForeignAndOtherKindsAreRefused) {
+TEST_F(Checkpoint, DamagedForeignAndOtherKindsAreRefused) {
   models::SimCLR m;
   const std::string dir = testing::temp_dir("ckpt_bad");
   const std::string path = dir + "/checkpoint.pt";

@@ -12,6 +12,7 @@
 #include "test_paths.h"
 #include "wristssl/data/idx.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/stop_signal.h"
 
 namespace wristssl::train {
 namespace {

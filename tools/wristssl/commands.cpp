@@ -61,4 +61,16 @@ void read_config(const std::string& path, const std::function<void(const nlohman
   }
 }
 
+std::string command_of(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--threads") {
+      ++i;
+      continue;
+    }
+    if (!args[i].empty() && args[i][0] == '-') continue;
+    return args[i];
+  }
+  return "";
+}
+
 }  // namespace wristssl::cli

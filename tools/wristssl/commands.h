@@ -41,6 +41,10 @@ struct TuneOptions;
 namespace wristssl::cli {
 
 /// The program's global options: the parse fills them, a command reads them when it runs.
+/// The command named on a command line (the first argument that is not an option or the value of
+/// --threads), or "" when there is none.
+std::string command_of(const std::vector<std::string>& args);
+
 struct Globals {
   int threads = 0;
 };

@@ -45,20 +45,6 @@ std::string version_text() {
   return s;
 }
 
-// The command named on the command line (the first argument that is not an option or an option's
-// value), or "" when there is none.
-std::string command_of(const std::vector<std::string>& args) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--threads") {
-      ++i;
-      continue;
-    }
-    if (!args[i].empty() && args[i][0] == '-') continue;
-    return args[i];
-  }
-  return "";
-}
-
 // Everything after `launch` is launch's own options and then another program's command line, which
 // CLI11 must not see.
 int launch(const std::vector<std::string>& args) {
@@ -83,7 +69,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!args.empty() && args[0] == "launch") return launch(args);
-  if (const std::string cmd = command_of(args);
+  if (const std::string cmd = cli::command_of(args);
       !cmd.empty() &&
       std::find(std::begin(kCommands), std::end(kCommands), cmd) == std::end(kCommands)) {
     std::string list;

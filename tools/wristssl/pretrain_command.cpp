@@ -120,9 +120,9 @@ train::PretrainOptions parse_pretrain(const std::vector<std::string>& args) {
 Command add_pretrain_command(CLI::App& app, const Globals& g,
                              const std::vector<std::string>& argv) {
   auto a = std::make_shared<Args>();
-  // As the program has always done, only when "pretrain" is the first word: `wristssl --threads 2
-  // pretrain --config F` parses --config but does not read F.
-  if (!argv.empty() && argv[0] == "pretrain")
+  // Read before parsing, so that the flags given beside --config override the file; only for this
+  // command (`wristssl --threads 2 pretrain --config F` too).
+  if (command_of(argv) == "pretrain")
     read_config_in(find_arg(argv, "--config"), a->options);
   return {add_options(app, *a), [a, &g] { return run(resolve(*a), g.threads); }};
 }

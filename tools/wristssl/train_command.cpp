@@ -110,10 +110,9 @@ train::ClassifierOptions parse_train(const std::vector<std::string>& args) {
 
 Command add_train_command(CLI::App& app, const Globals& g, const std::vector<std::string>& argv) {
   auto a = std::make_shared<Args>();
-  // As the program has always done, only when "train" is the first word: `wristssl --threads 2
-  // train
-  // --config F` parses --config but does not read F.
-  if (!argv.empty() && argv[0] == "train") read_config_in(find_arg(argv, "--config"), a->options);
+  // Read before parsing, so that the flags given beside --config override the file; only for this
+  // command (`wristssl --threads 2 train --config F` too).
+  if (command_of(argv) == "train") read_config_in(find_arg(argv, "--config"), a->options);
   return {add_options(app, *a), [a, &g] { return run(resolve(*a), g.threads); }};
 }
 

@@ -240,156 +240,233 @@ std::unique_ptr<ImageCache::Mapping> load_segment(const std::string& path, const
   return m;
 }
 
-}  // namespace
+using Lookup = std::unordered_map<std::string, const IndexEntry*>;
 
-ImageCache::~ImageCache() = default;
+void adopt(ImageCache::Entry& to, const IndexEntry& e) {
+  to = {e.pixels, e.error, e.width, e.height};
+}
 
-std::unique_ptr<ImageCache> ImageCache::open(const std::vector<std::string>& paths, const CacheOptions& o,
-                                             const ProgressFn& progress) {
-  if (o.image_size < 8 || o.image_size > 4096) {
-    throw std::runtime_error("image size " + std::to_string(o.image_size) + " outside 8..4096");
-  }
-  std::unique_ptr<ImageCache> cache(new ImageCache());
-  cache->options_ = o;
+// Each thread takes its items from a cursor that `f` shares, so the threads finish together.
+void run_in_threads(int threads, const std::function<void()>& f) {
+  std::vector<std::thread> pool;
+  for (int t = 0; t < thread_count(threads); ++t) pool.emplace_back(f);
+  for (auto& th : pool) th.join();
+}
+
+// One folder per parameter set: its segments never hold pixels of another size or fit, and a format
+// version change starts a new folder instead of reading old segments wrongly.
+std::string parameter_folder(const CacheOptions& o) {
   const std::string key = "s" + std::to_string(o.image_size) +
                           (o.keep_aspect ? "-letterbox" : "-stretch") + "-v" + std::to_string(kVersion);
-  cache->folder_ = (fs::path(o.dir) / key).string();
-  fs::create_directories(cache->folder_);
+  return (fs::path(o.dir) / key).string();
+}
 
-  // 1. Map and verify the existing segments (in parallel: CRC-32 of every block).
+struct KnownImages {
+  Lookup by_path, by_sha;
+};
+
+// Stage 1: maps the folder's segments and verifies them in parallel (the CRC-32 of every block is
+// most of the work). Sorted: names start with the creation time (in seconds), so a path decoded
+// again after a change resolves to its newer entry.
+KnownImages load_segments(const std::string& folder, const CacheOptions& o,
+                          std::vector<std::unique_ptr<ImageCache::Mapping>>& mappings,
+                          CacheStats& stats) {
   std::vector<std::string> segment_files;
-  for (const auto& e : fs::directory_iterator(cache->folder_)) {
+  for (const auto& e : fs::directory_iterator(folder)) {
     if (e.path().extension() == ".wsc") segment_files.push_back(e.path().string());
   }
   std::sort(segment_files.begin(), segment_files.end());
-  std::vector<std::unique_ptr<Mapping>> loaded(segment_files.size());
+  std::vector<std::unique_ptr<ImageCache::Mapping>> loaded(segment_files.size());
   std::atomic<size_t> damaged_entries{0}, next{0};
-  {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < thread_count(o.threads); ++t) {
-      pool.emplace_back([&]() {
-        for (size_t i; (i = next++) < segment_files.size();) {
-          loaded[i] = load_segment(segment_files[i], o, true, &damaged_entries);
-        }
-      });
+  run_in_threads(o.threads, [&]() {
+    for (size_t i; (i = next++) < segment_files.size();) {
+      loaded[i] = load_segment(segment_files[i], o, true, &damaged_entries);
     }
-    for (auto& th : pool) th.join();
-  }
-  std::unordered_map<std::string, const IndexEntry*> by_path, by_sha;
+  });
+  KnownImages known;
   for (auto& m : loaded) {
     if (!m) {
-      ++cache->stats_.damaged_segments;
+      ++stats.damaged_segments;
       continue;
     }
     for (const auto& e : m->index) {
+      // An entry whose pixels failed their checksum (and has no error) is to be decoded again.
       if (!e.error.empty() || e.pixels) {
-        by_path[e.path] = &e;
-        if (!e.sha.empty()) by_sha[e.sha] = &e;
+        known.by_path[e.path] = &e;
+        if (!e.sha.empty()) known.by_sha[e.sha] = &e;
       }
     }
-    cache->mappings_.push_back(std::move(m));
+    mappings.push_back(std::move(m));
   }
-  cache->stats_.damaged_entries = damaged_entries;
+  stats.damaged_entries = damaged_entries;
+  return known;
+}
 
-  // 2. Resolve each path: same path, size and mtime; else same content; else decode.
-  cache->entries_.resize(paths.size());
-  auto adopt = [&](size_t i, const IndexEntry& e) {
-    cache->entries_[i] = {e.pixels, e.error, e.width, e.height};
-  };
+// Stage 2: an unchanged file (same path, size and mtime) is taken without reading it; returns the
+// positions in `paths` of the others.
+std::vector<size_t> reuse_unchanged(const std::vector<std::string>& paths, const Lookup& by_path,
+                                    std::vector<ImageCache::Entry>& entries, CacheStats& stats) {
   std::vector<size_t> todo;
   for (size_t i = 0; i < paths.size(); ++i) {
     const auto it = by_path.find(paths[i]);
     if (it != by_path.end()) {
       const FileStamp now = stamp_of(paths[i]);
       if (now.size == it->second->stamp.size && now.mtime_ns == it->second->stamp.mtime_ns) {
-        adopt(i, *it->second);
-        ++cache->stats_.reused;
+        adopt(entries[i], *it->second);
+        ++stats.reused;
         continue;
       }
     }
     todo.push_back(i);
   }
+  return todo;
+}
 
-  // 3. Hash and decode the rest in parallel; a segment is closed every segment_images images.
-  std::mutex mu;
-  std::unique_ptr<SegmentWriter> writer;
-  std::vector<std::pair<size_t, size_t>> pending;  // (entry, position in the writer's index)
-  std::atomic<size_t> cursor{0}, done{0};
-  std::exception_ptr failure;  // a cache write error stops the build; image errors never do
-  auto close_segment = [&]() {  // with mu held
-    if (!writer || writer->entries() == 0) return;
-    const std::string path = writer->finish();
-    writer.reset();
-    std::atomic<size_t> unused{0};
-    auto m = load_segment(path, o, false, &unused);
-    if (!m) throw std::runtime_error("cache segment " + path + " unreadable right after writing");
-    for (auto [entry, pos] : pending) adopt(entry, m->index[pos]);
-    pending.clear();
-    cache->mappings_.push_back(std::move(m));
-  };
-  auto work = [&]() {
-    try {
-    for (size_t k; (k = cursor++) < todo.size();) {
-      const size_t i = todo[k];
-      const std::string& path = paths[i];
-      IndexEntry e;
-      e.path = path;
-      e.stamp = stamp_of(path);
-      std::vector<uint16_t> pixels;
-      bool reused = false;
-      try {
-        const std::vector<uint8_t> bytes = io::read_file_bytes(path);
-        e.sha = util::sha256_hex(bytes.data(), bytes.size());
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          const auto it = by_sha.find(e.sha);
-          if (it != by_sha.end()) {
-            adopt(i, *it->second);
-            reused = true;
-          }
-        }
-        if (!reused) {
-          io::Image img = io::decode_image(bytes.data(), bytes.size(), path);
-          e.width = img.info.width;
-          e.height = img.info.height;
-          pixels = render_u16(img, o.image_size, o.keep_aspect);
-        }
-      } catch (const io::ImageError& err) {
-        e.error = std::string(io::error_kind_name(err.kind())) + ": " + err.reason();
-      } catch (const std::exception& err) {
-        e.error = std::string("error: ") + err.what();
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (reused) {
-          ++cache->stats_.reused;
-        } else {
-          if (!e.error.empty() && e.stamp.size < 0) {
-            cache->entries_[i].error = e.error;  // unreadable path: nothing to key a cache entry on
-          } else {
-            if (!writer) writer = std::make_unique<SegmentWriter>(cache->folder_, o);
-            pending.emplace_back(i, writer->entries());
-            writer->add(e, pixels);
-            if (static_cast<int>(writer->entries()) >= o.segment_images) close_segment();
-          }
-          ++(e.error.empty() ? cache->stats_.decoded : cache->stats_.failed);
-        }
-        if (progress) progress(++done, todo.size());
-      }
-    }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!failure) failure = std::current_exception();
-      cursor = todo.size();
-    }
-  };
-  {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < thread_count(o.threads); ++t) pool.emplace_back(work);
-    for (auto& th : pool) th.join();
+// Stage 3: hashes the rest in parallel and decodes what no segment holds (same content under
+// another name or after a change is found by hash). New images go to a segment that is closed every
+// segment_images images, so that a crash loses at most that many. An image that cannot be read is
+// an entry with its reason; a cache write error stops every thread and is rethrown by run().
+class Decoder {
+ public:
+  Decoder(const std::vector<std::string>& paths, const std::vector<size_t>& todo,
+          const CacheOptions& o, const std::string& folder, const Lookup& by_sha,
+          const ProgressFn& progress, std::vector<ImageCache::Entry>& entries, CacheStats& stats,
+          std::vector<std::unique_ptr<ImageCache::Mapping>>& mappings)
+      : paths_(paths),
+        todo_(todo),
+        o_(o),
+        folder_(folder),
+        by_sha_(by_sha),
+        progress_(progress),
+        entries_(entries),
+        stats_(stats),
+        mappings_(mappings) {}
+
+  void run() {
+    run_in_threads(o_.threads, [this]() { work(); });
+    if (failure_) std::rethrow_exception(failure_);
+    close_segment();
   }
-  if (failure) std::rethrow_exception(failure);
-  close_segment();
+
+ private:
+  void work() {
+    try {
+      for (size_t k; (k = cursor_++) < todo_.size();) {
+        const size_t i = todo_[k];
+        IndexEntry e;
+        e.path = paths_[i];
+        e.stamp = stamp_of(paths_[i]);
+        std::vector<uint16_t> pixels;
+        const bool reused = read(i, e, pixels);
+        record(i, e, pixels, reused);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failure_) failure_ = std::current_exception();
+      cursor_ = todo_.size();
+    }
+  }
+
+  // Hashes paths_[i] and, unless a segment holds its content, decodes it into `e` and `pixels`; an
+  // image error becomes e.error. Returns whether the content was found by hash.
+  bool read(size_t i, IndexEntry& e, std::vector<uint16_t>& pixels) {
+    const std::string& path = paths_[i];
+    bool reused = false;
+    try {
+      const std::vector<uint8_t> bytes = io::read_file_bytes(path);
+      e.sha = util::sha256_hex(bytes.data(), bytes.size());
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        const auto it = by_sha_.find(e.sha);
+        if (it != by_sha_.end()) {
+          adopt(entries_[i], *it->second);
+          reused = true;
+        }
+      }
+      if (!reused) {
+        io::Image img = io::decode_image(bytes.data(), bytes.size(), path);
+        e.width = img.info.width;
+        e.height = img.info.height;
+        pixels = render_u16(img, o_.image_size, o_.keep_aspect);
+      }
+    } catch (const io::ImageError& err) {
+      e.error = std::string(io::error_kind_name(err.kind())) + ": " + err.reason();
+    } catch (const std::exception& err) {
+      e.error = std::string("error: ") + err.what();
+    }
+    return reused;
+  }
+
+  // Counts the image and, when decoded (or failed), adds it to the open segment.
+  void record(size_t i, const IndexEntry& e, const std::vector<uint16_t>& pixels, bool reused) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reused) {
+      ++stats_.reused;
+    } else {
+      if (!e.error.empty() && e.stamp.size < 0) {
+        entries_[i].error = e.error;  // unreadable path: nothing to key a cache entry on
+      } else {
+        if (!writer_) writer_ = std::make_unique<SegmentWriter>(folder_, o_);
+        pending_.emplace_back(i, writer_->entries());
+        writer_->add(e, pixels);
+        if (static_cast<int>(writer_->entries()) >= o_.segment_images) close_segment();
+      }
+      ++(e.error.empty() ? stats_.decoded : stats_.failed);
+    }
+    if (progress_) progress_(++done_, todo_.size());
+  }
+
+  // With mu_ held (or the threads joined). The entries point into the segment as mapped again, not
+  // into memory of the writer, like those of every other segment.
+  void close_segment() {
+    if (!writer_ || writer_->entries() == 0) return;
+    const std::string path = writer_->finish();
+    writer_.reset();
+    std::atomic<size_t> unused{0};
+    auto m = load_segment(path, o_, false, &unused);
+    if (!m) throw std::runtime_error("cache segment " + path + " unreadable right after writing");
+    for (auto [entry, pos] : pending_) adopt(entries_[entry], m->index[pos]);
+    pending_.clear();
+    mappings_.push_back(std::move(m));
+  }
+
+  const std::vector<std::string>& paths_;
+  const std::vector<size_t>& todo_;
+  const CacheOptions& o_;
+  const std::string& folder_;
+  const Lookup& by_sha_;
+  const ProgressFn& progress_;
+  std::vector<ImageCache::Entry>& entries_;
+  CacheStats& stats_;
+  std::vector<std::unique_ptr<ImageCache::Mapping>>& mappings_;
+
+  std::mutex mu_;  // guards everything below but the counters, and entries_, stats_ and mappings_
+  std::unique_ptr<SegmentWriter> writer_;
+  std::vector<std::pair<size_t, size_t>> pending_;  // (entry, position in the writer's index)
+  std::atomic<size_t> cursor_{0}, done_{0};
+  std::exception_ptr failure_;  // a cache write error stops the build; image errors never do
+};
+
+}  // namespace
+
+ImageCache::~ImageCache() = default;
+
+std::unique_ptr<ImageCache> ImageCache::open(const std::vector<std::string>& paths,
+                                             const CacheOptions& o, const ProgressFn& progress) {
+  if (o.image_size < 8 || o.image_size > 4096) {
+    throw std::runtime_error("image size " + std::to_string(o.image_size) + " outside 8..4096");
+  }
+  std::unique_ptr<ImageCache> cache(new ImageCache());
+  cache->options_ = o;
+  cache->folder_ = parameter_folder(o);
+  fs::create_directories(cache->folder_);
+  const KnownImages known = load_segments(cache->folder_, o, cache->mappings_, cache->stats_);
+  cache->entries_.resize(paths.size());
+  const std::vector<size_t> todo =
+      reuse_unchanged(paths, known.by_path, cache->entries_, cache->stats_);
+  Decoder(paths, todo, o, cache->folder_, known.by_sha, progress, cache->entries_, cache->stats_,
+          cache->mappings_)
+      .run();
   return cache;
 }
 

@@ -132,6 +132,13 @@ DSRCodedEntryValue code(const char* value, const char* scheme, const char* meani
   return DSRCodedEntryValue(value, scheme, meaning);
 }
 
+// The one place a decision selects among three: anything but "fracture" and "no_fracture" reads as
+// "refer" (the banner shows an unknown decision as uncertain; the report refuses it itself).
+template <typename V>
+V by_decision(const std::string& decision, V fracture, V no_fracture, V refer) {
+  return decision == "fracture" ? fracture : decision == "no_fracture" ? no_fracture : refer;
+}
+
 }  // namespace
 
 std::string attribute(DcmItem& item, const DcmTagKey& key) {
@@ -200,112 +207,142 @@ std::string secondary_capture_uid(const SourceInstance& s, const ModelIdentity& 
 // ---------------------------------------------------------------------------------------------------------
 // The structured report
 
-std::unique_ptr<DcmFileFormat> make_report(const SourceInstance& source, const Finding& finding,
-                                           const ModelIdentity& model, const std::string& uid_root) {
-  if (!std::isfinite(finding.probability) || finding.probability < 0 || finding.probability > 1)
-    throw DicomError(source.name() + ": probability out of range");
-  DSRDocument doc(DSRTypes::DT_Comprehensive3DSR);
-  DSRDocumentTree& t = doc.getTree();
-  auto item = [&](DSRTypes::E_RelationshipType rel, DSRTypes::E_ValueType type, const DSRCodedEntryValue& concept,
-                  bool child) {
-    const OFCondition c =
-        child ? t.addChildContentItem(rel, type, concept) : t.addContentItem(rel, type, concept);
-    check(c, "content item " + std::string(concept.getCodeMeaning().c_str()));
-    return &t.getCurrentContentItem();
-  };
-  auto set = [](const OFCondition& c, const char* what) { check(c, what); };
-  using T = DSRTypes;
+namespace {
 
-  // TID 1500 root
+// A failed step names the concept, so that a message tells which of the many items it was.
+DSRContentItem* add_item(DSRDocumentTree& t, DSRTypes::E_RelationshipType rel,
+                         DSRTypes::E_ValueType type, const DSRCodedEntryValue& concept,
+                         bool child) {
+  const OFCondition c =
+      child ? t.addChildContentItem(rel, type, concept) : t.addContentItem(rel, type, concept);
+  check(c, "content item " + std::string(concept.getCodeMeaning().c_str()));
+  return &t.getCurrentContentItem();
+}
+
+// An IMAGE item referencing the analysed instance, placed by `mode`. This addContentItem returns a
+// node id (0: not added), not a condition, hence the conversion.
+void add_source_image(DSRDocumentTree& t, const SourceInstance& source, DSRTypes::E_AddMode mode,
+                      const char* entry, const char* reference) {
+  check(t.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Image, mode) ? EC_Normal
+                                                                          : EC_IllegalCall,
+        entry);
+  check(t.getCurrentContentItem().setImageReference(
+            DSRImageReferenceValue(source.sop_class_uid.c_str(), source.sop_instance_uid.c_str())),
+        reference);
+}
+
+// TID 1500's root with its language (TID 1204), observer (TID 1001 / 1002 / 1004: a device, the
+// model) and procedure reported.
+void add_report_root(DSRDocumentTree& t, const ModelIdentity& model, const std::string& uid_root) {
+  using T = DSRTypes;
   check(t.addContentItem(T::RT_isRoot, T::VT_Container, code("126000", "DCM", "Imaging Measurement Report")),
         "root");
   check(t.setTemplateIdentification("1500", "DCMR"), "template identification");
-  // TID 1204 language
-  set(item(T::RT_hasConceptMod, T::VT_Code, code("121049", "DCM", "Language of Content Item and Descendants"), true)
-          ->setCodeValue(code("en-US", "RFC5646", "English (United States)")),
-      "language");
-  // TID 1001 / 1002 / 1004: the observer is a device, the model
-  set(item(T::RT_hasObsContext, T::VT_Code, code("121005", "DCM", "Observer Type"), false)
-          ->setCodeValue(code("121007", "DCM", "Device")),
-      "observer type");
-  set(item(T::RT_hasObsContext, T::VT_UIDRef, code("121012", "DCM", "Device Observer UID"), false)
-          ->setStringValue(uid_for("wristssl/device/" + model.sha256, uid_root).c_str()),
-      "device observer UID");
-  set(item(T::RT_hasObsContext, T::VT_Text, code("121013", "DCM", "Device Observer Name"), false)
-          ->setStringValue(ascii(model.id).c_str()),
-      "device observer name");
-  set(item(T::RT_hasObsContext, T::VT_Text, code("121014", "DCM", "Device Observer Manufacturer"), false)
-          ->setStringValue(kManufacturer),
-      "device observer manufacturer");
-  set(item(T::RT_hasObsContext, T::VT_Text, code("121015", "DCM", "Device Observer Model Name"), false)
-          ->setStringValue(ascii(model.name).c_str()),
-      "device observer model name");
-  // Procedure reported
-  set(item(T::RT_hasConceptMod, T::VT_Code, code("121058", "DCM", "Procedure reported"), false)
-          ->setCodeValue(code("363679005", "SCT", "Imaging procedure")),  // from CID 100
-      "procedure reported");
-  // TID 1600 image library: the analysed image
-  item(T::RT_contains, T::VT_Container, code("111028", "DCM", "Image Library"), false);
-  item(T::RT_contains, T::VT_Container, code("126200", "DCM", "Image Library Group"), true);
-  check(t.addContentItem(T::RT_contains, T::VT_Image, T::AM_belowCurrent) ? EC_Normal : EC_IllegalCall,
-        "image library entry");
-  set(t.getCurrentContentItem().setImageReference(
-          DSRImageReferenceValue(source.sop_class_uid.c_str(), source.sop_instance_uid.c_str())),
-      "image library reference");
+  check(add_item(t, T::RT_hasConceptMod, T::VT_Code,
+                 code("121049", "DCM", "Language of Content Item and Descendants"), true)
+            ->setCodeValue(code("en-US", "RFC5646", "English (United States)")),
+        "language");
+  check(add_item(t, T::RT_hasObsContext, T::VT_Code, code("121005", "DCM", "Observer Type"), false)
+            ->setCodeValue(code("121007", "DCM", "Device")),
+        "observer type");
+  check(add_item(t, T::RT_hasObsContext, T::VT_UIDRef, code("121012", "DCM", "Device Observer UID"),
+                 false)
+            ->setStringValue(uid_for("wristssl/device/" + model.sha256, uid_root).c_str()),
+        "device observer UID");
+  check(add_item(t, T::RT_hasObsContext, T::VT_Text, code("121013", "DCM", "Device Observer Name"),
+                 false)
+            ->setStringValue(ascii(model.id).c_str()),
+        "device observer name");
+  check(add_item(t, T::RT_hasObsContext, T::VT_Text,
+                 code("121014", "DCM", "Device Observer Manufacturer"), false)
+            ->setStringValue(kManufacturer),
+        "device observer manufacturer");
+  check(add_item(t, T::RT_hasObsContext, T::VT_Text,
+                 code("121015", "DCM", "Device Observer Model Name"), false)
+            ->setStringValue(ascii(model.name).c_str()),
+        "device observer model name");
+  check(add_item(t, T::RT_hasConceptMod, T::VT_Code, code("121058", "DCM", "Procedure reported"),
+                 false)
+            ->setCodeValue(code("363679005", "SCT", "Imaging procedure")),  // from CID 100
+        "procedure reported");
+}
+
+// TID 1600 image library: the analysed image. Leaves the current item at the library, so that the
+// measurements follow it on the root's level.
+void add_image_library(DSRDocumentTree& t, const SourceInstance& source) {
+  using T = DSRTypes;
+  add_item(t, T::RT_contains, T::VT_Container, code("111028", "DCM", "Image Library"), false);
+  add_item(t, T::RT_contains, T::VT_Container, code("126200", "DCM", "Image Library Group"), true);
+  add_source_image(t, source, T::AM_belowCurrent, "image library entry", "image library reference");
   t.goUp();
   t.goUp();
-  // Imaging Measurements > Measurement Group (TID 1501)
-  item(T::RT_contains, T::VT_Container, code("126010", "DCM", "Imaging Measurements"), false);
-  item(T::RT_contains, T::VT_Container, code("125007", "DCM", "Measurement Group"), true);
-  set(item(T::RT_hasObsContext, T::VT_Text, code("112039", "DCM", "Tracking Identifier"), true)
-          ->setStringValue("wrist fracture"),
-      "tracking identifier");
-  set(item(T::RT_hasObsContext, T::VT_UIDRef, code("112040", "DCM", "Tracking Unique Identifier"), false)
-          ->setStringValue(uid_for("wristssl/tracking/" + source.sop_instance_uid + "/" + model.sha256, uid_root)
-                               .c_str()),
+}
+
+// TID 4019: the algorithm is the bundle, its version the bundle file's hash.
+void add_algorithm(DSRDocumentTree& t, const ModelIdentity& model) {
+  using T = DSRTypes;
+  check(add_item(t, T::RT_hasConceptMod, T::VT_Text, code("111001", "DCM", "Algorithm Name"), false)
+            ->setStringValue(ascii(model.name).c_str()),
+        "algorithm name");
+  check(add_item(t, T::RT_hasConceptMod, T::VT_Text, code("111003", "DCM", "Algorithm Version"),
+                 false)
+            ->setStringValue(("sha256:" + model.sha256).c_str()),
+        "algorithm version");
+  if (!model.parameters.empty())
+    check(add_item(t, T::RT_hasConceptMod, T::VT_Text,
+                   code("111002", "DCM", "Algorithm Parameters"), false)
+              ->setStringValue(ascii(model.parameters, 1024).c_str()),
+          "algorithm parameters");
+}
+
+// Imaging Measurements > Measurement Group (TID 1501): the finding and its site, the algorithm, the
+// calibrated probability (TID 300), the image and the qualitative evaluation.
+void add_measurement_group(DSRDocumentTree& t, const SourceInstance& source, const Finding& finding,
+                           const ModelIdentity& model, const std::string& uid_root) {
+  using T = DSRTypes;
+  add_item(t, T::RT_contains, T::VT_Container, code("126010", "DCM", "Imaging Measurements"),
+           false);
+  add_item(t, T::RT_contains, T::VT_Container, code("125007", "DCM", "Measurement Group"), true);
+  check(add_item(t, T::RT_hasObsContext, T::VT_Text, code("112039", "DCM", "Tracking Identifier"),
+                 true)
+            ->setStringValue("wrist fracture"),
+        "tracking identifier");
+  check(
+      add_item(t, T::RT_hasObsContext, T::VT_UIDRef,
+               code("112040", "DCM", "Tracking Unique Identifier"), false)
+          ->setStringValue(
+              uid_for("wristssl/tracking/" + source.sop_instance_uid + "/" + model.sha256, uid_root)
+                  .c_str()),
       "tracking unique identifier");
-  set(item(T::RT_contains, T::VT_Code, code("121071", "DCM", "Finding"), false)
-          ->setCodeValue(code("72704001", "SCT", "Fracture")),
-      "finding");
-  set(item(T::RT_hasConceptMod, T::VT_Code, code("363698007", "SCT", "Finding Site"), false)
+  check(add_item(t, T::RT_contains, T::VT_Code, code("121071", "DCM", "Finding"), false)
+            ->setCodeValue(code("72704001", "SCT", "Fracture")),
+        "finding");
+  check(
+      add_item(t, T::RT_hasConceptMod, T::VT_Code, code("363698007", "SCT", "Finding Site"), false)
           ->setCodeValue(code("8205005", "SCT", "Wrist")),
       "finding site");
-  // TID 4019 algorithm identification
-  set(item(T::RT_hasConceptMod, T::VT_Text, code("111001", "DCM", "Algorithm Name"), false)
-          ->setStringValue(ascii(model.name).c_str()),
-      "algorithm name");
-  set(item(T::RT_hasConceptMod, T::VT_Text, code("111003", "DCM", "Algorithm Version"), false)
-          ->setStringValue(("sha256:" + model.sha256).c_str()),
-      "algorithm version");
-  if (!model.parameters.empty())
-    set(item(T::RT_hasConceptMod, T::VT_Text, code("111002", "DCM", "Algorithm Parameters"), false)
-            ->setStringValue(ascii(model.parameters, 1024).c_str()),
-        "algorithm parameters");
-  // TID 300: the calibrated probability
-  set(item(T::RT_contains, T::VT_Num, code("WSSL-PFX", kPrivateScheme, "Probability of fracture"), false)
-          ->setNumericValue(DSRNumericMeasurementValue(metrics::format_probability(finding.probability).c_str(),
-                                                       code("1", "UCUM", "no units"))),
-      "probability");
-  // The image this group is about
-  check(t.addContentItem(T::RT_contains, T::VT_Image, T::AM_afterCurrent) ? EC_Normal : EC_IllegalCall,
-        "image reference");
-  set(t.getCurrentContentItem().setImageReference(
-          DSRImageReferenceValue(source.sop_class_uid.c_str(), source.sop_instance_uid.c_str())),
-      "image reference");
+  add_algorithm(t, model);
+  check(add_item(t, T::RT_contains, T::VT_Num,
+                 code("WSSL-PFX", kPrivateScheme, "Probability of fracture"), false)
+            ->setNumericValue(
+                DSRNumericMeasurementValue(metrics::format_probability(finding.probability).c_str(),
+                                           code("1", "UCUM", "no units"))),
+        "probability");
+  add_source_image(t, source, T::AM_afterCurrent, "image reference", "image reference");
   // Qualitative evaluation
-  const char* value = finding.decision == "fracture"      ? "52101004"
-                      : finding.decision == "no_fracture" ? "2667000"
-                                                          : "82334004";
-  const char* meaning = finding.decision == "fracture"      ? "Present"
-                        : finding.decision == "no_fracture" ? "Absent"
-                                                            : "Indeterminate";
+  const char* value = by_decision(finding.decision, "52101004", "2667000", "82334004");
+  const char* meaning = by_decision(finding.decision, "Present", "Absent", "Indeterminate");
   if (finding.decision != "fracture" && finding.decision != "no_fracture" && finding.decision != "refer")
     throw DicomError(source.name() + ": unknown decision '" + finding.decision + "'");
-  set(item(T::RT_contains, T::VT_Code, code("72704001", "SCT", "Fracture"), false)
-          ->setCodeValue(code(value, "SCT", meaning)),
-      "qualitative evaluation");
+  check(add_item(t, T::RT_contains, T::VT_Code, code("72704001", "SCT", "Fracture"), false)
+            ->setCodeValue(code(value, "SCT", meaning)),
+        "qualitative evaluation");
+}
 
-  // Document attributes
+// The document's own attributes: the evidence (the source, under a derived series UID when it has
+// none: the module requires one) and the new series in the source's study.
+void set_document_attributes(DSRDocument& doc, const SourceInstance& source,
+                             const ModelIdentity& model) {
   check(doc.getCodingSchemeIdentification().addItem(kPrivateScheme, "", "wristssl local codes", "wristssl project"),
         "coding scheme");
   check(doc.getCurrentRequestedProcedureEvidence().addItem(source.study_uid.c_str(),
@@ -324,10 +361,26 @@ std::unique_ptr<DcmFileFormat> make_report(const SourceInstance& source, const F
   check(doc.setManufacturerModelName(ascii(model.name).c_str()), "model name");
   check(doc.setSoftwareVersions(wristssl::kVersion), "software versions");
   check(doc.completeDocument(), "completion flag");
+}
+
+}  // namespace
+
+std::unique_ptr<DcmFileFormat> make_report(const SourceInstance& source, const Finding& finding,
+                                           const ModelIdentity& model,
+                                           const std::string& uid_root) {
+  if (!std::isfinite(finding.probability) || finding.probability < 0 || finding.probability > 1)
+    throw DicomError(source.name() + ": probability out of range");
+  DSRDocument doc(DSRTypes::DT_Comprehensive3DSR);
+  add_report_root(doc.getTree(), model, uid_root);
+  add_image_library(doc.getTree(), source);
+  add_measurement_group(doc.getTree(), source, finding, model, uid_root);
+  set_document_attributes(doc, source, model);
 
   auto file = std::make_unique<DcmFileFormat>();
   DcmDataset& ds = *file->getDataset();
   check(doc.write(ds), "write");
+  // After the document: its (empty) patient and study attributes become the source's, and its
+  // generated series and instance UIDs derived ones, so that writing again replaces the result.
   copy_context(source.dataset(), ds);
   check(ds.putAndInsertString(DCM_SeriesInstanceUID, series_uid(source, model, "sr", uid_root).c_str()), "series UID");
   check(ds.putAndInsertString(DCM_SOPInstanceUID, report_uid(source, model, uid_root).c_str()), "SOP Instance UID");
@@ -341,26 +394,57 @@ std::unique_ptr<DcmFileFormat> make_report(const SourceInstance& source, const F
 std::vector<std::string> banner_text(const Finding& finding, const ModelIdentity& model) {
   char p[32];
   std::snprintf(p, sizeof(p), "%.0f%%", 100.0 * finding.probability);
-  const std::string head = finding.decision == "fracture"      ? "FRACTURE SUSPECTED"
-                           : finding.decision == "no_fracture" ? "NO FRACTURE FOUND"
-                                                               : "UNCERTAIN - REFER TO A READER";
+  const std::string head = by_decision(finding.decision, "FRACTURE SUSPECTED", "NO FRACTURE FOUND",
+                                       "UNCERTAIN - REFER TO A READER");
   std::vector<std::string> lines = {head + "  P(fracture) " + p, "AI: " + ascii(model.id),
                                     "Heatmap: Grad-CAM, red = evidence for fracture"};
   if (model.research_only) lines.push_back("RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE");
   return lines;
 }
 
-std::unique_ptr<DcmFileFormat> make_secondary_capture(const SourceInstance& source, const Finding& finding,
-                                                      const ModelIdentity& model, const report::Overlay& picture,
-                                                      const std::string& uid_root) {
+namespace {
+
+// The picture below its banner: the decision in its colour, the research-only warning in yellow.
+report::Overlay with_banner(const report::Overlay& picture, const Finding& finding,
+                            const ModelIdentity& model) {
   const std::vector<std::string> text = banner_text(finding, model);
-  const report::Rgb head_colour = finding.decision == "fracture"      ? report::Rgb{255, 80, 80}
-                                  : finding.decision == "no_fracture" ? report::Rgb{120, 230, 120}
-                                                                      : report::Rgb{255, 200, 60};
+  const report::Rgb head_colour =
+      by_decision(finding.decision, report::Rgb{255, 80, 80}, report::Rgb{120, 230, 120},
+                  report::Rgb{255, 200, 60});
   std::vector<report::BannerLine> lines = {{text[0], head_colour}};
   for (size_t i = 1; i < text.size(); ++i)
     lines.push_back({text[i], text[i].rfind("RESEARCH", 0) == 0 ? report::Rgb{255, 230, 0} : report::Rgb{230, 230, 230}});
-  const report::Overlay img = report::add_banner(picture, lines);
+  return report::add_banner(picture, lines);
+}
+
+// Image Pixel: 8-bit RGB, interleaved. Rows and Columns are 16-bit: a larger picture cannot be
+// described, so it is refused before its pixels are copied.
+void put_rgb_pixels(DcmDataset& ds, const report::Overlay& img, const SourceInstance& source) {
+  check(ds.putAndInsertUint16(DCM_SamplesPerPixel, 3), "SamplesPerPixel");
+  check(ds.putAndInsertString(DCM_PhotometricInterpretation, "RGB"),
+        DcmTag(DCM_PhotometricInterpretation).getTagName());
+  check(ds.putAndInsertUint16(DCM_PlanarConfiguration, 0), "PlanarConfiguration");
+  check(ds.putAndInsertUint16(DCM_Rows, static_cast<Uint16>(img.height)), "Rows");
+  check(ds.putAndInsertUint16(DCM_Columns, static_cast<Uint16>(img.width)), "Columns");
+  check(ds.putAndInsertUint16(DCM_BitsAllocated, 8), "BitsAllocated");
+  check(ds.putAndInsertUint16(DCM_BitsStored, 8), "BitsStored");
+  check(ds.putAndInsertUint16(DCM_HighBit, 7), "HighBit");
+  check(ds.putAndInsertUint16(DCM_PixelRepresentation, 0), "PixelRepresentation");
+  if (img.width > 65535 || img.height > 65535)
+    throw DicomError(source.name() + ": picture too large");
+  check(ds.putAndInsertUint8Array(DCM_PixelData, img.rgb.data(),
+                                  static_cast<unsigned long>(img.rgb.size())),
+        "PixelData");
+}
+
+}  // namespace
+
+std::unique_ptr<DcmFileFormat> make_secondary_capture(const SourceInstance& source,
+                                                      const Finding& finding,
+                                                      const ModelIdentity& model,
+                                                      const report::Overlay& picture,
+                                                      const std::string& uid_root) {
+  const report::Overlay img = with_banner(picture, finding, model);
 
   auto file = std::make_unique<DcmFileFormat>();
   DcmDataset& ds = *file->getDataset();
@@ -422,19 +506,7 @@ std::unique_ptr<DcmFileFormat> make_secondary_capture(const SourceInstance& sour
   DcmItem* purpose = nullptr;
   check(src->findOrCreateSequenceItem(DCM_PurposeOfReferenceCodeSequence, purpose, -2), "PurposeOfReference");
   add_code(*purpose, "121322", "DCM", "Source image for image processing operation");
-  // Image Pixel: 8-bit RGB, interleaved
-  check(ds.putAndInsertUint16(DCM_SamplesPerPixel, 3), "SamplesPerPixel");
-  put(DCM_PhotometricInterpretation, "RGB");
-  check(ds.putAndInsertUint16(DCM_PlanarConfiguration, 0), "PlanarConfiguration");
-  check(ds.putAndInsertUint16(DCM_Rows, static_cast<Uint16>(img.height)), "Rows");
-  check(ds.putAndInsertUint16(DCM_Columns, static_cast<Uint16>(img.width)), "Columns");
-  check(ds.putAndInsertUint16(DCM_BitsAllocated, 8), "BitsAllocated");
-  check(ds.putAndInsertUint16(DCM_BitsStored, 8), "BitsStored");
-  check(ds.putAndInsertUint16(DCM_HighBit, 7), "HighBit");
-  check(ds.putAndInsertUint16(DCM_PixelRepresentation, 0), "PixelRepresentation");
-  if (img.width > 65535 || img.height > 65535) throw DicomError(source.name() + ": picture too large");
-  check(ds.putAndInsertUint8Array(DCM_PixelData, img.rgb.data(), static_cast<unsigned long>(img.rgb.size())),
-        "PixelData");
+  put_rgb_pixels(ds, img, source);
   add_contributing_equipment(ds, model);
   return file;
 }

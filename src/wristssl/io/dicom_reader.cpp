@@ -89,6 +89,14 @@ void init_dcmtk_once() {
   });
 }
 
+// Without the data dictionary DCMTK does not know the VR of implicit VR elements, so their values
+// would read as missing: say why instead of calling the file corrupt.
+void ready_dcmtk(const std::string& name) {
+  init_dcmtk_once();
+  if (!dcmDataDict.isDictionaryLoaded())
+    fail(ErrorKind::kUnsupported, name, "the DCMTK data dictionary is not installed (DCMDICTPATH)");
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // A DcmInputStream over a memory block that supports deferred loading (newFactory).
 
@@ -528,6 +536,11 @@ struct Attributes {
   int rows = 0, cols = 0, samples = 1, bits_allocated = 0, bits_stored = 0, high_bit = 0, pixel_rep = 0;
   long frames = 1;
   std::string photometric;
+  // Which values the file itself has. A missing Rows is reported differently from a zero one,
+  // missing BitsStored / HighBit are derived from BitsAllocated, and NumberOfFrames is rewritten
+  // only when present (dcmimgle takes an absent one as 1, which is what we decode).
+  bool has_rows = false, has_cols = false, has_bits_allocated = false, has_bits_stored = false,
+       has_high_bit = false, has_frames = false;
 };
 
 long get_int(DcmItem* ds, const DcmTagKey& key, long fallback, bool* present = nullptr) {
@@ -587,110 +600,133 @@ void parse_file(const uint8_t* data, size_t size, const std::string& name, const
   if (ds->card() == 0) fail(ErrorKind::kTruncated, name, "the file ends before the data set");
 }
 
-Image decode_impl(const uint8_t* data, size_t size, const std::string& name, const ReadLimits& limits) {
-  init_dcmtk_once();
-  if (!dcmDataDict.isDictionaryLoaded())
-    fail(ErrorKind::kUnsupported, name, "the DCMTK data dictionary is not installed (DCMDICTPATH)");
+// ------------------------------------------------------------------------------------------------------------
+// The stages of decode_impl, in the order it runs them. The order of the checks is part of the
+// behaviour: a file with several faults is reported by the first one met, and a declared size
+// beyond the limits is rejected on the header alone, before the pixel data is looked at.
 
-  // ---- parse
-  DcmFileFormat file;
-  parse_file(data, size, name, limits, file);
-  DcmDataset* ds = file.getDataset();
-  DcmMetaInfo* meta = file.getMetaInfo();
+// How the pixel data is coded.
+struct Encoding {
+  E_TransferSyntax xfer = EXS_Unknown;
+  Codec codec = Codec::kNone;
+};
 
-  Image image;
-  ImageInfo& info = image.info;
-  info.format = "dicom";
-
-  // ---- transfer syntax
+// Decoding follows the transfer syntax DCMTK read the data set in. The meta header's UID is only
+// reported, and refused when DCMTK does not know it (a newer or private syntax could be misread).
+Encoding read_transfer_syntax(DcmDataset* ds, DcmMetaInfo* meta, const std::string& name,
+                              ImageInfo& info) {
   OFString meta_uid;
   if (meta) meta->findAndGetOFString(DCM_TransferSyntaxUID, meta_uid);
   const std::string declared = trim(meta_uid.c_str());
   if (!declared.empty() && DcmXfer(declared.c_str()).getXfer() == EXS_Unknown)
     fail(ErrorKind::kUnsupported, name, "unknown transfer syntax " + declared);
-  const E_TransferSyntax xfer = ds->getOriginalXfer();
-  const DcmXfer xfer_info(xfer);
+  Encoding enc;
+  enc.xfer = ds->getOriginalXfer();
+  const DcmXfer xfer_info(enc.xfer);
   info.transfer_syntax = declared.empty() ? std::string(xfer_info.getXferID()) : declared;
   info.transfer_syntax_name = xfer_info.getXferName();
-  const Codec codec = codec_for(xfer);
-  if (codec == Codec::kNone)
-    fail(ErrorKind::kUnsupported, name, "transfer syntax " + info.transfer_syntax_name + " is not supported");
+  enc.codec = codec_for(enc.xfer);
+  if (enc.codec == Codec::kNone)
+    fail(ErrorKind::kUnsupported, name,
+         "transfer syntax " + info.transfer_syntax_name + " is not supported");
+  return enc;
+}
 
-  // ---- what kind of acquisition (CR, DX, ...); identifying and patient fields are never read
+// What kind of acquisition (CR, DX, ...); identifying and patient fields are never read.
+std::string read_modality(DcmDataset* ds) {
   OFString modality;
-  if (ds->findAndGetOFString(DCM_Modality, modality).good()) info.modality = trim(modality.c_str());
+  if (ds->findAndGetOFString(DCM_Modality, modality).bad()) return std::string();
+  return trim(modality.c_str());
+}
 
-  // ---- image attributes
+// The attributes as the file gives them; they are judged once the pixel data is known to exist.
+Attributes read_attributes(DcmDataset* ds) {
   Attributes a;
-  bool has_rows = false, has_cols = false, has_ba = false, has_bs = false, has_hb = false;
-  a.rows = static_cast<int>(get_int(ds, DCM_Rows, 0, &has_rows));
-  a.cols = static_cast<int>(get_int(ds, DCM_Columns, 0, &has_cols));
+  a.rows = static_cast<int>(get_int(ds, DCM_Rows, 0, &a.has_rows));
+  a.cols = static_cast<int>(get_int(ds, DCM_Columns, 0, &a.has_cols));
   a.samples = static_cast<int>(get_int(ds, DCM_SamplesPerPixel, 1));
-  a.bits_allocated = static_cast<int>(get_int(ds, DCM_BitsAllocated, 0, &has_ba));
-  a.bits_stored = static_cast<int>(get_int(ds, DCM_BitsStored, 0, &has_bs));
-  a.high_bit = static_cast<int>(get_int(ds, DCM_HighBit, a.bits_stored - 1, &has_hb));
+  a.bits_allocated = static_cast<int>(get_int(ds, DCM_BitsAllocated, 0, &a.has_bits_allocated));
+  a.bits_stored = static_cast<int>(get_int(ds, DCM_BitsStored, 0, &a.has_bits_stored));
+  a.high_bit = static_cast<int>(get_int(ds, DCM_HighBit, a.bits_stored - 1, &a.has_high_bit));
   a.pixel_rep = static_cast<int>(get_int(ds, DCM_PixelRepresentation, 0));
   OFString pi;
   ds->findAndGetOFString(DCM_PhotometricInterpretation, pi);
   a.photometric = trim(pi.c_str());
   std::transform(a.photometric.begin(), a.photometric.end(), a.photometric.begin(),
                  [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  return a;
+}
 
+// A file without integer pixel data is not a radiograph we can read, whatever its attributes say,
+// so this is reported before any of them is judged.
+DcmElement* find_pixel_data(DcmDataset* ds, const std::string& name) {
   DcmElement* pixel_elem = nullptr;
   if (ds->findAndGetElement(DCM_PixelData, pixel_elem).bad() || !pixel_elem) {
     if (ds->tagExists(DCM_FloatPixelData) || ds->tagExists(DCM_DoubleFloatPixelData))
       fail(ErrorKind::kUnsupported, name, "float pixel data is not supported");
     fail(ErrorKind::kCorrupt, name, "no pixel data");
   }
-  if (!has_rows || !has_cols) fail(ErrorKind::kCorrupt, name, "missing Rows or Columns");
+  return pixel_elem;
+}
+
+// The size limits come first, before anything that could allocate for the image. What ACR-NEMA
+// style files leave out is filled in, and the values we use are written back, so that dcmimgle
+// renders what we checked.
+void check_attributes(DcmDataset* ds, Attributes& a, const std::string& name,
+                      const ReadLimits& limits) {
+  if (!a.has_rows || !a.has_cols) fail(ErrorKind::kCorrupt, name, "missing Rows or Columns");
   if (a.rows <= 0 || a.cols <= 0) fail(ErrorKind::kCorrupt, name, "zero rows or columns");
-  info.width = a.cols;
-  info.height = a.rows;
   if (a.rows > limits.max_dimension || a.cols > limits.max_dimension ||
       int64_t{a.rows} * int64_t{a.cols} > limits.max_pixels) {
     fail(ErrorKind::kTooLarge, name,
          std::to_string(a.cols) + "x" + std::to_string(a.rows) + " exceeds the size limits");
   }
   if (a.samples < 1 || a.samples > 4) fail(ErrorKind::kCorrupt, name, "bad samples per pixel");
-  info.channels = a.samples;
   if (a.photometric.empty()) {
     if (a.samples != 1) fail(ErrorKind::kCorrupt, name, "no photometric interpretation");
     a.photometric = "MONOCHROME2";  // ACR-NEMA style grey image
     ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
   }
-  info.photometric = a.photometric;
   if (a.photometric != "MONOCHROME1" && a.photometric != "MONOCHROME2")
-    fail(ErrorKind::kUnsupported, name, "photometric interpretation " + a.photometric + " is not supported");
-  if (a.samples != 1) fail(ErrorKind::kCorrupt, name, a.photometric + " with several samples per pixel");
-  if (!has_ba) fail(ErrorKind::kCorrupt, name, "missing BitsAllocated");
+    fail(ErrorKind::kUnsupported, name,
+         "photometric interpretation " + a.photometric + " is not supported");
+  if (a.samples != 1)
+    fail(ErrorKind::kCorrupt, name, a.photometric + " with several samples per pixel");
+  if (!a.has_bits_allocated) fail(ErrorKind::kCorrupt, name, "missing BitsAllocated");
   if (a.bits_allocated != 8 && a.bits_allocated != 16)
-    fail(ErrorKind::kUnsupported, name, "BitsAllocated " + std::to_string(a.bits_allocated) + " is not supported");
-  if (!has_bs) {
+    fail(ErrorKind::kUnsupported, name,
+         "BitsAllocated " + std::to_string(a.bits_allocated) + " is not supported");
+  if (!a.has_bits_stored) {
     a.bits_stored = a.bits_allocated;
-    if (!has_hb) a.high_bit = a.bits_stored - 1;
+    if (!a.has_high_bit) a.high_bit = a.bits_stored - 1;
   }
-  info.bits_stored = a.bits_stored;
   if (a.bits_stored < 1 || a.bits_stored > 16)
-    fail(ErrorKind::kUnsupported, name, "BitsStored " + std::to_string(a.bits_stored) + " is not supported");
-  if (a.bits_stored > a.bits_allocated) fail(ErrorKind::kCorrupt, name, "BitsStored exceeds BitsAllocated");
+    fail(ErrorKind::kUnsupported, name,
+         "BitsStored " + std::to_string(a.bits_stored) + " is not supported");
+  if (a.bits_stored > a.bits_allocated)
+    fail(ErrorKind::kCorrupt, name, "BitsStored exceeds BitsAllocated");
   if (a.high_bit < a.bits_stored - 1 || a.high_bit >= a.bits_allocated)
     fail(ErrorKind::kCorrupt, name, "HighBit " + std::to_string(a.high_bit) + " is inconsistent");
-  if (a.pixel_rep != 0 && a.pixel_rep != 1) fail(ErrorKind::kCorrupt, name, "bad PixelRepresentation");
-  // Make the data set complete and consistent for dcmimgle.
+  if (a.pixel_rep != 0 && a.pixel_rep != 1)
+    fail(ErrorKind::kCorrupt, name, "bad PixelRepresentation");
   ds->putAndInsertUint16(DCM_BitsStored, static_cast<Uint16>(a.bits_stored));
   ds->putAndInsertUint16(DCM_HighBit, static_cast<Uint16>(a.high_bit));
   ds->putAndInsertUint16(DCM_PixelRepresentation, static_cast<Uint16>(a.pixel_rep));
   ds->putAndInsertUint16(DCM_SamplesPerPixel, static_cast<Uint16>(a.samples));
+}
 
-  // NumberOfFrames: missing, unreadable or < 1 means one frame; the data set is made to say what we use.
-  const bool has_frames = ds->tagExists(DCM_NumberOfFrames);
+// NumberOfFrames missing, unreadable or < 1 means one frame; the data set is made to say so.
+void read_frame_count(DcmDataset* ds, Attributes& a) {
+  a.has_frames = ds->tagExists(DCM_NumberOfFrames);
   a.frames = get_int(ds, DCM_NumberOfFrames, 1);
   if (a.frames < 1) {
     a.frames = 1;
-    if (has_frames) ds->putAndInsertString(DCM_NumberOfFrames, "1");
+    if (a.has_frames) ds->putAndInsertString(DCM_NumberOfFrames, "1");
   }
+}
 
-  // Rescale values that dcmimgle would turn into inf / NaN.
+// Rescale values that dcmimgle would turn into inf / NaN.
+void check_rescale(DcmDataset* ds, const std::string& name) {
   double slope = 1, intercept = 0;
   if (ds->tagExistsWithValue(DCM_RescaleSlope) &&
       (!get_double(ds, DCM_RescaleSlope, 0, slope) || slope == 0 || std::fabs(slope) > 1e9))
@@ -698,87 +734,125 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
   if (ds->tagExistsWithValue(DCM_RescaleIntercept) &&
       (!get_double(ds, DCM_RescaleIntercept, 0, intercept) || std::fabs(intercept) > 1e12))
     fail(ErrorKind::kCorrupt, name, "bad RescaleIntercept");
+}
 
-  // ---- pixel data: size checks before anything is decoded
-  if (pixel_elem->ident() != EVR_PixelData) fail(ErrorKind::kCorrupt, name, "pixel data of an unexpected type");
+// Short native pixel data is a cut file, and is reported as one before dcmimgle sees it; the frame
+// count is cut to the whole frames present, so that no frame is indexed that is not there.
+void check_native_pixel_data(DcmDataset* ds, DcmPixelData* pixel, bool encapsulated, Attributes& a,
+                             const std::string& name) {
+  if (encapsulated || pixel->getLengthField() == DCM_UndefinedLength)
+    fail(ErrorKind::kCorrupt, name, "encapsulated pixel data in a native transfer syntax");
+  const uint64_t frame_bytes =
+      uint64_t(a.rows) * uint64_t(a.cols) * uint64_t(a.samples) * (a.bits_allocated / 8);
+  const uint64_t length = pixel->getLengthField();
+  if (length < frame_bytes) {
+    fail(ErrorKind::kTruncated, name,
+         "pixel data holds " + std::to_string(length) + " bytes, one frame needs " +
+             std::to_string(frame_bytes));
+  }
+  const long available = static_cast<long>(std::min<uint64_t>(length / frame_bytes, 1u << 30));
+  if (a.frames > available) {
+    a.frames = available;
+    if (a.has_frames) ds->putAndInsertString(DCM_NumberOfFrames, std::to_string(a.frames).c_str());
+  }
+}
+
+// The JPEG and JPEG-LS decoders size their output by the frame header, not by the attributes.
+void check_jpeg_frame(const std::vector<uint8_t>& frame, const Attributes& a,
+                      const std::string& name) {
+  const FrameHeader h = parse_jpeg_sof(frame, name);
+  if (h.width != a.cols || h.height != a.rows || h.components != a.samples || h.precision < 2 ||
+      h.precision > 16) {
+    std::ostringstream os;
+    os << "JPEG frame is " << h.width << "x" << h.height << "x" << h.components << " at "
+       << h.precision << " bits but the DICOM header says " << a.cols << "x" << a.rows << "x"
+       << a.samples;
+    fail(ErrorKind::kCorrupt, name, os.str());
+  }
+}
+
+// DCMTK cannot decode JPEG 2000 (see the top of this file): frame 0 replaces the pixel data
+// element, which is deleted, so that dcmimgle reads one native frame.
+void store_j2k_frame(DcmDataset* ds, std::vector<uint8_t> frame, const Attributes& a,
+                     const std::string& name) {
+  J2kTarget t;
+  t.rows = a.rows;
+  t.cols = a.cols;
+  t.samples = a.samples;
+  t.bits_allocated = a.bits_allocated;
+  t.bits_stored = a.bits_stored;
+  t.high_bit = a.high_bit;
+  t.is_signed = a.pixel_rep == 1;
+  const auto [start, length] = locate_j2k_codestream(frame, name);
+  std::vector<uint8_t> native = decode_j2k(frame.data() + start, length, t, name);
+  // The compressed frame goes before the decoded one is copied again, to lower the peak.
+  frame.clear();
+  frame.shrink_to_fit();
+  // Frame 0 goes back into the data set as native little endian pixel data.
+  auto* replacement =
+      new DcmPixelData(DcmTag(DCM_PixelData, a.bits_allocated == 8 ? EVR_OB : EVR_OW));
+  OFCondition put;
+  if (a.bits_allocated == 8) {
+    put = replacement->putUint8Array(native.data(), static_cast<unsigned long>(native.size()));
+  } else {
+    std::vector<Uint16> words(native.size() / 2);
+    for (size_t i = 0; i < words.size(); ++i)
+      words[i] = static_cast<Uint16>(native[2 * i] | (native[2 * i + 1] << 8));
+    put = replacement->putUint16Array(words.data(), static_cast<unsigned long>(words.size()));
+  }
+  if (put.bad() || ds->insert(replacement, OFTrue /*replaceOld*/).bad()) {
+    delete replacement;
+    fail(ErrorKind::kCorrupt, name, "cannot store the decoded JPEG 2000 frame");
+  }
+  if (a.has_frames) ds->putAndInsertString(DCM_NumberOfFrames, "1");
+}
+
+// Size checks before anything is decoded: native data must hold a frame, and a compressed frame 0
+// must have the size and layout of the attributes. Returns the transfer syntax dcmimgle is to read
+// the pixel data in.
+E_TransferSyntax prepare_pixel_data(DcmDataset* ds, DcmElement* pixel_elem, const Encoding& enc,
+                                    Attributes& a, const std::string& name) {
+  if (pixel_elem->ident() != EVR_PixelData)
+    fail(ErrorKind::kCorrupt, name, "pixel data of an unexpected type");
   auto* pixel = static_cast<DcmPixelData*>(pixel_elem);
-  const uint64_t frame_bytes = uint64_t(a.rows) * uint64_t(a.cols) * uint64_t(a.samples) * (a.bits_allocated / 8);
   E_TransferSyntax rep_xfer = EXS_Unknown;
   const DcmRepresentationParameter* rep_param = nullptr;
   pixel->getOriginalRepresentationKey(rep_xfer, rep_param);
   const bool encapsulated = DcmXfer(rep_xfer).isEncapsulated();
-  E_TransferSyntax image_xfer = xfer;
-
-  if (codec == Codec::kNative) {
-    if (encapsulated || pixel->getLengthField() == DCM_UndefinedLength)
-      fail(ErrorKind::kCorrupt, name, "encapsulated pixel data in a native transfer syntax");
-    const uint64_t length = pixel->getLengthField();
-    if (length < frame_bytes) {
-      fail(ErrorKind::kTruncated, name,
-           "pixel data holds " + std::to_string(length) + " bytes, one frame needs " + std::to_string(frame_bytes));
-    }
-    const long available = static_cast<long>(std::min<uint64_t>(length / frame_bytes, 1u << 30));
-    if (a.frames > available) {
-      a.frames = available;
-      if (has_frames) ds->putAndInsertString(DCM_NumberOfFrames, std::to_string(a.frames).c_str());
-    }
-  } else {
-    DcmPixelSequence* seq = nullptr;
-    if (!encapsulated || pixel->getEncapsulatedRepresentation(rep_xfer, rep_param, seq).bad() || !seq)
-      fail(ErrorKind::kCorrupt, name, "native pixel data in an encapsulated transfer syntax");
-    const long fragments = static_cast<long>(seq->card()) - 1;
-    if (a.frames > fragments) {
-      a.frames = std::max(1L, fragments);
-      if (has_frames) ds->putAndInsertString(DCM_NumberOfFrames, std::to_string(a.frames).c_str());
-    }
-    std::vector<uint8_t> frame = frame0_bytes(seq, a.frames, name);
-    if (codec == Codec::kJpeg || codec == Codec::kJpegLs) {
-      const FrameHeader h = parse_jpeg_sof(frame, name);
-      if (h.width != a.cols || h.height != a.rows || h.components != a.samples || h.precision < 2 ||
-          h.precision > 16) {
-        std::ostringstream os;
-        os << "JPEG frame is " << h.width << "x" << h.height << "x" << h.components << " at " << h.precision
-           << " bits but the DICOM header says " << a.cols << "x" << a.rows << "x" << a.samples;
-        fail(ErrorKind::kCorrupt, name, os.str());
-      }
-    } else if (codec == Codec::kRle) {
-      check_rle_header(frame, a.samples * (a.bits_allocated / 8), name);
-    } else if (codec == Codec::kJ2k) {
-      J2kTarget t;
-      t.rows = a.rows;
-      t.cols = a.cols;
-      t.samples = a.samples;
-      t.bits_allocated = a.bits_allocated;
-      t.bits_stored = a.bits_stored;
-      t.high_bit = a.high_bit;
-      t.is_signed = a.pixel_rep == 1;
-      const auto [start, length] = locate_j2k_codestream(frame, name);
-      std::vector<uint8_t> native = decode_j2k(frame.data() + start, length, t, name);
-      frame.clear();
-      frame.shrink_to_fit();
-      // Frame 0 goes back into the data set as native little endian pixel data.
-      auto* replacement = new DcmPixelData(DcmTag(DCM_PixelData, a.bits_allocated == 8 ? EVR_OB : EVR_OW));
-      OFCondition put;
-      if (a.bits_allocated == 8) {
-        put = replacement->putUint8Array(native.data(), static_cast<unsigned long>(native.size()));
-      } else {
-        std::vector<Uint16> words(native.size() / 2);
-        for (size_t i = 0; i < words.size(); ++i)
-          words[i] = static_cast<Uint16>(native[2 * i] | (native[2 * i + 1] << 8));
-        put = replacement->putUint16Array(words.data(), static_cast<unsigned long>(words.size()));
-      }
-      if (put.bad() || ds->insert(replacement, OFTrue /*replaceOld*/).bad()) {
-        delete replacement;
-        fail(ErrorKind::kCorrupt, name, "cannot store the decoded JPEG 2000 frame");
-      }
-      pixel = nullptr;  // deleted by insert()
-      if (has_frames) ds->putAndInsertString(DCM_NumberOfFrames, "1");
-      image_xfer = EXS_LittleEndianExplicit;
-    }
+  if (enc.codec == Codec::kNative) {
+    check_native_pixel_data(ds, pixel, encapsulated, a, name);
+    return enc.xfer;
   }
-  info.frames = static_cast<int>(std::min<long>(a.frames, std::numeric_limits<int>::max()));
+  DcmPixelSequence* seq = nullptr;
+  if (!encapsulated || pixel->getEncapsulatedRepresentation(rep_xfer, rep_param, seq).bad() || !seq)
+    fail(ErrorKind::kCorrupt, name, "native pixel data in an encapsulated transfer syntax");
+  const long fragments = static_cast<long>(seq->card()) - 1;
+  if (a.frames > fragments) {
+    a.frames = std::max(1L, fragments);
+    if (a.has_frames) ds->putAndInsertString(DCM_NumberOfFrames, std::to_string(a.frames).c_str());
+  }
+  std::vector<uint8_t> frame = frame0_bytes(seq, a.frames, name);
+  if (enc.codec == Codec::kJpeg || enc.codec == Codec::kJpegLs) {
+    check_jpeg_frame(frame, a, name);
+  } else if (enc.codec == Codec::kRle) {
+    check_rle_header(frame, a.samples * (a.bits_allocated / 8), name);
+  } else if (enc.codec == Codec::kJ2k) {
+    store_j2k_frame(ds, std::move(frame), a, name);  // `pixel` and `seq` are deleted from here on
+    return EXS_LittleEndianExplicit;
+  }
+  return enc.xfer;
+}
 
-  // ---- pixel spacing
+// The metadata as decoded: attributes after their defaults, frames cut to those present.
+void describe_image(DcmDataset* ds, const Attributes& a, ImageInfo& info) {
+  info.width = a.cols;
+  info.height = a.rows;
+  info.channels = a.samples;
+  info.photometric = a.photometric;
+  info.bits_stored = a.bits_stored;
+  info.frames = static_cast<int>(std::min<long>(a.frames, std::numeric_limits<int>::max()));
+  // dcmimgle renders MONOCHROME1 inverted (bone bright).
+  info.inverted = a.photometric == "MONOCHROME1";
   double sr = 0, sc = 0;
   for (const DcmTagKey& key : {DCM_PixelSpacing, DCM_ImagerPixelSpacing}) {
     if (get_double(ds, key, 0, sr) && get_double(ds, key, 1, sc) && sr > 0 && sc > 0) {
@@ -787,20 +861,24 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
       break;
     }
   }
+}
 
-  // ---- render through dcmimgle: modality LUT / rescale, VOI, MONOCHROME1 polarity
-  // Overlay planes (groups 6000-601E) are annotations, not image content, and dcmimgle would burn them in.
+// Overlay planes (groups 6000-601E) are annotations, which dcmimgle would burn into the image.
+void drop_overlays(DcmDataset* ds) {
   for (unsigned long i = ds->card(); i-- > 0;) {
     DcmElement* e = ds->getElement(i);
     const Uint16 group = e ? e->getGTag() : 0;
     if (group >= 0x6000 && group <= 0x601E && group % 2 == 0) delete ds->remove(i);
   }
-  const unsigned long flags = CIF_UsePartialAccessToPixelData | CIF_NeverAccessEmbeddedOverlays;
-  DicomImage dimg(ds, image_xfer, flags, 0, 1);
+}
+
+// dcmimgle reports a failed decode only through its status; the kinds follow ours.
+void check_decoded(const DicomImage& dimg, const Attributes& a, const std::string& name) {
   const EI_Status status = dimg.getStatus();
   if (status != EIS_Normal) {
     const char* text = DicomImage::getString(status);
-    const std::string reason = std::string("cannot decode the pixel data: ") + (text ? text : "error");
+    const std::string reason =
+        std::string("cannot decode the pixel data: ") + (text ? text : "error");
     if (status == EIS_NotSupportedValue) fail(ErrorKind::kUnsupported, name, reason);
     if (status == EIS_MemoryFailure) fail(ErrorKind::kTooLarge, name, reason);
     fail(ErrorKind::kCorrupt, name, reason);
@@ -808,15 +886,14 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
   if (!dimg.isMonochrome() || dimg.getWidth() != static_cast<unsigned long>(a.cols) ||
       dimg.getHeight() != static_cast<unsigned long>(a.rows))
     fail(ErrorKind::kCorrupt, name, "decoded image does not match the header");
+}
 
-  // Polarity comes from the photometric interpretation alone (MONOCHROME1: inverted, bone bright). A
-  // Presentation LUT Shape in the file (IDENTITY / INVERSE) would otherwise flip it again in dcmimgle.
-  dimg.setPresentationLutShape(ESP_Default);
-
-  bool windowed = false;
+// The VOI the file asks for: its first window, else its first VOI LUT, else (nothing to go by) the
+// min-max of the stored range. Returns how the image was windowed, for ImageInfo::window.
+std::string apply_voi(DicomImage& dimg, DcmDataset* ds, const std::string& name) {
   double centre = 0, width = 0;
-  if (get_double(ds, DCM_WindowCenter, 0, centre) && get_double(ds, DCM_WindowWidth, 0, width) && width >= 1 &&
-      std::fabs(centre) < 1e12 && width < 1e12) {
+  if (get_double(ds, DCM_WindowCenter, 0, centre) && get_double(ds, DCM_WindowWidth, 0, width) &&
+      width >= 1 && std::fabs(centre) < 1e12 && width < 1e12) {
     OFString func;
     ds->findAndGetOFString(DCM_VOILUTFunction, func);
     const std::string f = trim(func.c_str());
@@ -825,32 +902,67 @@ Image decode_impl(const uint8_t* data, size_t size, const std::string& name, con
       std::ostringstream os;
       os << "file VOI window c=" << centre << ",w=" << width;
       if (f == "SIGMOID") os << " (sigmoid)";
-      info.window = os.str();
-      windowed = true;
+      return os.str();
     }
   }
-  if (!windowed && dimg.getVoiLutCount() > 0 && dimg.setVoiLut(0)) {
-    info.window = "VOI LUT";
-    windowed = true;
-  }
-  if (!windowed) {
-    if (!dimg.setMinMaxWindow(0)) fail(ErrorKind::kCorrupt, name, "cannot compute the pixel value range");
-    double lo = 0, hi = 0;
-    dimg.getMinMaxValues(lo, hi);
-    std::ostringstream os;
-    os << "min-max of stored range [" << lo << "," << hi << "]";
-    info.window = os.str();
-  }
-  info.inverted = a.photometric == "MONOCHROME1";  // dcmimgle renders MONOCHROME1 inverted (bone bright)
+  if (dimg.getVoiLutCount() > 0 && dimg.setVoiLut(0)) return "VOI LUT";
+  if (!dimg.setMinMaxWindow(0))
+    fail(ErrorKind::kCorrupt, name, "cannot compute the pixel value range");
+  double lo = 0, hi = 0;
+  dimg.getMinMaxValues(lo, hi);
+  std::ostringstream os;
+  os << "min-max of stored range [" << lo << "," << hi << "]";
+  return os.str();
+}
 
+// Frame 0 rendered to 16 bits, then scaled to [0, 1].
+std::vector<float> output_pixels(DicomImage& dimg, const Attributes& a, const std::string& name) {
   const size_t count = static_cast<size_t>(a.rows) * static_cast<size_t>(a.cols);
   if (dimg.getOutputDataSize(16) != count * sizeof(Uint16))
     fail(ErrorKind::kCorrupt, name, "unexpected rendered size");
   const auto* out = static_cast<const Uint16*>(dimg.getOutputData(16, 0, 0));
   if (!out) fail(ErrorKind::kCorrupt, name, "cannot render the pixel data");
-  image.pixels.resize(count);
+  std::vector<float> pixels(count);
   constexpr float kScale = 1.0f / 65535.0f;
-  for (size_t i = 0; i < count; ++i) image.pixels[i] = static_cast<float>(out[i]) * kScale;
+  for (size_t i = 0; i < count; ++i) pixels[i] = static_cast<float>(out[i]) * kScale;
+  return pixels;
+}
+
+// dcmimgle applies the modality LUT / rescale, the VOI and the MONOCHROME1 polarity, the same way
+// for every transfer syntax since JPEG 2000 is native by now.
+void render(DcmDataset* ds, E_TransferSyntax image_xfer, const Attributes& a,
+            const std::string& name, Image& image) {
+  drop_overlays(ds);
+  // Partial access: only frame 0 is decompressed and held, not the whole multi-frame pixel data.
+  const unsigned long flags = CIF_UsePartialAccessToPixelData | CIF_NeverAccessEmbeddedOverlays;
+  DicomImage dimg(ds, image_xfer, flags, 0, 1);
+  check_decoded(dimg, a, name);
+  // Polarity comes from the photometric interpretation alone (MONOCHROME1: inverted, bone bright):
+  // a Presentation LUT Shape in the file (IDENTITY / INVERSE) would flip it again in dcmimgle.
+  dimg.setPresentationLutShape(ESP_Default);
+  image.info.window = apply_voi(dimg, ds, name);
+  image.pixels = output_pixels(dimg, a, name);
+}
+
+Image decode_impl(const uint8_t* data, size_t size, const std::string& name,
+                  const ReadLimits& limits) {
+  ready_dcmtk(name);
+  DcmFileFormat file;
+  parse_file(data, size, name, limits, file);
+  DcmDataset* ds = file.getDataset();
+
+  Image image;
+  image.info.format = "dicom";
+  const Encoding enc = read_transfer_syntax(ds, file.getMetaInfo(), name, image.info);
+  image.info.modality = read_modality(ds);
+  Attributes a = read_attributes(ds);
+  DcmElement* pixel_data = find_pixel_data(ds, name);
+  check_attributes(ds, a, name, limits);
+  read_frame_count(ds, a);
+  check_rescale(ds, name);
+  const E_TransferSyntax image_xfer = prepare_pixel_data(ds, pixel_data, enc, a, name);
+  describe_image(ds, a, image.info);
+  render(ds, image_xfer, a, name, image);
   return image;
 }
 
@@ -928,9 +1040,7 @@ std::unique_ptr<DcmFileFormat> parse_dicom_header(const uint8_t* data, size_t si
                                                   const ReadLimits& limits, bool* had_pixel_data) {
   auto file = std::make_unique<DcmFileFormat>();
   guarded(data, size, name, limits, [&] {
-    init_dcmtk_once();
-    if (!dcmDataDict.isDictionaryLoaded())
-      fail(ErrorKind::kUnsupported, name, "the DCMTK data dictionary is not installed (DCMDICTPATH)");
+    ready_dcmtk(name);
     parse_file(data, size, name, limits, *file);
     DcmDataset* ds = file->getDataset();
     // Pixel data stays behind (deferred values point into `data`); everything else is loaded now.
@@ -941,7 +1051,8 @@ std::unique_ptr<DcmFileFormat> parse_dicom_header(const uint8_t* data, size_t si
       delete e;
     }
     if (had_pixel_data) *had_pixel_data = pixels;
-    if (ds->loadAllDataIntoMemory().bad()) fail(ErrorKind::kTruncated, name, "cannot load the header's values");
+    if (ds->loadAllDataIntoMemory().bad())
+      fail(ErrorKind::kTruncated, name, "cannot load the header's values");
     if (file->getMetaInfo() && file->getMetaInfo()->loadAllDataIntoMemory().bad())
       fail(ErrorKind::kTruncated, name, "cannot load the meta header");
   });

@@ -353,10 +353,10 @@ json evaluate_run(const EvaluateOptions& eo) {
   if (eo.part != "test" && eo.part != "val" && eo.part != "train")
     throw std::runtime_error("--part must be test, val or train");
   const json cfg = json::parse(util::read_text(cfg_path));
-  ClassifierOptions o;
+  train::ClassifierOptions o;
   json plain = cfg;
   plain.erase("resolved");
-  from_json(plain, o);
+  train::from_json(plain, o);
   if (o.split.empty()) o.split = o.out + "/split.json";
   const std::string bundle_path = eo.run + "/model.wristssl";
   const models::Bundle bundle =

@@ -28,6 +28,7 @@
 #include "wristssl/train/batch_inference.h"
 #include "wristssl/train/run_identity.h"
 #include "wristssl/train/run_log.h"
+#include "wristssl/train/run_start.h"
 #include "wristssl/train/schedule.h"
 
 namespace fs = std::filesystem;
@@ -284,7 +285,10 @@ void from_json(const json& j, ClassifierOptions& o) {
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
 }
 
-ClassifierResult run_classifier(const ClassifierOptions& opt) {
+namespace {
+
+// Checks the options and fills in what they leave to the run (crop size, the logistic probe's one epoch).
+ClassifierOptions resolved_options(const ClassifierOptions& opt) {
   ClassifierOptions o = opt;
   if (o.out.empty()) throw std::runtime_error("train needs --out RUN_FOLDER");
   if (o.crop_size <= 0) o.crop_size = o.image_size;
@@ -292,350 +296,444 @@ ClassifierResult run_classifier(const ClassifierOptions& opt) {
   if (o.imbalance != "weighted" && o.imbalance != "balanced" && o.imbalance != "none") {
     throw std::runtime_error("--imbalance must be weighted, balanced or none");
   }
-  if (o.probe_method != "sgd" && o.probe_method != "logistic") throw std::runtime_error("--probe-method must be sgd or logistic");
+  if (o.probe_method != "sgd" && o.probe_method != "logistic") {
+    throw std::runtime_error("--probe-method must be sgd or logistic");
+  }
   if (o.probe_method == "logistic") {
-    if (o.probe_augment) throw std::runtime_error("the logistic probe fits frozen features: it cannot take --probe-augment");
+    if (o.probe_augment) {
+      throw std::runtime_error("the logistic probe fits frozen features: it cannot take --probe-augment");
+    }
     o.probe_epochs = std::min(o.probe_epochs, 1);  // fitted to convergence in one step
   }
   if (o.backbone_lr_scale < 0) throw std::runtime_error("--backbone-lr-scale must be >= 0");
-  const metrics::ThresholdRule rule = metrics::parse_threshold_rule(o.threshold_rule);
-  distributed::Group* group = distributed::init({o.dist_backend, o.dist_timeout});
-  const bool main = distributed::is_main();
-  const int world = distributed::world_size();
-  o.threads = distributed::threads_per_rank(o.threads);
-  if (main) fs::create_directories(o.out);
-  const util::Compute compute = util::setup_compute("classifier", o.threads, o.precision);
-  const int threads = compute.threads;
-  const c10::Device device = distributed::device_for_rank(compute.device);
-  const bool bf16 = compute.bf16;
-  Prepared p = prepare(o, true);
-  const data::Dataset& ds = p.loaded.dataset;
-  const data::PixelSource& px = *p.loaded.pixels;
-  const int64_t num_classes = static_cast<int64_t>(ds.class_names.size());
+  return o;
+}
 
-  // Class weights from the training labels (the loss is weighted unless asked otherwise).
-  std::vector<double> counts(num_classes, 0);
-  for (int i : p.train) counts[p.labels[i]] += 1;
-  std::vector<float> w(num_classes, 1.0f);
-  if (o.imbalance == "weighted") {
-    for (int64_t c = 0; c < num_classes; ++c) {
-      w[c] = counts[c] > 0 ? static_cast<float>(p.train.size() / (num_classes * counts[c])) : 0.0f;
-    }
+// One classifier run, in stages: prepare (data, class balance, config.json, model), restore (checkpoint, LP-FT's
+// batch-norm statistics), the epochs (probe on cached features or batches, then fine-tuning; validation; best
+// weights; checkpoints), finish (the best weights' threshold, calibration and refer band, and the bundle).
+class ClassifierTrainer {
+ public:
+  explicit ClassifierTrainer(const ClassifierOptions& options)
+      : o_(resolved_options(options)),
+        rule_(metrics::parse_threshold_rule(o_.threshold_rule)),
+        run_(start_run("classifier", o_.out, o_.threads, o_.precision, o_.dist_backend, o_.dist_timeout)) {
+    o_.threads = run_.threads;  // this rank's share, as config.json records it and the cache reads with
+    p_ = prepare(o_, true);
+    num_classes_ = static_cast<int64_t>(p_.loaded.dataset.class_names.size());
   }
-  const torch::Tensor class_weights = torch::tensor(w);
-  std::vector<int> train_items = p.train;
-  if (o.imbalance == "balanced") {
-    // Oversample every class to the size of the largest (whole copies, then a seeded remainder).
-    std::vector<std::vector<int>> by_class(num_classes);
-    for (int i : p.train) by_class[p.labels[i]].push_back(i);
+
+  ClassifierResult run() {
+    prepare_training();
+    restore();
+    for (int64_t epoch = state_.epoch; epoch < total_epochs(); ++epoch) {
+      if (!run_epoch(epoch)) return result_;
+    }
+    return finish();
+  }
+
+ private:
+  int total_epochs() const { return o_.probe_epochs + o_.finetune_epochs; }
+  const data::PixelSource& pixels() const { return *p_.loaded.pixels; }
+
+  void prepare_training() {
+    weigh_classes();
+    config_ = record_run_config(run_, to_json(o_), resolved_json(),
+                                std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)),
+                                train_items_.size(), o_.out);
+    // The initial weights come from the run's seed; batch norm over the global batch when asked (for the
+    // whole run: the guard lives as long as the trainer).
+    torch::manual_seed(o_.seed);
+    sync_bn_.emplace(o_.sync_bn);
+    model_ = models::Classifier(num_classes_);
+    if (o_.init == "simclr") load_weights(o_.backbone, *model_->backbone, "backbone");
+    model_->to(run_.device);
+    if (o_.channels_last) util::to_channels_last(*model_);
+    val_labels_ = labels_of(p_, p_.val);
+    infer_in_ = {o_.crop_size, p_.mean, p_.stdev, run_.device, run_.compute.bf16, o_.channels_last};
+    infer_in_.shard = true;  // distributed: embeddings and validation scores in shards, gathered
+  }
+
+  // Class weights from the training labels (the loss is weighted unless asked otherwise), and the training
+  // items: each once, or every class oversampled to the size of the largest ("balanced").
+  void weigh_classes() {
+    std::vector<double> counts(num_classes_, 0);
+    for (int i : p_.train) counts[p_.labels[i]] += 1;
+    weights_.assign(num_classes_, 1.0f);
+    if (o_.imbalance == "weighted") {
+      for (int64_t c = 0; c < num_classes_; ++c) {
+        weights_[c] = counts[c] > 0 ? static_cast<float>(p_.train.size() / (num_classes_ * counts[c])) : 0.0f;
+      }
+    }
+    class_weights_ = torch::tensor(weights_);
+    train_items_ = p_.train;
+    if (o_.imbalance != "balanced") return;
+    // Whole copies, then a seeded remainder.
+    std::vector<std::vector<int>> by_class(num_classes_);
+    for (int i : p_.train) by_class[p_.labels[i]].push_back(i);
     size_t largest = 0;
     for (const auto& v : by_class) largest = std::max(largest, v.size());
-    train_items.clear();
-    std::mt19937_64 rng(o.seed);
+    train_items_.clear();
+    std::mt19937_64 rng(o_.seed);
     for (auto& v : by_class) {
       if (v.empty()) continue;
-      for (size_t k = 0; k < largest; ++k) train_items.push_back(v[k < v.size() ? k : rng() % v.size()]);
+      for (size_t k = 0; k < largest; ++k) train_items_.push_back(v[k < v.size() ? k : rng() % v.size()]);
     }
   }
 
-  json config = to_json(o);
-  config["world_size"] = world;
-  config["resolved"] = {{"device", device.str()},
-                        {"bf16", bf16},
-                        {"threads", threads},
-                        {"normalization", {{"mean", p.mean}, {"std", p.stdev}}},
-                        {"class_names", ds.class_names},
-                        {"train_images", p.train.size()},
-                        {"val_images", p.val.size()},
-                        {"test_images", p.test.size()},
-                        {"class_weights", w},
-                        {"torch_version", TORCH_VERSION}};
-  require_same_run(config, kRunKeys, train_items.size());
-  if (main) util::atomic_write(o.out + "/config.json", config.dump(2));
+  json resolved_json() const {
+    return {{"device", run_.device.str()},
+            {"bf16", run_.compute.bf16},
+            {"threads", run_.compute.threads},
+            {"normalization", {{"mean", p_.mean}, {"std", p_.stdev}}},
+            {"class_names", p_.loaded.dataset.class_names},
+            {"train_images", p_.train.size()},
+            {"val_images", p_.val.size()},
+            {"test_images", p_.test.size()},
+            {"class_weights", weights_},
+            {"torch_version", TORCH_VERSION}};
+  }
 
-  torch::manual_seed(o.seed);
-  const distributed::SyncBatchNorm sync_bn(o.sync_bn);
-  models::Classifier model(num_classes);
-  if (o.init == "simclr") load_weights(o.backbone, *model->backbone, "backbone");
-  model->to(device);
-  if (o.channels_last) util::to_channels_last(*model);
-
-  const int total_epochs = o.probe_epochs + o.finetune_epochs;
-  const std::vector<int> val_labels = labels_of(p, p.val);
   // Probe: the head alone. Fine-tuning: two groups, the backbone (lr x backbone_lr_scale) and the head.
-  auto make_optimizer = [&](bool probe) {
-    const auto options = torch::optim::SGDOptions(probe ? o.lr_probe : o.lr_finetune).momentum(o.momentum).weight_decay(o.weight_decay);
-    if (probe) return std::make_unique<torch::optim::SGD>(model->head->parameters(), options);
+  std::unique_ptr<torch::optim::SGD> make_optimizer(bool probe) {
+    const auto options =
+        torch::optim::SGDOptions(probe ? o_.lr_probe : o_.lr_finetune).momentum(o_.momentum).weight_decay(o_.weight_decay);
+    if (probe) return std::make_unique<torch::optim::SGD>(model_->head->parameters(), options);
     std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(model->backbone->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
-    groups.emplace_back(model->head->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
+    groups.emplace_back(model_->backbone->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
+    groups.emplace_back(model_->head->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
     return std::make_unique<torch::optim::SGD>(std::move(groups), options);
-  };
-  auto apply_lr = [&](torch::optim::SGD& sgd, double lr, bool probe) {
-    set_lr(sgd, lr);
-    if (!probe) static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[0].options()).lr(lr * o.backbone_lr_scale);
-  };
-  const std::string ckpt = o.out + "/checkpoint.pt";
-  CheckpointState state;
-  state.kind = "classifier";
-  state.config_json = config.dump();
-  json extra = {{"best_auroc", -1.0}, {"best_accuracy", -1.0}, {"best_epoch", 0}};
-  bool optimizer_probe = o.probe_epochs > 0;  // which phase's parameters the optimizer holds
-  std::unique_ptr<torch::optim::SGD> optimizer = make_optimizer(optimizer_probe);
-  if (fs::exists(ckpt)) {
-    // The optimizer of the phase the checkpoint was taken in.
-    CheckpointState peek;
-    {
-      models::Classifier scratch(num_classes);
-      peek = load_checkpoint(ckpt, *scratch, nullptr, "classifier");
-    }
-    optimizer_probe = peek.epoch < o.probe_epochs;
-    optimizer = make_optimizer(optimizer_probe);
-    state = load_checkpoint(ckpt, *model, optimizer.get(), "classifier");
-    check_same_run(json::parse(state.config_json), config, kRunKeys, ckpt, to_json(ClassifierOptions{}));
-    extra = json::parse(state.extra_json);
-    if (o.channels_last) util::to_channels_last(*model);
-    std::fprintf(stderr, "classifier: resuming %s after epoch %lld\n", ckpt.c_str(), static_cast<long long>(state.epoch));
   }
-  if (o.bn_reestimate && state.epoch == 0) {
-    // LP-FT: the backbone's batch-norm statistics are those of this data before anything is trained.
-    InferenceInput in{o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last};
-    reestimate_batch_norm(*model->backbone, px, train_items, in);
-    std::fprintf(stderr, "classifier: batch-norm statistics re-estimated on %zu training images\n", train_items.size());
+
+  void apply_lr(double lr, bool probe) {
+    set_lr(*optimizer_, lr);
+    if (!probe) static_cast<torch::optim::SGDOptions&>(optimizer_->param_groups()[0].options()).lr(lr * o_.backbone_lr_scale);
   }
-  distributed::broadcast_module(*model);
-  if (group)
-    std::fprintf(stderr, "classifier: %d ranks x batch %d = global batch %d when fine-tuning%s\n", world, o.batch_size,
-                 world * o.batch_size, o.sync_bn ? ", batch norm synchronised" : "");
-  std::optional<RunLog> log;
-  if (main) log.emplace(o.out, state.step, state.epoch, std::vector<std::string>{"step", "epoch", "loss", "lr"});
 
-  // Probe features: the frozen backbone without augmentation, computed once (BN in eval mode).
-  torch::Tensor train_features, val_features;
-  // The pooled 512-d features the head sees (not L2-normalised, unlike the kNN monitor's).
-  InferenceInput infer_in{o.crop_size, p.mean, p.stdev, device, bf16, o.channels_last};
-  infer_in.shard = true;  // distributed: embeddings and validation scores in shards, gathered
-  auto raw_features = [&](const std::vector<int>& items) {
-    model->backbone->eval();
-    return infer(px, items, infer_in, [&](const torch::Tensor& x) { return model->backbone->features(x); }).to(device);
-  };
-
-  data::LoaderOptions lo;
-  lo.batch_size = o.batch_size;
-  lo.views = 1;
-  lo.workers = o.workers;
-  lo.seed = o.seed;
-  lo.drop_last = world > 1 || static_cast<int>(train_items.size()) > o.batch_size;  // BN needs more than one image
-  lo.rank = distributed::rank();
-  lo.world = world;
-  lo.augment = data::AugmentOptions::preset(o.augment, o.crop_size);
-  lo.mean = p.mean;
-  lo.std = p.stdev;
-  std::unique_ptr<data::BatchLoader> loader;
-  std::vector<int> train_labels_all(p.labels);
-  ClassifierResult result;
-  CheckpointPacer pacer(0.05);  // checkpoints near 5% of the training time, as in pretraining
-
-  for (int64_t epoch = state.epoch; epoch < total_epochs; ++epoch) {
-    const bool probe = epoch < o.probe_epochs;
-    if (probe != optimizer_probe) {  // entering fine-tuning: a fresh optimizer over all parameters
-      optimizer = make_optimizer(probe);
-      optimizer_probe = probe;
+  // The checkpoint when there is one (with the optimizer of the phase it was taken in), LP-FT's batch-norm
+  // statistics before anything is trained, every rank on rank 0's weights, and the run log.
+  void restore() {
+    ckpt_ = o_.out + "/checkpoint.pt";
+    state_.kind = "classifier";
+    state_.config_json = config_.dump();
+    optimizer_probe_ = o_.probe_epochs > 0;  // which phase's parameters the optimizer holds
+    optimizer_ = make_optimizer(optimizer_probe_);
+    if (fs::exists(ckpt_)) {
+      CheckpointState peek;
+      {
+        models::Classifier scratch(num_classes_);
+        peek = load_checkpoint(ckpt_, *scratch, nullptr, "classifier");
+      }
+      optimizer_probe_ = peek.epoch < o_.probe_epochs;
+      optimizer_ = make_optimizer(optimizer_probe_);
+      state_ = load_checkpoint(ckpt_, *model_, optimizer_.get(), "classifier");
+      check_same_run(json::parse(state_.config_json), config_, kRunKeys, ckpt_, to_json(ClassifierOptions{}));
+      extra_ = json::parse(state_.extra_json);
+      if (o_.channels_last) util::to_channels_last(*model_);
+      std::fprintf(stderr, "classifier: resuming %s after epoch %lld\n", ckpt_.c_str(),
+                   static_cast<long long>(state_.epoch));
     }
-    model->freeze_backbone(probe);
+    if (o_.bn_reestimate && state_.epoch == 0) {
+      // LP-FT: the backbone's batch-norm statistics are those of this data before anything is trained.
+      InferenceInput in{o_.crop_size, p_.mean, p_.stdev, run_.device, run_.compute.bf16, o_.channels_last};
+      reestimate_batch_norm(*model_->backbone, pixels(), train_items_, in);
+      std::fprintf(stderr, "classifier: batch-norm statistics re-estimated on %zu training images\n",
+                   train_items_.size());
+    }
+    distributed::broadcast_module(*model_);
+    if (run_.group) {
+      std::fprintf(stderr, "classifier: %d ranks x batch %d = global batch %d when fine-tuning%s\n", run_.world,
+                   o_.batch_size, run_.world * o_.batch_size, o_.sync_bn ? ", batch norm synchronised" : "");
+    }
+    if (run_.main) log_.emplace(o_.out, state_.step, state_.epoch, std::vector<std::string>{"step", "epoch", "loss", "lr"});
+  }
+
+  // One epoch; false when the run stops (resumably) after it.
+  bool run_epoch(int64_t epoch) {
+    const bool probe = epoch < o_.probe_epochs;
+    if (probe != optimizer_probe_) {  // entering fine-tuning: a fresh optimizer over all parameters
+      optimizer_ = make_optimizer(probe);
+      optimizer_probe_ = probe;
+    }
+    model_->freeze_backbone(probe);
     const auto t0 = std::chrono::steady_clock::now();
     RunningMeans means;
-    const int64_t phase_epoch = probe ? epoch : epoch - o.probe_epochs;
-    const int64_t phase_epochs = probe ? o.probe_epochs : o.finetune_epochs;
-    const double lr_peak = probe ? o.lr_probe : o.lr_finetune;
     double lr = 0;
-    if (probe && !o.probe_augment) {
-      if (!train_features.defined()) {
-        std::fprintf(stderr, "classifier: embedding %zu train and %zu val images with the frozen backbone\n",
-                     train_items.size(), p.val.size());
-        train_features = raw_features(train_items);
-        val_features = raw_features(p.val);
-      }
-      std::vector<int64_t> tl;
-      for (int i : train_items) tl.push_back(p.labels[i]);
-      const torch::Tensor targets_all = torch::tensor(tl, torch::kLong);
-      if (o.probe_method == "logistic") {
-        const auto [l2, ce] =
-            fit_logistic_head(*model->head, train_features, targets_all, val_features, val_labels, class_weights, o.probe_l2);
-        means.add("loss", ce);
-        std::fprintf(stderr, "classifier: logistic probe fitted (L2 penalty %g, chosen on validation; training loss %.4f)\n",
-                     l2, ce);
-      } else {
-        model->head->train();
-        const int64_t n = train_features.size(0);
-        std::vector<int64_t> order(n);
-        for (int64_t i = 0; i < n; ++i) order[i] = i;
-        std::mt19937_64 rng(data::mix_seed(o.seed, static_cast<uint64_t>(epoch), 0xFEA7ULL));
-        for (int64_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-        const torch::Tensor perm = torch::tensor(order, torch::kLong);
-        const int64_t steps = std::max<int64_t>(1, n / o.batch_size);
-        for (int64_t s = 0; s < steps; ++s) {
-          lr = LrSchedule{lr_peak, 0.0, 0, phase_epochs * steps}.at(phase_epoch * steps + s);
-          apply_lr(*optimizer, lr, true);
-          const torch::Tensor idx = perm.narrow(0, s * o.batch_size, std::min<int64_t>(o.batch_size, n - s * o.batch_size));
-          const torch::Tensor logits = model->head->forward(train_features.index_select(0, idx.to(device)));
-          const torch::Tensor loss = torch::nn::functional::cross_entropy(
-              logits, targets_all.index_select(0, idx).to(device),
-              torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
-          optimizer->zero_grad();
-          loss.backward();
-          optimizer->step();
-          ++state.step;
-          means.add("loss", loss.item<double>());
-          if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(loss.item<double>()), format_number(lr)});
-        }
-      }
+    if (probe && !o_.probe_augment) {
+      lr = train_probe_on_features(epoch, means);
     } else {
-      if (!loader) loader = std::make_unique<data::BatchLoader>(px, train_items, train_labels_all, lo);
-      if (probe) {
-        model->backbone->eval();  // frozen: BN statistics stay those of pretraining
-        model->head->train();
-      } else {
-        model->train();
-      }
-      const int64_t steps = loader->batches_per_epoch();
-      loader->start_epoch(epoch);
-      util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) +
-                             (probe ? " probe" : " finetune"), steps, "batches", main ? stderr : nullptr);
-      while (auto b = loader->next()) {
-        const int64_t warmup = probe ? 0 : o.warmup_epochs * steps;
-        lr = LrSchedule{lr_peak, 0.0, warmup, phase_epochs * steps}.at(phase_epoch * steps + b->index);
-        apply_lr(*optimizer, lr, probe);
-        torch::Tensor x = b->views[0].to(device);
-        if (o.channels_last) x = util::channels_last(x);
-        torch::Tensor logits;
-        {
-          const util::AutocastGuard ac(bf16, device.type());
-          logits = model->forward(x);
-        }
-        const torch::Tensor loss = torch::nn::functional::cross_entropy(
-            logits.to(torch::kFloat), b->labels.to(device),
-            torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights.to(device)));
-        optimizer->zero_grad();
-        distributed::GradientReducer reducer(*model);  // data-parallel: the ranks' batches make one global batch
-        loss.backward();
-        reducer.finish();
-        optimizer->step();
-        ++state.step;
-        const double l = distributed::sum_over_ranks({loss.item<double>()})[0] / world;
-        means.add("loss", l);
-        if (log) log->step({std::to_string(state.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
-        bar.update(static_cast<size_t>(b->index + 1));
-      }
-      bar.finish();
+      lr = train_on_batches(epoch, probe, means);
     }
-    // Validation.
+    json row = validate(epoch, probe, means, lr);
+    row["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (run_.main) std::fprintf(stderr, "classifier: %s\n", row.dump().c_str());
+    keep_if_best(epoch, row);
+    return end_epoch(epoch, row);
+  }
+
+  // The pooled 512-d features the head sees (not L2-normalised, unlike the kNN monitor's).
+  torch::Tensor raw_features(const std::vector<int>& items) {
+    model_->backbone->eval();
+    return infer(pixels(), items, infer_in_, [&](const torch::Tensor& x) { return model_->backbone->features(x); })
+        .to(run_.device);
+  }
+
+  // The probe on the frozen backbone's features without augmentation, computed once (BN in eval mode): a
+  // logistic regression fitted to convergence, or SGD epochs over the cached features. Returns the last lr.
+  double train_probe_on_features(int64_t epoch, RunningMeans& means) {
+    if (!train_features_.defined()) {
+      std::fprintf(stderr, "classifier: embedding %zu train and %zu val images with the frozen backbone\n",
+                   train_items_.size(), p_.val.size());
+      train_features_ = raw_features(train_items_);
+      val_features_ = raw_features(p_.val);
+    }
+    std::vector<int64_t> tl;
+    for (int i : train_items_) tl.push_back(p_.labels[i]);
+    const torch::Tensor targets_all = torch::tensor(tl, torch::kLong);
+    if (o_.probe_method == "logistic") {
+      const auto [l2, ce] = fit_logistic_head(*model_->head, train_features_, targets_all, val_features_, val_labels_,
+                                              class_weights_, o_.probe_l2);
+      means.add("loss", ce);
+      std::fprintf(stderr, "classifier: logistic probe fitted (L2 penalty %g, chosen on validation; training loss %.4f)\n",
+                   l2, ce);
+      return 0;
+    }
+    model_->head->train();
+    const int64_t n = train_features_.size(0);
+    std::vector<int64_t> order(n);
+    for (int64_t i = 0; i < n; ++i) order[i] = i;
+    std::mt19937_64 rng(data::mix_seed(o_.seed, static_cast<uint64_t>(epoch), 0xFEA7ULL));
+    for (int64_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    const torch::Tensor perm = torch::tensor(order, torch::kLong);
+    const int64_t steps = std::max<int64_t>(1, n / o_.batch_size);
+    double lr = 0;
+    for (int64_t s = 0; s < steps; ++s) {
+      lr = LrSchedule{o_.lr_probe, 0.0, 0, o_.probe_epochs * steps}.at(epoch * steps + s);
+      apply_lr(lr, true);
+      const torch::Tensor idx = perm.narrow(0, s * o_.batch_size, std::min<int64_t>(o_.batch_size, n - s * o_.batch_size));
+      const torch::Tensor logits = model_->head->forward(train_features_.index_select(0, idx.to(run_.device)));
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(
+          logits, targets_all.index_select(0, idx).to(run_.device),
+          torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights_.to(run_.device)));
+      optimizer_->zero_grad();
+      loss.backward();
+      optimizer_->step();
+      ++state_.step;
+      means.add("loss", loss.item<double>());
+      if (log_) {
+        log_->step({std::to_string(state_.step), std::to_string(epoch + 1), format_number(loss.item<double>()),
+                    format_number(lr)});
+      }
+    }
+    return lr;
+  }
+
+  data::LoaderOptions loader_options() const {
+    data::LoaderOptions lo;
+    lo.batch_size = o_.batch_size;
+    lo.views = 1;
+    lo.workers = o_.workers;
+    lo.seed = o_.seed;
+    lo.drop_last = run_.world > 1 || static_cast<int>(train_items_.size()) > o_.batch_size;  // BN needs > 1 image
+    lo.rank = distributed::rank();
+    lo.world = run_.world;
+    lo.augment = data::AugmentOptions::preset(o_.augment, o_.crop_size);
+    lo.mean = p_.mean;
+    lo.std = p_.stdev;
+    return lo;
+  }
+
+  // An epoch over augmented batches: the probe with --probe-augment (backbone frozen, its batch-norm statistics
+  // those of pretraining), or fine-tuning, data-parallel across ranks. Returns the last lr.
+  double train_on_batches(int64_t epoch, bool probe, RunningMeans& means) {
+    if (!loader_) loader_ = std::make_unique<data::BatchLoader>(pixels(), train_items_, p_.labels, loader_options());
+    if (probe) {
+      model_->backbone->eval();
+      model_->head->train();
+    } else {
+      model_->train();
+    }
+    const int64_t phase_epoch = probe ? epoch : epoch - o_.probe_epochs;
+    const int64_t phase_epochs = probe ? o_.probe_epochs : o_.finetune_epochs;
+    const double lr_peak = probe ? o_.lr_probe : o_.lr_finetune;
+    const int64_t steps = loader_->batches_per_epoch();
+    loader_->start_epoch(epoch);
+    util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs()) +
+                           (probe ? " probe" : " finetune"),
+                       steps, "batches", run_.main ? stderr : nullptr);
+    double lr = 0;
+    while (auto b = loader_->next()) {
+      const int64_t warmup = probe ? 0 : o_.warmup_epochs * steps;
+      lr = LrSchedule{lr_peak, 0.0, warmup, phase_epochs * steps}.at(phase_epoch * steps + b->index);
+      apply_lr(lr, probe);
+      torch::Tensor x = b->views[0].to(run_.device);
+      if (o_.channels_last) x = util::channels_last(x);
+      torch::Tensor logits;
+      {
+        const util::AutocastGuard ac(run_.compute.bf16, run_.device.type());
+        logits = model_->forward(x);
+      }
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(
+          logits.to(torch::kFloat), b->labels.to(run_.device),
+          torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights_.to(run_.device)));
+      optimizer_->zero_grad();
+      distributed::GradientReducer reducer(*model_);  // data-parallel: the ranks' batches make one global batch
+      loss.backward();
+      reducer.finish();
+      optimizer_->step();
+      ++state_.step;
+      const double l = distributed::sum_over_ranks({loss.item<double>()})[0] / run_.world;
+      means.add("loss", l);
+      if (log_) log_->step({std::to_string(state_.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
+      bar.update(static_cast<size_t>(b->index + 1));
+    }
+    bar.finish();
+    return lr;
+  }
+
+  // The epoch's row: training loss, and loss, accuracy and AUROC on validation.
+  json validate(int64_t epoch, bool probe, const RunningMeans& means, double lr) {
     torch::Tensor val_logits;
-    if (probe && !o.probe_augment) {
+    if (probe && !o_.probe_augment) {
       torch::NoGradGuard no_grad;
-      model->head->eval();
-      val_logits = model->head->forward(val_features).to(torch::kFloat).cpu();
+      model_->head->eval();
+      val_logits = model_->head->forward(val_features_).to(torch::kFloat).cpu();
     } else {
-      val_logits = logits_of(*model, px, p.val, infer_in);
+      val_logits = logits_of(*model_, pixels(), p_.val, infer_in_);
     }
-    const Scores vs = score_logits(val_logits, val_labels, class_weights);
-    const double val_acc = accuracy_of(vs, val_labels);
-    const double val_auroc = num_classes == 2 ? auroc_or_nan(val_labels, vs.positive) : kNaN;
-    json row = {{"epoch", epoch + 1},
-                {"phase", probe ? "probe" : "finetune"},
-                {"train_loss", means.mean("loss")},
-                {"val_loss", vs.loss},
-                {"val_accuracy", val_acc},
-                {"val_auroc", std::isnan(val_auroc) ? json(nullptr) : json(val_auroc)},
-                {"lr", lr},
-                {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-    if (main) std::fprintf(stderr, "classifier: %s\n", row.dump().c_str());
-    // Best by validation AUROC (binary) or accuracy; ties keep the earlier epoch.
-    const bool better = num_classes == 2 && !std::isnan(val_auroc) ? val_auroc > extra["best_auroc"].get<double>()
-                                                                     : val_acc > extra["best_accuracy"].get<double>();
-    if (better) {
-      extra["best_auroc"] = std::isnan(val_auroc) ? -1.0 : val_auroc;
-      extra["best_accuracy"] = val_acc;
-      extra["best_epoch"] = epoch + 1;
-      if (main) save_weights(o.out + "/model.pt", *model, "classifier", config.dump());
-    }
-    state.epoch = epoch + 1;
-    state.batch_in_epoch = 0;
-    state.extra_json = extra.dump();
-    // A checkpoint as the pacer says (a 10%-label run's epochs take about a second, a checkpoint a quarter
-    // of one), after the last epoch, and on a stop. A crash replays the epochs since (bit for bit, from the
-    // checkpoint's generator state), and model.pt, written at every better epoch, is rewritten by the replay.
-    pacer.trained(row["seconds"].get<double>());
+    const Scores vs = score_logits(val_logits, val_labels_, class_weights_);
+    const double val_acc = accuracy_of(vs, val_labels_);
+    const double val_auroc = num_classes_ == 2 ? auroc_or_nan(val_labels_, vs.positive) : kNaN;
+    return {{"epoch", epoch + 1},
+            {"phase", probe ? "probe" : "finetune"},
+            {"train_loss", means.mean("loss")},
+            {"val_loss", vs.loss},
+            {"val_accuracy", val_acc},
+            {"val_auroc", std::isnan(val_auroc) ? json(nullptr) : json(val_auroc)},
+            {"lr", lr}};
+  }
+
+  // Best by validation AUROC (binary) or accuracy; ties keep the earlier epoch. The best weights go to model.pt.
+  void keep_if_best(int64_t epoch, const json& row) {
+    const double val_auroc = row["val_auroc"].is_null() ? kNaN : row["val_auroc"].get<double>();
+    const double val_acc = row["val_accuracy"].get<double>();
+    const bool better = num_classes_ == 2 && !std::isnan(val_auroc) ? val_auroc > extra_["best_auroc"].get<double>()
+                                                                     : val_acc > extra_["best_accuracy"].get<double>();
+    if (!better) return;
+    extra_["best_auroc"] = std::isnan(val_auroc) ? -1.0 : val_auroc;
+    extra_["best_accuracy"] = val_acc;
+    extra_["best_epoch"] = epoch + 1;
+    if (run_.main) save_weights(o_.out + "/model.pt", *model_, "classifier", config_.dump());
+  }
+
+  // The epoch's log row and checkpoint: as the pacer says (a 10%-label run's epochs take about a second, a
+  // checkpoint a quarter of one), after the last epoch, and on a stop. A crash replays the epochs since (bit for
+  // bit, from the checkpoint's generator state), and model.pt, written at every better epoch, is rewritten by the
+  // replay. False when the run stops here.
+  bool end_epoch(int64_t epoch, const json& row) {
+    state_.epoch = epoch + 1;
+    state_.batch_in_epoch = 0;
+    state_.extra_json = extra_.dump();
+    pacer_.trained(row["seconds"].get<double>());
     bool saved = false;
     auto save = [&] {
-      pacer.save([&] { save_checkpoint(ckpt, *model, optimizer.get(), state); });
+      pacer_.save([&] { save_checkpoint(ckpt_, *model_, optimizer_.get(), state_); });
       saved = true;
     };
-    if (main) {
-      log->epoch(row);
-      if (state.epoch == total_epochs || util::stop_requested() || pacer.due()) save();
+    if (run_.main) {
+      log_->epoch(row);
+      if (state_.epoch == total_epochs() || util::stop_requested() || pacer_.due()) save();
     }
     // The others wait here while rank 0 saves; a stop asked of any rank stops them all, and one asked of another
     // rank only is saved here.
     if (distributed::any_rank(util::stop_requested())) util::request_stop(true);
-    if (main && !saved && util::stop_requested()) save();
-    if (util::stop_requested()) {
-      std::fprintf(stderr, "classifier: stopped after epoch %lld; rerun the same command to resume\n",
-                   static_cast<long long>(state.epoch));
-      result.interrupted = state.epoch < total_epochs;
-      if (result.interrupted) return result;
-    }
+    if (run_.main && !saved && util::stop_requested()) save();
+    if (!util::stop_requested()) return true;
+    std::fprintf(stderr, "classifier: stopped after epoch %lld; rerun the same command to resume\n",
+                 static_cast<long long>(state_.epoch));
+    result_.interrupted = state_.epoch < total_epochs();
+    return !result_.interrupted;
   }
 
   // The best weights, and the operating threshold chosen on validation, frozen for test: rank 0's work.
-  if (!main) {
-    result.best_epoch = extra["best_epoch"].get<int>();
-    return result;
-  }
-  infer_in.shard = false;
-  load_weights(o.out + "/model.pt", *model, "classifier");
-  if (o.channels_last) util::to_channels_last(*model);
-  const torch::Tensor val_logits = logits_of(*model, px, p.val, infer_in);
-  const Scores vs = score_logits(val_logits, val_labels, class_weights);
-  result.threshold = 0.5;
-  if (num_classes == 2) {
-    try {
-      result.threshold = metrics::select_threshold(val_labels, vs.positive, rule);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "classifier: cannot choose a threshold on validation (%s); using 0.5\n", e.what());
+  ClassifierResult finish() {
+    result_.best_epoch = extra_["best_epoch"].get<int>();
+    if (!run_.main) return result_;
+    infer_in_.shard = false;
+    load_weights(o_.out + "/model.pt", *model_, "classifier");
+    if (o_.channels_last) util::to_channels_last(*model_);
+    const torch::Tensor val_logits = logits_of(*model_, pixels(), p_.val, infer_in_);
+    const Scores vs = score_logits(val_logits, val_labels_, class_weights_);
+    result_.threshold = 0.5;
+    if (num_classes_ == 2) {
+      try {
+        result_.threshold = metrics::select_threshold(val_labels_, vs.positive, rule_);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "classifier: cannot choose a threshold on validation (%s); using 0.5\n", e.what());
+      }
     }
+    result_.best_val_auroc = extra_["best_auroc"].get<double>();
+    result_.model_path = o_.out + "/model.pt";
+    json threshold_json = {{"threshold", result_.threshold},
+                           {"rule", metrics::threshold_rule_name(rule_)},
+                           {"chosen_on", "validation"},
+                           {"val_images", p_.val.size()},
+                           {"best_epoch", result_.best_epoch},
+                           {"val_auroc", result_.best_val_auroc},
+                           {"val_accuracy", extra_["best_accuracy"]}};
+    if (num_classes_ == 2) {
+      // Calibration and the refer band, on the same validation logits (z1 - z0: the log-odds).
+      const torch::Tensor margin_t = (val_logits.select(1, 1) - val_logits.select(1, 0)).to(torch::kDouble).contiguous();
+      const std::vector<double> margins(margin_t.data_ptr<double>(), margin_t.data_ptr<double>() + margin_t.numel());
+      threshold_json["decision"] =
+          fit_decision(val_labels_, margins, result_.threshold, metrics::threshold_rule_name(rule_), o_.refer_fraction);
+    }
+    util::atomic_write(o_.out + "/threshold.json", threshold_json.dump(2));
+    std::fprintf(stderr, "classifier: best epoch %d (val AUROC %.4f); threshold %.4f (%s on validation)\n",
+                 result_.best_epoch, result_.best_val_auroc, result_.threshold, o_.threshold_rule.c_str());
+    if (num_classes_ == 2) {
+      report_decision(threshold_json["decision"]);
+      result_.bundle_path = write_run_bundle(o_.out).path;
+    }
+    return result_;
   }
-  result.best_epoch = extra["best_epoch"].get<int>();
-  result.best_val_auroc = extra["best_auroc"].get<double>();
-  result.model_path = o.out + "/model.pt";
-  json threshold_json = {{"threshold", result.threshold},
-                         {"rule", metrics::threshold_rule_name(rule)},
-                         {"chosen_on", "validation"},
-                         {"val_images", p.val.size()},
-                         {"best_epoch", result.best_epoch},
-                         {"val_auroc", result.best_val_auroc},
-                         {"val_accuracy", extra["best_accuracy"]}};
-  if (num_classes == 2) {
-    // Calibration and the refer band, on the same validation logits (z1 - z0: the log-odds).
-    const torch::Tensor margin_t = (val_logits.select(1, 1) - val_logits.select(1, 0)).to(torch::kDouble).contiguous();
-    const std::vector<double> margins(margin_t.data_ptr<double>(), margin_t.data_ptr<double>() + margin_t.numel());
-    threshold_json["decision"] =
-        fit_decision(val_labels, margins, result.threshold, metrics::threshold_rule_name(rule), o.refer_fraction);
-  }
-  util::atomic_write(o.out + "/threshold.json", threshold_json.dump(2));
-  std::fprintf(stderr, "classifier: best epoch %d (val AUROC %.4f); threshold %.4f (%s on validation)\n",
-               result.best_epoch, result.best_val_auroc, result.threshold, o.threshold_rule.c_str());
-  if (num_classes == 2) {
-    const json& d = threshold_json["decision"];
+
+  static void report_decision(const json& d) {
     std::fprintf(stderr,
                  "classifier: temperature %.3f (ECE on validation %.3f -> %.3f); calibrated threshold %.4f; refer band "
                  "[%.4f, %.4f)\n",
                  d["calibration"]["temperature"].get<double>(), d["calibration"].value("ece_before", 0.0),
-                 d["calibration"].value("ece_after", 0.0), d["threshold"].get<double>(), d["refer_band"]["lo"].get<double>(),
-                 d["refer_band"]["hi"].get<double>());
-    result.bundle_path = write_run_bundle(o.out).path;
+                 d["calibration"].value("ece_after", 0.0), d["threshold"].get<double>(),
+                 d["refer_band"]["lo"].get<double>(), d["refer_band"]["hi"].get<double>());
   }
-  return result;
-}
+
+  ClassifierOptions o_;
+  metrics::ThresholdRule rule_;
+  RunStart run_;
+  Prepared p_;
+  int64_t num_classes_ = 0;
+  std::optional<distributed::SyncBatchNorm> sync_bn_;
+  models::Classifier model_{nullptr};
+  std::vector<float> weights_;
+  torch::Tensor class_weights_;
+  std::vector<int> train_items_;
+  std::vector<int> val_labels_;
+  json config_;
+  InferenceInput infer_in_;
+  std::string ckpt_;
+  CheckpointState state_;
+  json extra_ = {{"best_auroc", -1.0}, {"best_accuracy", -1.0}, {"best_epoch", 0}};
+  bool optimizer_probe_ = false;
+  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::optional<RunLog> log_;
+  torch::Tensor train_features_, val_features_;
+  std::unique_ptr<data::BatchLoader> loader_;
+  CheckpointPacer pacer_{0.05};  // checkpoints near 5% of the training time, as in pretraining
+  ClassifierResult result_;
+};
+
+}  // namespace
+
+ClassifierResult run_classifier(const ClassifierOptions& options) { return ClassifierTrainer(options).run(); }
 
 }  // namespace wristssl::train
