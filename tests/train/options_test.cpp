@@ -80,7 +80,8 @@ TEST(PretrainOptions, ARunsConfigJsonIsAConfig) {
 template <class Options>
 std::set<std::string> keys_of(const Options& o) {
   std::set<std::string> keys;
-  for (const auto& item : to_json(o).items()) keys.insert(item.key());
+  const nlohmann::json j = to_json(o);  // named: items() of a temporary would dangle
+  for (const auto& item : j.items()) keys.insert(item.key());
   return keys;
 }
 
