@@ -42,7 +42,7 @@ struct NamedTensor {
 };
 
 struct Bundle {
-  nlohmann::json manifest;  // see README "Model bundle"; "tensors" is filled on write
+  nlohmann::json manifest;  // see docs/deploy.md "The model bundle"; "tensors" is filled on write
   std::vector<NamedTensor> tensors;
   std::string sha256;  // hex SHA-256 of the file (its trailer); set by read and write
   std::string path;    // where it was read from or written to

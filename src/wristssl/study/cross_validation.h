@@ -62,7 +62,7 @@ train::ClassifierOptions arm_run_options(const StudyConfig& config, const Arm& a
                                          const std::map<std::string, std::string>& backbones, int threads);
 
 /// Removes a finished run's checkpoint: it only served to resume the run, whose weights are in model.pt and the
-/// bundle. About 90 MB each (weights and momentum), 5.4 GB over the 60 runs of the README's study.
+/// bundle. About 90 MB each (weights and momentum), 5.4 GB over the 60 runs of configs/study_fracatlas.json (docs/experiments.md).
 void drop_checkpoint(const std::string& dir);
 
 /// Seconds since `t0`.

@@ -10,7 +10,7 @@
 // The programs are therefore linked with tcmalloc (gperftools; CMake option WRISTSSL_TCMALLOC, on by default
 // where it is found), which keeps freed spans by size and reuses them: bf16 training on 2 threads at 512 px
 // ran 1.5x faster than glibc with freed memory kept, in half its memory, and at 224 px as fast in 58% of it
-// (bench/bench_simclr.cpp, README "Speed"). Where tcmalloc is not linked, glibc is told to keep freed memory
+// (bench/bench_simclr.cpp, docs/performance.md). Where tcmalloc is not linked, glibc is told to keep freed memory
 // for reuse (no mmap for large blocks, no trimming): as fast at 224 px, but at 512 px it needs up to twice the
 // memory, since freed blocks do not always fit the next requests.
 
