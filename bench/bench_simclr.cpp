@@ -19,11 +19,11 @@
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/train/tune.h"
+#include "wristssl/util/allocator.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
-#include "wristssl/util/threads.h"
 #include "wristssl/util/memory_format.h"
-#include "wristssl/util/allocator.h"
+#include "wristssl/util/threads.h"
 
 namespace {
 

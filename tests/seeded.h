@@ -1,7 +1,8 @@
 #pragma once
-// The tests' one way to seed. A test that draws random numbers derives its fixture from Seeded: LibTorch's CPU
-// generator and the fixture's own rng() start from kDefaultSeed before every test (so no test depends on what
-// ran before it in the same binary), and seed(n) restarts both from a seed the test states.
+// The tests' one way to seed. A test that draws random numbers derives its fixture from Seeded:
+// LibTorch's CPU generator and the fixture's own rng() start from kDefaultSeed before every test
+// (so no test depends on what ran before it in the same binary), and seed(n) restarts both from a
+// seed the test states.
 
 #include <gtest/gtest.h>
 #include <torch/utils.h>  // torch::manual_seed

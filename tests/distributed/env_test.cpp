@@ -1,4 +1,5 @@
-// The distributed environment: torchrun's and SLURM's variables, and clear errors for inconsistent ones.
+// The distributed environment: torchrun's and SLURM's variables, and clear errors for inconsistent
+// ones.
 
 #include <gtest/gtest.h>
 
@@ -36,8 +37,12 @@ TEST(DistEnv, NoVariablesIsOneProcess) {
 }
 
 TEST(DistEnv, TorchrunVariables) {
-  const Env e = parse({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
-                       {"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29500"}});
+  const Env e = parse({{"RANK", "3"},
+                       {"WORLD_SIZE", "8"},
+                       {"LOCAL_RANK", "1"},
+                       {"LOCAL_WORLD_SIZE", "2"},
+                       {"MASTER_ADDR", "node0"},
+                       {"MASTER_PORT", "29500"}});
   EXPECT_TRUE(e.distributed());
   EXPECT_EQ(e.rank, 3);
   EXPECT_EQ(e.world_size, 8);
@@ -49,8 +54,12 @@ TEST(DistEnv, TorchrunVariables) {
 }
 
 TEST(DistEnv, SlurmVariablesWhenRankIsAbsent) {
-  const Env e = parse({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "16"}, {"SLURM_LOCALID", "1"},
-                       {"SLURM_NTASKS_PER_NODE", "4"}, {"MASTER_ADDR", "gpu001"}, {"MASTER_PORT", "29400"}});
+  const Env e = parse({{"SLURM_PROCID", "5"},
+                       {"SLURM_NTASKS", "16"},
+                       {"SLURM_LOCALID", "1"},
+                       {"SLURM_NTASKS_PER_NODE", "4"},
+                       {"MASTER_ADDR", "gpu001"},
+                       {"MASTER_PORT", "29400"}});
   EXPECT_EQ(e.source, "slurm");
   EXPECT_EQ(e.rank, 5);
   EXPECT_EQ(e.world_size, 16);
@@ -61,27 +70,33 @@ TEST(DistEnv, SlurmVariablesWhenRankIsAbsent) {
 }
 
 TEST(DistEnv, InconsistentVariablesAreNamed) {
-  EXPECT_NE(error_of({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})
-                .find("RANK=2 is not below WORLD_SIZE=2"),
+  EXPECT_NE(
+      error_of({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})
+          .find("RANK=2 is not below WORLD_SIZE=2"),
+      std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}})
+                .find("MASTER_PORT is not set"),
             std::string::npos);
-  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}}).find("MASTER_PORT is not set"),
+  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "5"}})
+                .find("MASTER_ADDR is not set"),
             std::string::npos);
-  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "5"}}).find("MASTER_ADDR is not set"),
-            std::string::npos);
-  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "70000"}})
-                .find("outside 1-65535"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "70000"}})
+          .find("outside 1-65535"),
+      std::string::npos);
   EXPECT_NE(error_of({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK='x'"), std::string::npos);
   EXPECT_NE(error_of({{"RANK", "0"}}).find("WORLD_SIZE is not"), std::string::npos);
 }
 
 TEST(DistLaunch, ArgumentsAndTheCommandAfterTheSeparator) {
-  const LaunchOptions o = parse_launch_args({"--nproc", "4", "--master-port", "29600", "--", "prog", "--nproc", "x"});
+  const LaunchOptions o =
+      parse_launch_args({"--nproc", "4", "--master-port", "29600", "--", "prog", "--nproc", "x"});
   EXPECT_EQ(o.nproc, 4);
   EXPECT_EQ(o.master_port, 29600);
   EXPECT_EQ(o.command, (std::vector<std::string>{"prog", "--nproc", "x"}));
-  EXPECT_THROW(parse_launch_args({"--nproc", "2"}), std::invalid_argument);           // no command
-  EXPECT_THROW(parse_launch_args({"--nproc", "0", "--", "x"}), std::invalid_argument);  // no process
+  EXPECT_THROW(parse_launch_args({"--nproc", "2"}), std::invalid_argument);  // no command
+  EXPECT_THROW(parse_launch_args({"--nproc", "0", "--", "x"}),
+               std::invalid_argument);  // no process
   EXPECT_THROW(parse_launch_args({"--bogus", "--", "x"}), std::invalid_argument);
 }
 
@@ -89,12 +104,15 @@ TEST(DistLaunch, AFailingRankStopsTheOthersWithItsStatus) {
   LaunchOptions o;
   o.nproc = 2;
   o.grace_s = 2;
-  // Rank 1 fails at once; rank 0 would sleep for a minute: launch must stop it and report rank 1's status.
+  // Rank 1 fails at once; rank 0 would sleep for a minute: launch must stop it and report rank 1's
+  // status.
   o.command = {"/bin/sh", "-c", "if [ \"$RANK\" = 1 ]; then echo dying; exit 7; fi; sleep 60"};
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(run_launch(o), 7);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
-  o.command = {"/bin/sh", "-c", "test \"$WORLD_SIZE\" = 2 && test -n \"$MASTER_PORT\" && test \"$LOCAL_RANK\" = \"$RANK\""};
+  o.command = {
+      "/bin/sh", "-c",
+      "test \"$WORLD_SIZE\" = 2 && test -n \"$MASTER_PORT\" && test \"$LOCAL_RANK\" = \"$RANK\""};
   EXPECT_EQ(run_launch(o), 0);
 }
 

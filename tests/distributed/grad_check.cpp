@@ -1,8 +1,9 @@
-// One SimCLR step's gradients, distributed against one process: run under `wristssl launch --nproc 2`.
-// Every rank builds the same model and the same global batch (seeded); rank r takes its half. The
-// distributed gradients (embeddings gathered, batch norm synchronised, gradients averaged) must equal those
-// of one process on the whole batch, which rank 0 computes afterwards on its own copy. Prints the largest
-// difference; exits 1 when it exceeds 5e-5 of the gradient's scale (float32 summation order).
+// One SimCLR step's gradients, distributed against one process: run under `wristssl launch --nproc
+// 2`. Every rank builds the same model and the same global batch (seeded); rank r takes its half.
+// The distributed gradients (embeddings gathered, batch norm synchronised, gradients averaged) must
+// equal those of one process on the whole batch, which rank 0 computes afterwards on its own copy.
+// Prints the largest difference; exits 1 when it exceeds 5e-5 of the gradient's scale (float32
+// summation order).
 
 #include <cmath>
 #include <cstdio>
@@ -37,12 +38,15 @@ int main(int argc, char** argv) {
   distributed::broadcast_module(*model);
   std::optional<distributed::SyncBatchNorm> sync_bn(std::in_place, true);
   model->train();
-  torch::Tensor x = torch::cat({v1.narrow(0, rank * per_rank, per_rank), v2.narrow(0, rank * per_rank, per_rank)});
+  torch::Tensor x = torch::cat(
+      {v1.narrow(0, rank * per_rank, per_rank), v2.narrow(0, rank * per_rank, per_rank)});
   if (channels_last) x = util::channels_last(x);
   const torch::Tensor z = model->forward(x);
-  const torch::Tensor loss = losses::nt_xent_global(z.narrow(0, 0, per_rank), z.narrow(0, per_rank, per_rank), 0.5);
+  const torch::Tensor loss =
+      losses::nt_xent_global(z.narrow(0, 0, per_rank), z.narrow(0, per_rank, per_rank), 0.5);
   {
-    distributed::GradientReducer reducer(*model, 4u << 20);  // small buckets: several overlap with the backward pass
+    distributed::GradientReducer reducer(
+        *model, 4u << 20);  // small buckets: several overlap with the backward pass
     loss.backward();
     reducer.finish();
   }

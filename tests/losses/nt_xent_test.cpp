@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "wristssl/util/autocast.h"
 #include "seeded.h"
+#include "wristssl/util/autocast.h"
 
 namespace wristssl::losses {
 namespace {

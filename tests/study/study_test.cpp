@@ -19,11 +19,11 @@ data::Dataset dataset(const std::vector<std::pair<std::string, std::string>>& pa
 
 TEST(StudyPool, NoLabelledImageAndNoGroupHoldingOneIsPretrainedOn) {
   const data::Dataset labelled = dataset({{"/data/a.jpg", "c1"}, {"/data/b.jpg", "c2"}});
-  const data::Dataset pool = dataset({{"/data/a.jpg", "c1"},     // the labelled image itself
-                                      {"/data/./b.jpg", "c2"},   // the same file, spelt differently
-                                      {"/data/c.jpg", "c2"},     // a duplicate of b (same cluster)
-                                      {"/data/d.jpg", "c3"},     // free
-                                      {"/data/e.jpg", "c4"}});   // free
+  const data::Dataset pool = dataset({{"/data/a.jpg", "c1"},    // the labelled image itself
+                                      {"/data/./b.jpg", "c2"},  // the same file, spelt differently
+                                      {"/data/c.jpg", "c2"},    // a duplicate of b (same cluster)
+                                      {"/data/d.jpg", "c3"},    // free
+                                      {"/data/e.jpg", "c4"}});  // free
   std::vector<std::string> why;
   const std::vector<int> keep = pretraining_pool(pool, labelled, true, &why);
   EXPECT_EQ(keep, (std::vector<int>{3, 4}));
@@ -50,13 +50,13 @@ TEST(StudyWork, CountsEachUsedPretrainingAndEveryFineTuningRun) {
     "classifier": {"finetune_epochs": 10},
     "arms": [{"name": "scratch", "init": "random"},
              {"name": "a-lp", "init": "simclr", "pretraining": "a", "finetune_epochs": 0}]})"));
-  // By hand, 1,000 labelled and 2,000 pool images: training images per run 1,000 x 4/5 x 0.85 = 680, 10 runs
-  // (5 folds x 2 seeds) per fraction. scratch: 10 epochs x 680 x 10 = 68,000 at 100%; 20 epochs x 170 x 10 =
-  // 34,000 at 25%. The probe arm fine-tunes nothing. Pretraining "a": 2 views x 18 epochs x 2,000 = 72,000;
-  // "unused" serves no arm and is not run.
+  // By hand, 1,000 labelled and 2,000 pool images: training images per run 1,000 x 4/5 x 0.85 =
+  // 680, 10 runs (5 folds x 2 seeds) per fraction. scratch: 10 epochs x 680 x 10 = 68,000 at 100%;
+  // 20 epochs x 170 x 10 = 34,000 at 25%. The probe arm fine-tunes nothing. Pretraining "a": 2
+  // views x 18 epochs x 2,000 = 72,000; "unused" serves no arm and is not run.
   EXPECT_NEAR(study_training_views(cfg, 1000, 2000), 68000 + 34000 + 72000, 1e-6);
-  // The bundled --quick preset stays far below the threshold at which a study tunes the machine first;
-  // the FracAtlas study (1,050 labelled, 2,605 in the pool) is far above it.
+  // The bundled --quick preset stays far below the threshold at which a study tunes the machine
+  // first; the FracAtlas study (1,050 labelled, 2,605 in the pool) is far above it.
   EXPECT_LT(study_training_views(quick_study_config(), 80, 200), 100000);
   const StudyConfig fracatlas = parse_study_config(nlohmann::json::parse(R"({
     "out": "o", "data": "d", "pretrain_data": "p", "folds": 5, "val_fraction": 0.15, "seeds": [1], "fractions": [0.1, 0.25, 1.0], "epochs_rule": "sqrt",
@@ -118,15 +118,19 @@ std::string refusal(const nlohmann::json& j) {
 
 TEST(StudyConfig, ComparisonsNameTwoDifferentArms) {
   EXPECT_TRUE(parse_study_config(three_arms()).compare.empty());
-  const auto p = parse_study_config(three_arms(R"([["dcl-s2-lp", "dcl-lp"], ["dcl-lp", "scratch"]])")).compare;
+  const auto p =
+      parse_study_config(three_arms(R"([["dcl-s2-lp", "dcl-lp"], ["dcl-lp", "scratch"]])")).compare;
   ASSERT_EQ(p.size(), 2u);
   EXPECT_EQ(p[0], (std::pair<std::string, std::string>{"dcl-s2-lp", "dcl-lp"}));
   EXPECT_EQ(p[1], (std::pair<std::string, std::string>{"dcl-lp", "scratch"}));
   EXPECT_EQ(refusal(three_arms(R"([["dcl-lp", "moco-lp"]])")),
             "study config: 'compare' names arm 'moco-lp', which is not in 'arms'");
-  EXPECT_EQ(refusal(three_arms(R"([["dcl-lp", "dcl-lp"]])")), "study config: 'compare' pairs arm 'dcl-lp' with itself");
-  EXPECT_NE(refusal(three_arms(R"([["dcl-lp"]])")).find("must be [arm, other arm]"), std::string::npos);
-  EXPECT_NE(refusal(three_arms(R"({"dcl-lp": "scratch"})")).find("must be a list"), std::string::npos);
+  EXPECT_EQ(refusal(three_arms(R"([["dcl-lp", "dcl-lp"]])")),
+            "study config: 'compare' pairs arm 'dcl-lp' with itself");
+  EXPECT_NE(refusal(three_arms(R"([["dcl-lp"]])")).find("must be [arm, other arm]"),
+            std::string::npos);
+  EXPECT_NE(refusal(three_arms(R"({"dcl-lp": "scratch"})")).find("must be a list"),
+            std::string::npos);
   // The quick preset compares two of its own arms, so the --quick study runs this path end to end.
   EXPECT_EQ(quick_study_config().compare.size(), 1u);
 }
@@ -149,7 +153,8 @@ TEST(StudyConfig, EachMistakeIsRefusedByName) {
   EXPECT_EQ(refusal(j), "study config: label fraction 1.500000 not in (0, 1]");
   j = three_arms();
   j["arms"][1]["pretraining"] = "moco";
-  EXPECT_EQ(refusal(j), "study config: arm 'dcl-lp' needs a pretraining 'moco', which is not configured");
+  EXPECT_EQ(refusal(j),
+            "study config: arm 'dcl-lp' needs a pretraining 'moco', which is not configured");
   j = three_arms();
   j.erase("pretrain_data");
   EXPECT_EQ(refusal(j), "study config: SimCLR arms need 'pretrain_data'");
@@ -185,8 +190,11 @@ TEST(StudyConfig, DefaultsAndTheArmsRecipes) {
 TEST(StudyConfig, TheQuickPresetIsTheConfigFileInTheRepository) {
   const StudyConfig q = quick_study_config();
   EXPECT_EQ(q.out, "runs/study-quick");
-  EXPECT_EQ(q.arm_names(), (std::vector<std::string>{"scratch", "simclr-lp", "moco-lp", "dcl-lpft"}));
-  EXPECT_EQ(q.source, read_study_config(std::string(WRISTSSL_SOURCE_DIR) + "/configs/study_quick.json").source);
+  EXPECT_EQ(q.arm_names(),
+            (std::vector<std::string>{"scratch", "simclr-lp", "moco-lp", "dcl-lpft"}));
+  EXPECT_EQ(
+      q.source,
+      read_study_config(std::string(WRISTSSL_SOURCE_DIR) + "/configs/study_quick.json").source);
   EXPECT_EQ(q.folds, 2);
   EXPECT_EQ(q.image_size, 64);
 }

@@ -138,8 +138,9 @@ TEST(CliPretrain, ProgramReadsTheConfigWhenRegistering) {
   // Global options before the command's name do not hide it (this used to read the file only when
   // "pretrain" came first).
   CLI::App after_globals;
-  EXPECT_THROW(add_pretrain_command(after_globals, g, {"--threads", "2", "pretrain", "--config", bad}),
-               std::runtime_error);
+  EXPECT_THROW(
+      add_pretrain_command(after_globals, g, {"--threads", "2", "pretrain", "--config", bad}),
+      std::runtime_error);
 
   CLI::App ok;
   const std::string good = write_config(R"({"epochs": 3})");

@@ -5,10 +5,10 @@
 
 #include <fstream>
 
+#include "seeded.h"
 #include "test_paths.h"
 #include "wristssl/models/simclr.h"
 #include "wristssl/util/fs.h"
-#include "seeded.h"
 
 namespace wristssl::train {
 namespace {

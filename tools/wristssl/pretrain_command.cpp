@@ -122,8 +122,7 @@ Command add_pretrain_command(CLI::App& app, const Globals& g,
   auto a = std::make_shared<Args>();
   // Read before parsing, so that the flags given beside --config override the file; only for this
   // command (`wristssl --threads 2 pretrain --config F` too).
-  if (command_of(argv) == "pretrain")
-    read_config_in(find_arg(argv, "--config"), a->options);
+  if (command_of(argv) == "pretrain") read_config_in(find_arg(argv, "--config"), a->options);
   return {add_options(app, *a), [a, &g] { return run(resolve(*a), g.threads); }};
 }
 

@@ -7,7 +7,8 @@ namespace wristssl::distributed {
 namespace {
 
 // The variable as an integer, or `fallback` when unset; throws naming it when set but not a number.
-int integer(const std::function<const char*(const char*)>& get, const char* name, int fallback, bool* present) {
+int integer(const std::function<const char*(const char*)>& get, const char* name, int fallback,
+            bool* present) {
   const char* v = get(name);
   if (present) *present = v && *v;
   if (!v || !*v) return fallback;
@@ -26,7 +27,8 @@ Env parse_env(const std::function<const char*(const char*)>& get) {
   e.rank = integer(get, "RANK", 0, &has_rank);
   e.world_size = integer(get, "WORLD_SIZE", 1, &has_world);
   if (has_rank != has_world)
-    throw std::runtime_error(has_rank ? "RANK is set but WORLD_SIZE is not" : "WORLD_SIZE is set but RANK is not");
+    throw std::runtime_error(has_rank ? "RANK is set but WORLD_SIZE is not"
+                                      : "WORLD_SIZE is set but RANK is not");
   e.source = has_rank ? "torchrun" : "none";
   if (!has_rank) {
     bool has_procid = false, has_ntasks = false;
@@ -40,23 +42,31 @@ Env parse_env(const std::function<const char*(const char*)>& get) {
   }
   if (e.world_size < 1) throw std::runtime_error("WORLD_SIZE must be >= 1");
   if (e.rank >= e.world_size)
-    throw std::runtime_error("RANK=" + std::to_string(e.rank) + " is not below WORLD_SIZE=" + std::to_string(e.world_size));
+    throw std::runtime_error("RANK=" + std::to_string(e.rank) +
+                             " is not below WORLD_SIZE=" + std::to_string(e.world_size));
   const bool slurm = e.source == "slurm";
   e.local_rank = integer(get, slurm ? "SLURM_LOCALID" : "LOCAL_RANK", 0, nullptr);
-  e.local_world_size = integer(get, slurm ? "SLURM_NTASKS_PER_NODE" : "LOCAL_WORLD_SIZE", 0, nullptr);
+  e.local_world_size =
+      integer(get, slurm ? "SLURM_NTASKS_PER_NODE" : "LOCAL_WORLD_SIZE", 0, nullptr);
   if (e.local_world_size == 0) e.local_world_size = 1;
   if (e.local_rank >= e.local_world_size && e.local_world_size > 1)
-    throw std::runtime_error("LOCAL_RANK=" + std::to_string(e.local_rank) + " is not below LOCAL_WORLD_SIZE=" +
-                             std::to_string(e.local_world_size));
+    throw std::runtime_error(
+        "LOCAL_RANK=" + std::to_string(e.local_rank) +
+        " is not below LOCAL_WORLD_SIZE=" + std::to_string(e.local_world_size));
   if (!e.distributed()) return e;
   const char* addr = get("MASTER_ADDR");
-  if (!addr || !*addr) throw std::runtime_error("WORLD_SIZE=" + std::to_string(e.world_size) + " but MASTER_ADDR is not set");
+  if (!addr || !*addr)
+    throw std::runtime_error("WORLD_SIZE=" + std::to_string(e.world_size) +
+                             " but MASTER_ADDR is not set");
   e.master_addr = addr;
   bool has_port = false;
   e.master_port = integer(get, "MASTER_PORT", 0, &has_port);
-  if (!has_port) throw std::runtime_error("WORLD_SIZE=" + std::to_string(e.world_size) + " but MASTER_PORT is not set");
+  if (!has_port)
+    throw std::runtime_error("WORLD_SIZE=" + std::to_string(e.world_size) +
+                             " but MASTER_PORT is not set");
   if (e.master_port < 1 || e.master_port > 65535)
-    throw std::runtime_error("MASTER_PORT=" + std::to_string(e.master_port) + " is outside 1-65535");
+    throw std::runtime_error("MASTER_PORT=" + std::to_string(e.master_port) +
+                             " is outside 1-65535");
   return e;
 }
 

@@ -33,7 +33,8 @@ CommStats g_stats;
 
 double nbytes(const std::vector<torch::Tensor>& ts) {
   double b = 0;
-  for (const auto& t : ts) b += static_cast<double>(t.numel()) * static_cast<double>(t.element_size());
+  for (const auto& t : ts)
+    b += static_cast<double>(t.numel()) * static_cast<double>(t.element_size());
   return b;
 }
 
@@ -62,7 +63,8 @@ void run(const c10::intrusive_ptr<c10d::Work>& work, const char* what, int rank)
   } catch (const std::exception& e) {
     const std::string reason = first_line(e);
     throw std::runtime_error("rank " + std::to_string(rank) + ": " + what +
-                             " failed: another rank died, hung or cannot be reached (" + reason + ")");
+                             " failed: another rank died, hung or cannot be reached (" + reason +
+                             ")");
   }
 }
 
@@ -74,7 +76,8 @@ Group::Group(const Env& env, const GroupOptions& o) : impl_(std::make_unique<Imp
   const auto timeout = std::chrono::milliseconds(int64_t{o.timeout_s} * 1000);
   std::string backend = o.backend;
   if (backend == "auto") backend = torch::cuda::is_available() ? "nccl" : "gloo";
-  if (backend != "gloo" && backend != "nccl") throw std::runtime_error("--dist-backend must be auto, gloo or nccl");
+  if (backend != "gloo" && backend != "nccl")
+    throw std::runtime_error("--dist-backend must be auto, gloo or nccl");
   impl_->backend = backend;
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(env.master_port);
@@ -86,8 +89,9 @@ Group::Group(const Env& env, const GroupOptions& o) : impl_(std::make_unique<Imp
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
   } catch (const std::exception& e) {
     const std::string reason = first_line(e);
-    throw std::runtime_error("rank " + std::to_string(env.rank) + ": rendezvous at " + env.master_addr + ":" +
-                             std::to_string(env.master_port) + " failed (" + reason + ")" +
+    throw std::runtime_error("rank " + std::to_string(env.rank) + ": rendezvous at " +
+                             env.master_addr + ":" + std::to_string(env.master_port) + " failed (" +
+                             reason + ")" +
                              (env.rank == 0 ? "; is the port in use?" : "; is rank 0 running?"));
   }
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("wristssl", impl_->store);
@@ -99,16 +103,19 @@ Group::Group(const Env& env, const GroupOptions& o) : impl_(std::make_unique<Imp
                               : c10d::ProcessGroupGloo::createDefaultDevice());
     go->threads = 1;
     try {
-      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, env.rank, env.world_size, go);
+      impl_->pg =
+          c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, env.rank, env.world_size, go);
     } catch (const std::exception& e) {
       const std::string reason = first_line(e);
       throw std::runtime_error("rank " + std::to_string(env.rank) + ": not every rank of " +
-                               std::to_string(env.world_size) + " joined within " + std::to_string(o.timeout_s) +
-                               " s (" + reason + "); is every rank running, with the same MASTER_ADDR, MASTER_PORT "
+                               std::to_string(env.world_size) + " joined within " +
+                               std::to_string(o.timeout_s) + " s (" + reason +
+                               "); is every rank running, with the same MASTER_ADDR, MASTER_PORT "
                                "and WORLD_SIZE?");
     }
 #else
-    throw std::runtime_error("this build has no Gloo (c10d's ProcessGroupGloo headers were not found)");
+    throw std::runtime_error(
+        "this build has no Gloo (c10d's ProcessGroupGloo headers were not found)");
 #endif
   } else {
 #if defined(USE_C10D_NCCL)
@@ -138,7 +145,8 @@ void Group::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
 std::function<void()> Group::start_all_reduce_sum(torch::Tensor t) {
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::SUM;
-  g_stats.all_reduce_bytes += static_cast<double>(t.numel()) * static_cast<double>(t.element_size());
+  g_stats.all_reduce_bytes +=
+      static_cast<double>(t.numel()) * static_cast<double>(t.element_size());
   std::vector<torch::Tensor> one{std::move(t)};
   auto work = impl_->pg->allreduce(one, o);
   const int r = rank();
@@ -189,12 +197,13 @@ void Group::require_same(const std::string& what, const std::string& value) {
       std::string a(first.begin(), first.end()), b(other.begin(), other.end());
       if (a.size() > 200) a = a.substr(0, 200) + "...";
       if (b.size() > 200) b = b.substr(0, 200) + "...";
-      mismatch = "ranks were started with different " + what + ": rank 0 has " + a + ", rank " + std::to_string(r) +
-                 " has " + b;
+      mismatch = "ranks were started with different " + what + ": rank 0 has " + a + ", rank " +
+                 std::to_string(r) + " has " + b;
     }
   }
   barrier();
-  if (!mismatch.empty()) throw std::runtime_error("rank " + std::to_string(rank()) + ": " + mismatch);
+  if (!mismatch.empty())
+    throw std::runtime_error("rank " + std::to_string(rank()) + ": " + mismatch);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -204,9 +213,10 @@ Group* init(const GroupOptions& options) {
   const Env env = env_from_environment();
   if (!env.distributed()) return nullptr;
   g_group = std::make_unique<Group>(env, options);
-  std::fprintf(stderr, "distributed: rank %d of %d (local %d of %d), %s, rendezvous %s:%d (%s)\n", env.rank,
-               env.world_size, env.local_rank, env.local_world_size, g_group->backend().c_str(),
-               env.master_addr.c_str(), env.master_port, env.source.c_str());
+  std::fprintf(stderr, "distributed: rank %d of %d (local %d of %d), %s, rendezvous %s:%d (%s)\n",
+               env.rank, env.world_size, env.local_rank, env.local_world_size,
+               g_group->backend().c_str(), env.master_addr.c_str(), env.master_port,
+               env.source.c_str());
   return g_group.get();
 }
 
@@ -252,20 +262,22 @@ struct GatherFn : public torch::autograd::Function<GatherFn> {
   }
 };
 
-// Batch norm over the global batch: y = (x - mean) / sqrt(var + eps) * w + b with mean and (biased) var over
-// every rank's N * H * W values per channel, in float32 whatever the input's precision.
+// Batch norm over the global batch: y = (x - mean) / sqrt(var + eps) * w + b with mean and (biased)
+// var over every rank's N * H * W values per channel, in float32 whatever the input's precision.
 struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& weight, const torch::Tensor& bias, torch::Tensor running_mean,
-                               torch::Tensor running_var, double momentum, double eps) {
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               torch::Tensor running_mean, torch::Tensor running_var,
+                               double momentum, double eps) {
     const torch::Tensor xf = x.to(torch::kFloat);
     const int64_t c = xf.size(1);
     std::vector<int64_t> dims{0};
     for (int64_t d = 2; d < xf.dim(); ++d) dims.push_back(d);
     std::vector<int64_t> shape(static_cast<size_t>(xf.dim()), 1);
     shape[1] = c;
-    std::vector<torch::Tensor> buf{torch::cat({xf.sum(dims), (xf * xf).sum(dims),
-                                               torch::full({1}, static_cast<double>(xf.numel() / c), xf.options())})};
+    std::vector<torch::Tensor> buf{
+        torch::cat({xf.sum(dims), (xf * xf).sum(dims),
+                    torch::full({1}, static_cast<double>(xf.numel() / c), xf.options())})};
     g_group->all_reduce_sum(buf);
     const double count = buf[0][2 * c].item<double>();
     const torch::Tensor mean = buf[0].narrow(0, 0, c) / count;
@@ -274,10 +286,12 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     {
       torch::NoGradGuard no_grad;
       if (running_mean.defined()) running_mean.mul_(1 - momentum).add_(mean * momentum);
-      if (running_var.defined() && count > 1) running_var.mul_(1 - momentum).add_(var * (count / (count - 1)) * momentum);
+      if (running_var.defined() && count > 1)
+        running_var.mul_(1 - momentum).add_(var * (count / (count - 1)) * momentum);
     }
     const torch::Tensor xhat = (xf - mean.view(shape)) * invstd.view(shape);
-    const torch::Tensor y = xhat * weight.to(torch::kFloat).view(shape) + bias.to(torch::kFloat).view(shape);
+    const torch::Tensor y =
+        xhat * weight.to(torch::kFloat).view(shape) + bias.to(torch::kFloat).view(shape);
     ctx->save_for_backward({xhat, invstd, weight});
     ctx->saved_data["count"] = count;
     ctx->saved_data["dtype"] = static_cast<int64_t>(x.scalar_type());
@@ -305,9 +319,15 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     const torch::Tensor mean_dy_xhat = buf[0].narrow(0, c, c) / count;
     const torch::Tensor dx = (gy - mean_dy.view(shape) - xhat * mean_dy_xhat.view(shape)) *
                              (invstd * weight.to(torch::kFloat)).view(shape);
-    // The affine parameters' gradients stay this rank's own: GradientReducer averages them like the others.
-    return {dx.to(dtype), sum_dy_xhat.to(weight.scalar_type()), sum_dy.to(weight.scalar_type()),
-            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    // The affine parameters' gradients stay this rank's own: GradientReducer averages them like the
+    // others.
+    return {dx.to(dtype),
+            sum_dy_xhat.to(weight.scalar_type()),
+            sum_dy.to(weight.scalar_type()),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -319,7 +339,8 @@ torch::Tensor sync_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tenso
     bn.num_batches_tracked.add_(1);
   }
   const double momentum = o.momentum().has_value() ? *o.momentum() : 0.1;
-  return SyncBatchNormFn::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps());
+  return SyncBatchNormFn::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum,
+                                o.eps());
 }
 
 }  // namespace
@@ -336,7 +357,8 @@ void broadcast_module(torch::nn::Module& module) {
   for (auto& p : module.parameters()) all.push_back(p);
   for (auto& b : module.buffers()) all.push_back(b);
   for (torch::Tensor& t : all) {
-    // Broadcast through a contiguous copy (channels-last parameters are not contiguous in memory order).
+    // Broadcast through a contiguous copy (channels-last parameters are not contiguous in memory
+    // order).
     std::vector<torch::Tensor> one{t.contiguous()};
     g_group->broadcast(one, 0);
     if (!one[0].is_same(t)) t.copy_(one[0]);
@@ -357,9 +379,7 @@ struct GradientReducer::Impl {
   std::vector<Bucket> buckets;
   std::vector<unsigned> hooks;
 
-  void start(Bucket& b) {
-    b.wait = g_group->start_all_reduce_sum(b.flat);
-  }
+  void start(Bucket& b) { b.wait = g_group->start_all_reduce_sum(b.flat); }
 };
 
 GradientReducer::GradientReducer(torch::nn::Module& module, size_t bucket_bytes) {
@@ -416,7 +436,8 @@ GradientReducer::~GradientReducer() {
 void GradientReducer::finish() {
   if (!impl_) return;
   torch::NoGradGuard no_grad;
-  // Buckets with gradients that never came (parameters unused this step): their zeros, started in bucket order.
+  // Buckets with gradients that never came (parameters unused this step): their zeros, started in
+  // bucket order.
   for (auto& b : impl_->buckets)
     if (!b.wait) impl_->start(b);
   const double scale = 1.0 / g_group->size();
@@ -435,7 +456,8 @@ void GradientReducer::finish() {
 std::vector<double> sum_over_ranks(const std::vector<double>& values) {
   if (!g_group || values.empty()) return values;
   // NCCL reduces only GPU tensors; Gloo takes either.
-  std::vector<torch::Tensor> t{torch::tensor(values, torch::kDouble).to(g_group->collective_device())};
+  std::vector<torch::Tensor> t{
+      torch::tensor(values, torch::kDouble).to(g_group->collective_device())};
   g_group->all_reduce_sum(t);
   const torch::Tensor back = t[0].cpu();
   std::vector<double> out(values.size());

@@ -24,7 +24,6 @@
 namespace wristssl::distributed {
 namespace {
 
-
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("launch: cannot open a socket");
@@ -50,13 +49,14 @@ int to_int(const std::string& flag, const std::string& v, int lo, int hi) {
     if (used == v.size() && x >= lo && x <= hi) return x;
   } catch (const std::exception&) {
   }
-  throw std::invalid_argument(flag + " '" + v + "' must be an integer in " + std::to_string(lo) + "-" + std::to_string(hi));
+  throw std::invalid_argument(flag + " '" + v + "' must be an integer in " + std::to_string(lo) +
+                              "-" + std::to_string(hi));
 }
 
 struct Rank {
   pid_t pid = -1;
-  int fd = -1;           // its stdout and stderr
-  std::string partial;   // a line not yet ended
+  int fd = -1;          // its stdout and stderr
+  std::string partial;  // a line not yet ended
   std::deque<std::string> tail;
   bool running = true;
   int status = 0;
@@ -134,13 +134,16 @@ LaunchOptions parse_launch_args(const std::vector<std::string>& args) {
       o.grace_s = to_int("--grace", value(a), 0, 3600);
     } else if (a == "-h" || a == "--help") {
       throw std::invalid_argument(
-          "usage: wristssl launch [--nproc N] [--master-port P] [--master-addr A] [--threads T] -- COMMAND...");
+          "usage: wristssl launch [--nproc N] [--master-port P] [--master-addr A] [--threads T] -- "
+          "COMMAND...");
     } else {
       throw std::invalid_argument("launch: unknown option '" + a + "' (the command goes after --)");
     }
   }
-  o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(std::min(i, args.size())), args.end());
-  if (o.command.empty()) throw std::invalid_argument("launch: no command (wristssl launch --nproc N -- COMMAND...)");
+  o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(std::min(i, args.size())),
+                   args.end());
+  if (o.command.empty())
+    throw std::invalid_argument("launch: no command (wristssl launch --nproc N -- COMMAND...)");
   return o;
 }
 
@@ -148,8 +151,8 @@ int run_launch(const LaunchOptions& o) {
   if (o.nproc < 1) throw std::invalid_argument("--nproc must be >= 1");
   const int port = o.master_port > 0 ? o.master_port : free_port();
   const int threads = o.threads > 0 ? o.threads : std::max(1, util::available_cores() / o.nproc);
-  std::fprintf(stderr, "launch: %d processes, %d thread(s) each, rendezvous %s:%d\n", o.nproc, threads,
-               o.master_addr.c_str(), port);
+  std::fprintf(stderr, "launch: %d processes, %d thread(s) each, rendezvous %s:%d\n", o.nproc,
+               threads, o.master_addr.c_str(), port);
   util::install_stop_handlers();
   util::take_stop_signal();  // only signals from now on are passed on
 
@@ -223,7 +226,8 @@ int run_launch(const LaunchOptions& o) {
       const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
       if (failed && result == 0 && !stopping) {
         result = exit_code(status);
-        std::fprintf(stderr, "launch: rank %d (pid %d) %s; stopping the other ranks. Its last lines:\n", r,
+        std::fprintf(stderr,
+                     "launch: rank %d (pid %d) %s; stopping the other ranks. Its last lines:\n", r,
                      static_cast<int>(k.pid), describe(status).c_str());
         for (const std::string& line : k.tail) std::fprintf(stderr, "  | %s\n", line.c_str());
         stop_all(SIGTERM);
@@ -234,13 +238,16 @@ int run_launch(const LaunchOptions& o) {
       }
     }
     if (stopping && running > 0 && std::chrono::steady_clock::now() > stop_deadline) {
-      std::fprintf(stderr, "launch: %d rank(s) still running after %d s: SIGKILL\n", running, o.grace_s);
+      std::fprintf(stderr, "launch: %d rank(s) still running after %d s: SIGKILL\n", running,
+                   o.grace_s);
       stop_all(SIGKILL);
       stop_deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
     }
   }
   for (int r = 0; r < o.nproc; ++r) drain(r, ranks[static_cast<size_t>(r)], o.tail_lines);
-  std::fprintf(stderr, "launch: %s\n", result == 0 ? "every rank finished" : ("failed, status " + std::to_string(result)).c_str());
+  std::fprintf(
+      stderr, "launch: %s\n",
+      result == 0 ? "every rank finished" : ("failed, status " + std::to_string(result)).c_str());
   return result;
 }
 

@@ -104,12 +104,13 @@ dicom::ModelIdentity model_identity(const models::Bundle& bundle, const models::
 
 namespace {
 
-// The heatmap overlay and, for a DICOM input, the structured report and secondary capture of one scored image.
+// The heatmap overlay and, for a DICOM input, the structured report and secondary capture of one
+// scored image.
 void write_extras(const PredictOptions& o, const io::Image& image, const torch::Tensor& map,
-                  const dicom::ModelIdentity& identity, std::set<std::string>& heat_names, PredictRow& r) {
+                  const dicom::ModelIdentity& identity, std::set<std::string>& heat_names,
+                  PredictRow& r) {
   if (!o.heatmaps.empty()) {
-    const std::string path =
-        (fs::path(o.heatmaps) / heatmap_name(r.path, heat_names)).string();
+    const std::string path = (fs::path(o.heatmaps) / heatmap_name(r.path, heat_names)).string();
     util::atomic_write(path, heatmap_png(image, map));
     r.heatmap = path;
   }
@@ -118,8 +119,7 @@ void write_extras(const PredictOptions& o, const io::Image& image, const torch::
       const dicom::SourceInstance source = dicom::SourceInstance::read(r.path);
       const dicom::ResultFiles f = dicom::write_results(
           source, {r.probability, r.decision}, identity,
-          heatmap_overlay(image, map, kCaptureMaxSide), o.dicom_out,
-          o.uid_root);
+          heatmap_overlay(image, map, kCaptureMaxSide), o.dicom_out, o.uid_root);
       r.dicom_report = f.report;
       r.dicom_capture = f.secondary_capture;
     } catch (const std::exception& e) {
@@ -130,16 +130,18 @@ void write_extras(const PredictOptions& o, const io::Image& image, const torch::
   }
 }
 
-// The rows as CSV (standard output unless --csv or --json) and JSON with the model's identity, and a summary.
-void write_rows(const PredictOptions& o, const Predictor& predictor, const std::vector<PredictRow>& rows,
-                std::ostream& out) {
+// The rows as CSV (standard output unless --csv or --json) and JSON with the model's identity, and
+// a summary.
+void write_rows(const PredictOptions& o, const Predictor& predictor,
+                const std::vector<PredictRow>& rows, std::ostream& out) {
   std::string csv = "path,probability,decision,error\n";
   json list = json::array();
   size_t n_ok = 0;
   std::map<std::string, int> decisions;
   for (const PredictRow& r : rows) {
-    csv += util::csv_field(r.path) + "," + (r.ok ? metrics::format_probability(r.probability) : "") + "," +
-           r.decision + "," + util::csv_field(r.error) + "\n";
+    csv += util::csv_field(r.path) + "," +
+           (r.ok ? metrics::format_probability(r.probability) : "") + "," + r.decision + "," +
+           util::csv_field(r.error) + "\n";
     json j = {{"path", r.path}};
     if (r.ok) {
       j["probability"] = r.probability;
@@ -152,7 +154,8 @@ void write_rows(const PredictOptions& o, const Predictor& predictor, const std::
     }
     if (!r.warning.empty()) j["warning"] = r.warning;
     if (!r.heatmap.empty()) j["heatmap"] = r.heatmap;
-    if (!r.dicom_report.empty()) j["dicom"] = {{"report", r.dicom_report}, {"secondary_capture", r.dicom_capture}};
+    if (!r.dicom_report.empty())
+      j["dicom"] = {{"report", r.dicom_report}, {"secondary_capture", r.dicom_capture}};
     list.push_back(j);
   }
   if (!o.csv.empty()) util::atomic_write(o.csv, csv);
@@ -233,7 +236,8 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
         r.margin = preds[j].margin;
         r.probability = preds[j].probability;
         r.decision = preds[j].decision;
-        write_extras(o, *dec[ok[j]].image, maps.defined() ? maps[static_cast<int64_t>(j)] : maps, identity, heat_names, r);
+        write_extras(o, *dec[ok[j]].image, maps.defined() ? maps[static_cast<int64_t>(j)] : maps,
+                     identity, heat_names, r);
       }
     }
     bar.update(end);

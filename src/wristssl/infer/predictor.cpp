@@ -13,8 +13,8 @@
 #include "wristssl/report/heatmap.h"
 #include "wristssl/util/autocast.h"
 #include "wristssl/util/device.h"
-#include "wristssl/util/threads.h"
 #include "wristssl/util/memory_format.h"
+#include "wristssl/util/threads.h"
 
 namespace wristssl::infer {
 

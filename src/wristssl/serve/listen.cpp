@@ -13,12 +13,12 @@ int run_listen(const ListenOptions& o) {
   if (o.model.empty()) throw std::runtime_error("listen needs --model BUNDLE");
   infer::Predictor predictor(models::read_bundle(o.model), {o.precision, o.threads});
   const dicom::ModelIdentity identity = infer::model_identity(predictor.bundle(), predictor.rule());
-  std::fprintf(stderr, "listen: model %s, threshold %.4f, refer band [%.4f, %.4f)\n", identity.id.c_str(),
-               predictor.rule().threshold, predictor.rule().refer_lo, predictor.rule().refer_hi);
+  std::fprintf(stderr, "listen: model %s, threshold %.4f, refer band [%.4f, %.4f)\n",
+               identity.id.c_str(), predictor.rule().threshold, predictor.rule().refer_lo,
+               predictor.rule().refer_hi);
   const dicom::Scorer scorer = [&predictor](const std::string& path) {
     const io::Image image = io::read_image(path);
-    const torch::Tensor x =
-        util::channels_last(predictor.batch({predictor.input(image)}));
+    const torch::Tensor x = util::channels_last(predictor.batch({predictor.input(image)}));
     torch::Tensor maps;
     const std::vector<infer::Prediction> p = predictor.predict_with_heatmaps(x, &maps);
     dicom::Scored s;

@@ -14,8 +14,8 @@ struct ListenOptions {
   dicom::NodeOptions node;
 };
 
-/// Runs the node until SIGINT or SIGTERM (the instance being scored is finished; the rest stay queued on
-/// disk for the next start). Returns the exit status.
+/// Runs the node until SIGINT or SIGTERM (the instance being scored is finished; the rest stay
+/// queued on disk for the next start). Returns the exit status.
 int run_listen(const ListenOptions& options);
 
 }  // namespace wristssl::serve

@@ -7,8 +7,8 @@
 #include <torch/torch.h>
 
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -27,9 +27,9 @@
 #include "wristssl/report/png_thumb.h"
 #include "wristssl/serve_page.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/memory_format.h"
 #include "wristssl/util/stop_signal.h"
 #include "wristssl/version.h"
-#include "wristssl/util/memory_format.h"
 
 using nlohmann::json;
 using steady = std::chrono::steady_clock;
@@ -602,7 +602,8 @@ int run_serve(const ServeOptions& o) {
                o.model.c_str(), tls ? "https" : "http", o.host.c_str(), port, server.model_name().c_str(), o.max_batch,
                o.max_delay_ms);
   while (!util::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::fprintf(stderr, "serve: signal %d: finishing the requests in flight, refusing new ones\n", util::take_stop_signal());
+  std::fprintf(stderr, "serve: signal %d: finishing the requests in flight, refusing new ones\n",
+               util::take_stop_signal());
   server.stop();
   std::fprintf(stderr, "serve: stopped\n");
   return 0;

@@ -17,10 +17,11 @@ json interval_json(const metrics::MeanInterval& m) {
   return {{"mean", m.mean}, {"lo", m.lo}, {"hi", m.hi}, {"sd", m.sd}, {"n", m.n}};
 }
 
-// An arm's test scores at a fraction over the folds of a seed, by image path: every labelled (readable)
-// image once.
+// An arm's test scores at a fraction over the folds of a seed, by image path: every labelled
+// (readable) image once.
 std::unordered_map<std::string, Scored> out_of_fold(const StudyConfig& c, const CvResults& results,
-                                                    const std::string& arm, double frac, uint64_t s) {
+                                                    const std::string& arm, double frac,
+                                                    uint64_t s) {
   std::unordered_map<std::string, Scored> by_path;
   for (int f = 0; f < c.folds; ++f) {
     for (const auto& e : results.at({arm, frac, s, f})["scores"]) {
@@ -30,12 +31,13 @@ std::unordered_map<std::string, Scored> out_of_fold(const StudyConfig& c, const 
   return by_path;
 }
 
-// The out-of-fold AUROC of `arm` and, when `other` is not empty, the paired comparison with it on the
-// images both scored: DeLong's test and a bootstrap resampling whole groups.
-json pooled_paired(const StudyConfig& c, const CvResults& results, const std::string& arm, const std::string& other,
-                   double frac, uint64_t s) {
+// The out-of-fold AUROC of `arm` and, when `other` is not empty, the paired comparison with it on
+// the images both scored: DeLong's test and a bootstrap resampling whole groups.
+json pooled_paired(const StudyConfig& c, const CvResults& results, const std::string& arm,
+                   const std::string& other, double frac, uint64_t s) {
   std::unordered_map<std::string, Scored> mine = out_of_fold(c, results, arm, frac, s);
-  const std::unordered_map<std::string, Scored> theirs = other.empty() ? mine : out_of_fold(c, results, other, frac, s);
+  const std::unordered_map<std::string, Scored> theirs =
+      other.empty() ? mine : out_of_fold(c, results, other, frac, s);
   std::vector<int> labels;
   std::vector<double> a, b;
   std::vector<std::string> groups;
@@ -55,11 +57,22 @@ json pooled_paired(const StudyConfig& c, const CvResults& results, const std::st
     sj["pooled_auroc"] = metrics::auroc(labels, a);
     if (!other.empty()) {
       const metrics::DeLongResult d = metrics::delong_paired(labels, a, b);
-      sj["delong"] = {{"difference", d.difference}, {"lo", d.lo}, {"hi", d.hi}, {"se", d.se}, {"z", d.z},
-                      {"p", d.p_value}, {"auroc", d.auroc_a}, {"auroc_baseline", d.auroc_b}};
-      const metrics::PairedBootstrap pb = metrics::paired_bootstrap_auroc(labels, a, b, groups, c.bootstrap, s);
-      sj["bootstrap"] = {{"difference", pb.difference}, {"lo", pb.lo}, {"hi", pb.hi},
-                         {"share_above_zero", pb.share_above_zero}, {"resamples", pb.used}, {"grouped", true}};
+      sj["delong"] = {{"difference", d.difference},
+                      {"lo", d.lo},
+                      {"hi", d.hi},
+                      {"se", d.se},
+                      {"z", d.z},
+                      {"p", d.p_value},
+                      {"auroc", d.auroc_a},
+                      {"auroc_baseline", d.auroc_b}};
+      const metrics::PairedBootstrap pb =
+          metrics::paired_bootstrap_auroc(labels, a, b, groups, c.bootstrap, s);
+      sj["bootstrap"] = {{"difference", pb.difference},
+                         {"lo", pb.lo},
+                         {"hi", pb.hi},
+                         {"share_above_zero", pb.share_above_zero},
+                         {"resamples", pb.used},
+                         {"grouped", true}};
     }
   } catch (const std::exception& e) {
     sj["error"] = e.what();  // e.g. one class only in a tiny sample
@@ -68,8 +81,8 @@ json pooled_paired(const StudyConfig& c, const CvResults& results, const std::st
 }
 
 // Per-fold test AUROC differences, arm minus other, over folds x seeds.
-std::vector<double> fold_paired(const StudyConfig& c, const CvResults& results, const std::string& arm,
-                                const std::string& other, double frac) {
+std::vector<double> fold_paired(const StudyConfig& c, const CvResults& results,
+                                const std::string& arm, const std::string& other, double frac) {
   std::vector<double> diffs;
   for (uint64_t s : c.seeds) {
     for (int f = 0; f < c.folds; ++f) {
@@ -102,10 +115,12 @@ json arm_row(const StudyConfig& c, const CvResults& results, const std::string& 
   const std::string& baseline = c.baseline_arm;
   if (name != baseline) {
     const std::vector<double> diffs = fold_paired(c, results, name, baseline, frac);
-    if (!diffs.empty()) row["fold_paired_difference"] = interval_json(metrics::mean_interval(diffs));
+    if (!diffs.empty())
+      row["fold_paired_difference"] = interval_json(metrics::mean_interval(diffs));
   }
   json per_seed = json::array();
-  for (uint64_t s : c.seeds) per_seed.push_back(pooled_paired(c, results, name, name == baseline ? "" : baseline, frac, s));
+  for (uint64_t s : c.seeds)
+    per_seed.push_back(pooled_paired(c, results, name, name == baseline ? "" : baseline, frac, s));
   row["pooled"] = per_seed;
   row["seconds"] = seconds;
   return row;
@@ -127,7 +142,8 @@ json comparisons(const StudyConfig& c, const CvResults& results) {
     for (double frac : c.fractions) {
       json cmp = {{"arm", arm}, {"against", other}, {"fraction", frac}};
       const std::vector<double> diffs = fold_paired(c, results, arm, other, frac);
-      if (!diffs.empty()) cmp["fold_paired_difference"] = interval_json(metrics::mean_interval(diffs));
+      if (!diffs.empty())
+        cmp["fold_paired_difference"] = interval_json(metrics::mean_interval(diffs));
       json per_seed = json::array();
       for (uint64_t s : c.seeds) per_seed.push_back(pooled_paired(c, results, arm, other, frac, s));
       cmp["pooled"] = per_seed;
@@ -143,9 +159,12 @@ json verdicts(const StudyConfig& c, const json& rows) {
     const json* best = nullptr;
     int compared = 0;
     for (const auto& row : rows) {
-      if (row["fraction"].get<double>() != frac || row["arm"] == c.baseline_arm || !row.contains("auroc")) continue;
+      if (row["fraction"].get<double>() != frac || row["arm"] == c.baseline_arm ||
+          !row.contains("auroc"))
+        continue;
       ++compared;
-      if (!best || row["auroc"]["mean"].get<double>() > (*best)["auroc"]["mean"].get<double>()) best = &row;
+      if (!best || row["auroc"]["mean"].get<double>() > (*best)["auroc"]["mean"].get<double>())
+        best = &row;
     }
     if (!best || (*best)["pooled"].empty() || !(*best)["pooled"][0].contains("delong")) continue;
     const json& d = (*best)["pooled"][0]["delong"];

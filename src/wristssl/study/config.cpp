@@ -15,13 +15,15 @@ using nlohmann::json;
 namespace wristssl::study {
 namespace {
 
-const char* const kKeys[] = {"description",  "out",          "data",       "pretrain_data", "pool_groups",
-                             "seed",         "seeds",        "folds",      "val_fraction",  "fractions",
-                             "image_size",   "cache_dir",    "bootstrap",  "pretrain",      "pretrainings",
-                             "classifier",   "arms",         "baseline_arm", "epochs_rule", "final_models",
-                             "quick",        "compare"};
+const char* const kKeys[] = {
+    "description", "out",          "data",         "pretrain_data", "pool_groups", "seed",
+    "seeds",       "folds",        "val_fraction", "fractions",     "image_size",  "cache_dir",
+    "bootstrap",   "pretrain",     "pretrainings", "classifier",    "arms",        "baseline_arm",
+    "epochs_rule", "final_models", "quick",        "compare"};
 
-[[noreturn]] void refuse(const std::string& why) { throw std::runtime_error("study config: " + why); }
+[[noreturn]] void refuse(const std::string& why) {
+  throw std::runtime_error("study config: " + why);
+}
 
 void refuse_unknown_keys(const json& cfg) {
   if (!cfg.is_object()) refuse("must be a JSON object");
@@ -47,14 +49,16 @@ std::map<std::string, Pretraining> parse_pretrainings(const json& cfg) {
 }
 
 void check_folder_name(const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos || name == "cv" || name == "splits" || name == "pretrain") {
+  if (name.empty() || name.find('/') != std::string::npos || name == "cv" || name == "splits" ||
+      name == "pretrain") {
     refuse("arm name '" + name + "' is not usable as a folder name");
   }
 }
 
-// An arm: the "classifier" section, then the arm's own keys over it; its pretraining is the one it names, or
-// the only one configured.
-Arm parse_arm(const json& cfg, const json& a, const std::map<std::string, Pretraining>& pretrainings) {
+// An arm: the "classifier" section, then the arm's own keys over it; its pretraining is the one it
+// names, or the only one configured.
+Arm parse_arm(const json& cfg, const json& a,
+              const std::map<std::string, Pretraining>& pretrainings) {
   Arm arm;
   arm.name = a.at("name").get<std::string>();
   check_folder_name(arm.name);
@@ -69,13 +73,15 @@ Arm parse_arm(const json& cfg, const json& a, const std::map<std::string, Pretra
   if (name.empty() && pretrainings.size() == 1) name = pretrainings.begin()->first;
   if (!pretrainings.count(name)) {
     refuse("arm '" + arm.name + "' needs a pretraining" +
-           (name.empty() ? std::string(" (name one with \"pretraining\")") : " '" + name + "', which is not configured"));
+           (name.empty() ? std::string(" (name one with \"pretraining\")")
+                         : " '" + name + "', which is not configured"));
   }
   arm.pretraining = name;
   return arm;
 }
 
-std::vector<std::pair<std::string, std::string>> parse_compare(const json& cfg, const std::vector<std::string>& arms) {
+std::vector<std::pair<std::string, std::string>> parse_compare(
+    const json& cfg, const std::vector<std::string>& arms) {
   std::vector<std::pair<std::string, std::string>> pairs;
   const json c = cfg.value("compare", json::array());
   if (!c.is_array()) refuse("'compare' must be a list of [arm, other arm] pairs");
@@ -139,7 +145,8 @@ StudyConfig parse_study_config(const json& cfg) {
   refuse_unknown_keys(cfg);
   StudyConfig c;
   c.source = cfg;
-  if (!cfg.contains("out") || !cfg["out"].is_string()) refuse("'out' (the study's folder) is missing");
+  if (!cfg.contains("out") || !cfg["out"].is_string())
+    refuse("'out' (the study's folder) is missing");
   c.out = cfg["out"].get<std::string>();
   if (!cfg.contains("data")) refuse("'data' (the labelled images) is missing");
   if (!cfg.contains("arms")) refuse("'arms' is missing");
@@ -168,7 +175,8 @@ StudyConfig parse_study_config(const json& cfg) {
   for (double f : c.fractions) {
     if (!(f > 0 && f <= 1)) refuse("label fraction " + std::to_string(f) + " not in (0, 1]");
   }
-  if (!c.used_pretrainings().empty() && !c.pretrain_data) refuse("SimCLR arms need 'pretrain_data'");
+  if (!c.used_pretrainings().empty() && !c.pretrain_data)
+    refuse("SimCLR arms need 'pretrain_data'");
   return c;
 }
 
@@ -184,7 +192,8 @@ StudyConfig quick_study_config() { return parse_study_config(json::parse(kStudyQ
 
 train::PretrainOptions study_pretrain_options(const StudyConfig& c, const std::string& name) {
   const auto it = c.pretrainings.find(name);
-  if (it == c.pretrainings.end()) throw std::runtime_error("study config: no pretraining '" + name + "'");
+  if (it == c.pretrainings.end())
+    throw std::runtime_error("study config: no pretraining '" + name + "'");
   train::PretrainOptions po = it->second.options;
   po.out = c.out + "/pretrain" + (name == "pretrain" ? std::string() : "-" + name);
   po.split = c.out + "/pretrain_pool.json";
@@ -198,7 +207,8 @@ train::PretrainOptions study_pretrain_options(const StudyConfig& c, const std::s
 int epochs_for_fraction(int epochs, double fraction, const std::string& rule) {
   if (epochs <= 0) return epochs;
   if (rule == "same") return epochs;
-  if (rule == "sqrt") return std::max(1, static_cast<int>(std::lround(epochs / std::sqrt(fraction))));
+  if (rule == "sqrt")
+    return std::max(1, static_cast<int>(std::lround(epochs / std::sqrt(fraction))));
   throw std::runtime_error("epochs_rule must be 'same' or 'sqrt', not '" + rule + "'");
 }
 
@@ -209,7 +219,8 @@ double study_training_views(const StudyConfig& c, size_t labelled, size_t pool) 
   double views = 0;
   for (const Arm& arm : c.arms) {
     for (double f : c.fractions) {
-      views += runs_per_fraction * epochs_for_fraction(arm.classifier.finetune_epochs, f, c.epochs_rule) * f *
+      views += runs_per_fraction *
+               epochs_for_fraction(arm.classifier.finetune_epochs, f, c.epochs_rule) * f *
                train_share * static_cast<double>(labelled);
     }
   }
@@ -221,13 +232,15 @@ double study_training_views(const StudyConfig& c, size_t labelled, size_t pool) 
 
 namespace {
 
-const char* const kProtocolKeys[] = {"out",      "data",       "pretrain_data", "seed",     "cache_dir",  "image_size",
-                                     "split",    "pretrain",   "classifier",    "baseline", "bootstrap",  "description"};
+const char* const kProtocolKeys[] = {"out",        "data",       "pretrain_data", "seed",
+                                     "cache_dir",  "image_size", "split",         "pretrain",
+                                     "classifier", "baseline",   "bootstrap",     "description"};
 
 ProtocolConfig parse_protocol_config(const json& cfg, const std::string& path) {
   if (!cfg.is_object()) throw std::runtime_error("must be a JSON object");
   for (const auto& item : cfg.items()) {
-    if (std::find(std::begin(kProtocolKeys), std::end(kProtocolKeys), item.key()) == std::end(kProtocolKeys)) {
+    if (std::find(std::begin(kProtocolKeys), std::end(kProtocolKeys), item.key()) ==
+        std::end(kProtocolKeys)) {
       throw std::runtime_error("unknown key '" + item.key() + "'");
     }
   }
@@ -238,7 +251,8 @@ ProtocolConfig parse_protocol_config(const json& cfg, const std::string& path) {
   c.description = cfg.value("description", c.description);
   train::data_options_from_json(cfg.at("data"), c.data);
   if (cfg.contains("pretrain_data")) {
-    c.pretrain_data = c.data;  // its keys over the labelled data's (a plain string changes the path alone)
+    c.pretrain_data =
+        c.data;  // its keys over the labelled data's (a plain string changes the path alone)
     train::data_options_from_json(cfg["pretrain_data"], *c.pretrain_data);
   }
   c.seed = cfg.value("seed", c.seed);

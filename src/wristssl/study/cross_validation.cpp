@@ -24,7 +24,8 @@ std::vector<Scored> read_scores(const std::string& csv_path) {
   const int p = t.require_column("path", csv_path), g = t.require_column("group", csv_path),
             l = t.require_column("label", csv_path), m = t.require_column("margin", csv_path);
   std::vector<Scored> out;
-  for (const auto& row : t.rows) out.push_back({row[p], row[g], std::stoi(row[l]), std::stod(row[m])});
+  for (const auto& row : t.rows)
+    out.push_back({row[p], row[g], std::stoi(row[l]), std::stod(row[m])});
   return out;
 }
 
@@ -39,14 +40,16 @@ double auroc_of(const std::vector<Scored>& s) {
   }
 }
 
-std::string run_dir(const StudyConfig& c, const std::string& arm, uint64_t seed, int fold, double fraction) {
-  return c.out + "/cv/" + arm + "/seed" + std::to_string(seed) + "-fold" + std::to_string(fold) + "-" +
-         percent_name(fraction);
+std::string run_dir(const StudyConfig& c, const std::string& arm, uint64_t seed, int fold,
+                    double fraction) {
+  return c.out + "/cv/" + arm + "/seed" + std::to_string(seed) + "-fold" + std::to_string(fold) +
+         "-" + percent_name(fraction);
 }
 
-// Scores the run's test fold (metrics at 200 resamples, no report: the study reports) and records its result.
-json finish_run(const StudyConfig& c, const train::ClassifierResult& r, const std::string& dir, const RunKey& key,
-                std::chrono::steady_clock::time_point t0, int threads) {
+// Scores the run's test fold (metrics at 200 resamples, no report: the study reports) and records
+// its result.
+json finish_run(const StudyConfig& c, const train::ClassifierResult& r, const std::string& dir,
+                const RunKey& key, std::chrono::steady_clock::time_point t0, int threads) {
   EvaluateOptions eo;
   eo.run = dir;
   eo.part = "test";
@@ -82,16 +85,19 @@ json run_one(const StudyConfig& c, const Arm& arm, const RunKey& key, const std:
   const auto t0 = std::chrono::steady_clock::now();
   // The fold's own seed: label subsets and initial weights differ between folds and seeds.
   const train::ClassifierOptions co =
-      arm_run_options(c, arm, dir, fold_split_path(c, s, f), frac, s * 1000 + static_cast<uint64_t>(f), backbones, threads);
+      arm_run_options(c, arm, dir, fold_split_path(c, s, f), frac,
+                      s * 1000 + static_cast<uint64_t>(f), backbones, threads);
   const train::ClassifierResult r = train::run_classifier(co);
-  if (r.interrupted) throw std::runtime_error("interrupted in " + dir + "; rerun the same command to resume");
+  if (r.interrupted)
+    throw std::runtime_error("interrupted in " + dir + "; rerun the same command to resume");
   const json d = finish_run(c, r, dir, key, t0, threads);
   util::atomic_write(dir + "/done.json", d.dump());
   drop_checkpoint(dir);
   timing.add("cv/" + name + "/" + percent_name(frac), d["seconds"].get<double>());
-  std::fprintf(stderr, "study: %s fold %d %g%%: test AUROC %s (val %.4f, best epoch %d) in %.0f s\n", name.c_str(),
-               f + 1, frac * 100, d["test_auroc"].dump().c_str(), r.best_val_auroc, r.best_epoch,
-               d["seconds"].get<double>());
+  std::fprintf(stderr,
+               "study: %s fold %d %g%%: test AUROC %s (val %.4f, best epoch %d) in %.0f s\n",
+               name.c_str(), f + 1, frac * 100, d["test_auroc"].dump().c_str(), r.best_val_auroc,
+               r.best_epoch, d["seconds"].get<double>());
   return d;
 }
 
@@ -136,13 +142,14 @@ void write_folds(const StudyConfig& c, const data::Dataset& labelled) {
     util::atomic_write(c.out + "/splits/folds-seed" + std::to_string(s) + ".json", fj.dump(1));
     for (int f = 0; f < c.folds; ++f) {
       const std::string path = fold_split_path(c, s, f);
-      if (!fs::exists(path)) data::save_split(path, labelled, data::fold_split(labelled, folds, f, c.val_fraction, s));
+      if (!fs::exists(path))
+        data::save_split(path, labelled, data::fold_split(labelled, folds, f, c.val_fraction, s));
     }
   }
 }
 
-std::vector<int> pretraining_pool(const data::Dataset& pool, const data::Dataset& labelled, bool compare_groups,
-                                  std::vector<std::string>* excluded) {
+std::vector<int> pretraining_pool(const data::Dataset& pool, const data::Dataset& labelled,
+                                  bool compare_groups, std::vector<std::string>* excluded) {
   std::unordered_set<std::string> paths, groups;
   for (const auto& r : labelled.records) {
     paths.insert(data::canonical_path(r.path));
@@ -166,9 +173,11 @@ std::vector<int> pretraining_pool(const data::Dataset& pool, const data::Dataset
   return keep;
 }
 
-train::ClassifierOptions arm_run_options(const StudyConfig& c, const Arm& arm, const std::string& dir,
-                                         const std::string& split, double fraction, uint64_t seed,
-                                         const std::map<std::string, std::string>& backbones, int threads) {
+train::ClassifierOptions arm_run_options(const StudyConfig& c, const Arm& arm,
+                                         const std::string& dir, const std::string& split,
+                                         double fraction, uint64_t seed,
+                                         const std::map<std::string, std::string>& backbones,
+                                         int threads) {
   train::ClassifierOptions co = arm.classifier;
   co.data = c.data;
   co.out = dir;
@@ -179,13 +188,16 @@ train::ClassifierOptions arm_run_options(const StudyConfig& c, const Arm& arm, c
   co.threads = threads;
   co.label_fraction = fraction;
   co.finetune_epochs = epochs_for_fraction(co.finetune_epochs, fraction, c.epochs_rule);
-  if (co.probe_method != "logistic") co.probe_epochs = epochs_for_fraction(co.probe_epochs, fraction, c.epochs_rule);
-  co.backbone = co.init == "simclr" && !arm.pretraining.empty() ? backbones.at(arm.pretraining) : "";
+  if (co.probe_method != "logistic")
+    co.probe_epochs = epochs_for_fraction(co.probe_epochs, fraction, c.epochs_rule);
+  co.backbone =
+      co.init == "simclr" && !arm.pretraining.empty() ? backbones.at(arm.pretraining) : "";
   return co;
 }
 
-CvResults run_cross_validation(const StudyConfig& c, const std::map<std::string, std::string>& backbones,
-                               int threads, Timing& timing) {
+CvResults run_cross_validation(const StudyConfig& c,
+                               const std::map<std::string, std::string>& backbones, int threads,
+                               Timing& timing) {
   const size_t total_runs = c.seeds.size() * c.folds * c.fractions.size() * c.arms.size();
   size_t run_index = 0;
   CvResults results;
@@ -200,11 +212,13 @@ CvResults run_cross_validation(const StudyConfig& c, const std::map<std::string,
             results[key] = json::parse(util::read_text(dir + "/done.json"));
             continue;
           }
-          std::fprintf(stderr, "study: run %zu/%zu: %s, seed %llu, fold %d/%d, %g%% of the labels -> %s\n", run_index,
-                       total_runs, arm.name.c_str(), static_cast<unsigned long long>(s), f + 1, c.folds, frac * 100,
-                       dir.c_str());
+          std::fprintf(stderr,
+                       "study: run %zu/%zu: %s, seed %llu, fold %d/%d, %g%% of the labels -> %s\n",
+                       run_index, total_runs, arm.name.c_str(), static_cast<unsigned long long>(s),
+                       f + 1, c.folds, frac * 100, dir.c_str());
           results[key] = run_one(c, arm, key, dir, backbones, threads, timing);
-          if (util::stop_requested()) throw std::runtime_error("stopped; rerun the same command to resume");
+          if (util::stop_requested())
+            throw std::runtime_error("stopped; rerun the same command to resume");
         }
       }
     }

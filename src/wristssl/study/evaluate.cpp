@@ -21,14 +21,14 @@
 #include "wristssl/report/heatmap.h"
 #include "wristssl/report/html_report.h"
 #include "wristssl/report/png_thumb.h"
+#include "wristssl/train/batch_inference.h"
 #include "wristssl/train/classifier.h"
+#include "wristssl/train/options_json.h"
 #include "wristssl/train/run_bundle.h"
+#include "wristssl/train/run_log.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/device.h"
 #include "wristssl/util/fs.h"
-#include "wristssl/train/batch_inference.h"
-#include "wristssl/train/options_json.h"
-#include "wristssl/train/run_log.h"
 #include "wristssl/util/memory_format.h"
 
 namespace fs = std::filesystem;
@@ -91,7 +91,8 @@ train::InferenceInput input_of(const models::Bundle& b, const util::Compute& c) 
   return in;
 }
 
-// Distributed: every rank scores its share and the scores are gathered, so every rank returns them all.
+// Distributed: every rank scores its share and the scores are gathered, so every rank returns them
+// all.
 Scored score(models::ClassifierImpl& model, const models::DecisionRule& rule,
              const data::LoadedData& loaded, const std::vector<int>& items,
              train::InferenceInput in) {
@@ -99,8 +100,8 @@ Scored score(models::ClassifierImpl& model, const models::DecisionRule& rule,
   s.items = items;
   model.eval();
   in.shard = true;
-  const torch::Tensor logits =
-      train::infer(*loaded.pixels, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
+  const torch::Tensor logits = train::infer(
+      *loaded.pixels, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
   const torch::Tensor margin =
       (logits.select(1, 1) - logits.select(1, 0)).to(torch::kDouble).contiguous();
   const double* m = margin.data_ptr<double>();
@@ -177,7 +178,8 @@ ReferCounts write_scores(const Context& cx, const Scored& s, const models::Decis
   return n;
 }
 
-// metrics_<part>.json: every metric with its interval, the calibration and the refer band; also printed.
+// metrics_<part>.json: every metric with its interval, the calibration and the refer band; also
+// printed.
 json write_metrics(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_t unreadable,
                    const ReferCounts& n) {
   const json& d = cx.bundle->manifest.at("decision");
@@ -205,12 +207,12 @@ json write_metrics(const EvaluateOptions& eo, const Context& cx, const Scored& s
                             {"ece_before", metrics::compute_calibration(s.labels, raw, 10).ece},
                             {"ece_after", metrics::compute_calibration(s.labels, s.probs, 10).ece},
                             {"ece_measured_on", cx.part}};
-  out["refer"] = {
-      {"lo", rule.refer_lo},
-      {"hi", rule.refer_hi},
-      {"referred", n.referred},
-      {"images", s.items.size()},
-      {"accuracy_outside", n.outside ? json(static_cast<double>(n.outside_ok) / n.outside) : json()}};
+  out["refer"] = {{"lo", rule.refer_lo},
+                  {"hi", rule.refer_hi},
+                  {"referred", n.referred},
+                  {"images", s.items.size()},
+                  {"accuracy_outside",
+                   n.outside ? json(static_cast<double>(n.outside_ok) / n.outside) : json()}};
   util::atomic_write(cx.out_dir + "/metrics_" + cx.part + ".json", out.dump(2));
   std::printf("%s", metrics::format_report(rep).c_str());
   std::printf(
@@ -222,8 +224,8 @@ json write_metrics(const EvaluateOptions& eo, const Context& cx, const Scored& s
   return out;
 }
 
-// The most confident errors (false negatives with the lowest scores, false positives with the highest),
-// each with its Grad-CAM, into the report's gallery.
+// The most confident errors (false negatives with the lowest scores, false positives with the
+// highest), each with its Grad-CAM, into the report's gallery.
 void add_error_gallery(const EvaluateOptions& eo, const Context& cx, const Scored& s,
                        const models::DecisionRule& rule, report::ReportInputs& in) {
   std::vector<size_t> fn, fp;
@@ -264,8 +266,8 @@ void add_error_gallery(const EvaluateOptions& eo, const Context& cx, const Score
 }
 
 // report.html: the metrics, curves, calibration, refer band and error gallery for a clinician.
-void write_evaluation_report(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_t unreadable,
-                             const json& out) {
+void write_evaluation_report(const EvaluateOptions& eo, const Context& cx, const Scored& s,
+                             size_t unreadable, const json& out) {
   const json& d = cx.bundle->manifest.at("decision");
   const models::DecisionRule rule = models::DecisionRule::from_json(d);
   report::ReportInputs in;
@@ -304,9 +306,9 @@ void write_evaluation_report(const EvaluateOptions& eo, const Context& cx, const
   std::printf("report: %s\n", (cx.out_dir + "/report.html").c_str());
 }
 
-
 json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_t unreadable) {
-  const models::DecisionRule rule = models::DecisionRule::from_json(cx.bundle->manifest.at("decision"));
+  const models::DecisionRule rule =
+      models::DecisionRule::from_json(cx.bundle->manifest.at("decision"));
   const ReferCounts n = write_scores(cx, s, rule);
   const json out = write_metrics(eo, cx, s, unreadable, n);
   if (eo.report) write_evaluation_report(eo, cx, s, unreadable, out);
@@ -479,10 +481,11 @@ json evaluate_external(const EvaluateOptions& eo) {
                          loaded, items, cx.input);
   if (!distributed::is_main()) return json::object();  // rank 0 computes and writes the rest
   json out = finish(eo, cx, s, unreadable);
-  util::atomic_write(cx.out_dir + "/evaluation.json", json{{"model", bundle.path},
-                                                           {"model_id", bundle.id()},
-                                                           {"data", train::data_options_to_json(eo.data)}}
-                                                          .dump(2));
+  util::atomic_write(cx.out_dir + "/evaluation.json",
+                     json{{"model", bundle.path},
+                          {"model_id", bundle.id()},
+                          {"data", train::data_options_to_json(eo.data)}}
+                         .dump(2));
   return out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // `wristssl run --config FILE`: the paper's whole protocol in one resumable command: split, SimCLR
-// pretraining, linear probe + fine-tuning, evaluation with intervals, and the report; optionally the
-// supervised baseline from random initialisation, evaluated on the same test split.
+// pretraining, linear probe + fine-tuning, evaluation with intervals, and the report; optionally
+// the supervised baseline from random initialisation, evaluated on the same test split.
 
 #include <nlohmann/json.hpp>
 #include <string>

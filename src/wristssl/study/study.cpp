@@ -30,27 +30,35 @@ json recorded_config(const StudyConfig& c) {
 
 data::Dataset load_labelled(const StudyConfig& c) {
   const data::Dataset labelled = data::load_dataset(c.data);
-  if (labelled.class_names.size() != 2) throw std::runtime_error(c.data.data + ": the study needs two classes");
+  if (labelled.class_names.size() != 2)
+    throw std::runtime_error(c.data.data + ": the study needs two classes");
   return labelled;
 }
 
-// A long study on an untuned machine measures its compute configuration first (about half a minute): its
-// pretrainings alone may each be below pretrain's own threshold, and the study as a whole is hours.
+// A long study on an untuned machine measures its compute configuration first (about half a
+// minute): its pretrainings alone may each be below pretrain's own threshold, and the study as a
+// whole is hours.
 void tune_if_long(const StudyConfig& c, size_t labelled, size_t pool, int threads) {
   if (train::should_tune_first(threads, c.precision, study_training_views(c, labelled, pool))) {
-    std::fprintf(stderr, "study: a long study on an untuned machine: measuring the compute configuration first\n");
+    std::fprintf(
+        stderr,
+        "study: a long study on an untuned machine: measuring the compute configuration first\n");
     train::run_tune(train::TuneOptions());
   }
 }
 
-// The pretraining pool: disjoint from every labelled image and its group; written as a split over the pool
-// ("train" may be pretrained on, "test" is kept out) with the excluded images and why. Returns its size.
+// The pretraining pool: disjoint from every labelled image and its group; written as a split over
+// the pool
+// ("train" may be pretrained on, "test" is kept out) with the excluded images and why. Returns its
+// size.
 size_t write_pretraining_pool(const StudyConfig& c, const data::Dataset& labelled) {
   const data::Dataset pool = data::load_dataset(*c.pretrain_data);
   std::vector<std::string> excluded;
   const bool compare_groups = c.pool_groups && !c.pretrain_data->group_column.empty();
   const std::vector<int> keep = pretraining_pool(pool, labelled, compare_groups, &excluded);
-  if (keep.empty()) throw std::runtime_error("study: the pretraining pool is empty once the labelled images are removed");
+  if (keep.empty())
+    throw std::runtime_error(
+        "study: the pretraining pool is empty once the labelled images are removed");
   data::Split pool_split;
   pool_split.parts.assign(pool.records.size(), data::Part::kTest);
   for (int i : keep) pool_split.parts[i] = data::Part::kTrain;
@@ -58,31 +66,38 @@ size_t write_pretraining_pool(const StudyConfig& c, const data::Dataset& labelle
   for (const auto& e : excluded) excluded_text += e + "\n";
   util::atomic_write(c.out + "/pretrain_excluded.txt", excluded_text);
   data::save_split(c.out + "/pretrain_pool.json", pool, pool_split);
-  std::fprintf(stderr, "study: pretraining pool %zu of %zu images (%zu excluded: labelled, or sharing a group)\n",
-               keep.size(), pool.records.size(), excluded.size());
+  std::fprintf(
+      stderr,
+      "study: pretraining pool %zu of %zu images (%zu excluded: labelled, or sharing a group)\n",
+      keep.size(), pool.records.size(), excluded.size());
   return keep.size();
 }
 
 // One pretraining, resumed or skipped when done; returns its backbone.
-std::string run_pretraining(const StudyConfig& c, const std::string& name, int threads, Timing& timing) {
+std::string run_pretraining(const StudyConfig& c, const std::string& name, int threads,
+                            Timing& timing) {
   train::PretrainOptions po = study_pretrain_options(c, name);
   po.data = *c.pretrain_data;
   po.threads = threads;
-  std::fprintf(stderr, "study: pretraining '%s' (%s) -> %s\n", name.c_str(), po.method.c_str(), po.out.c_str());
+  std::fprintf(stderr, "study: pretraining '%s' (%s) -> %s\n", name.c_str(), po.method.c_str(),
+               po.out.c_str());
   const auto t0 = std::chrono::steady_clock::now();
   const bool done_before = fs::exists(po.out + "/backbone.pt") && fs::exists(po.out + "/done.json");
   const train::PretrainResult r = train::run_pretrain(po);
-  if (r.interrupted) throw std::runtime_error("interrupted during pretraining; rerun the same command to resume");
+  if (r.interrupted)
+    throw std::runtime_error("interrupted during pretraining; rerun the same command to resume");
   if (!done_before) {
     timing.add(name == "pretrain" ? name : "pretrain/" + name, seconds_since(t0));
-    util::atomic_write(po.out + "/done.json",
-                       json{{"epochs", r.epochs_done}, {"last_epoch_loss", r.last_epoch_loss}}.dump(2));
+    util::atomic_write(
+        po.out + "/done.json",
+        json{{"epochs", r.epochs_done}, {"last_epoch_loss", r.last_epoch_loss}}.dump(2));
   }
   return r.backbone_path;
 }
 
 // Every pretraining an arm uses, each serving every fold; returns pretraining name -> backbone.pt.
-std::map<std::string, std::string> run_pretrainings(const StudyConfig& c, const data::Dataset& labelled, int threads,
+std::map<std::string, std::string> run_pretrainings(const StudyConfig& c,
+                                                    const data::Dataset& labelled, int threads,
                                                     Timing& timing) {
   std::map<std::string, std::string> backbones;
   const std::vector<std::string> used = c.used_pretrainings();
@@ -98,22 +113,28 @@ std::map<std::string, std::string> run_pretrainings(const StudyConfig& c, const 
 
 // Every arm at 100% of the labels on all the labelled images (validation carved out), as a bundle.
 json train_final_models(const StudyConfig& c, const data::Dataset& labelled,
-                        const std::map<std::string, std::string>& backbones, int threads, Timing& timing) {
+                        const std::map<std::string, std::string>& backbones, int threads,
+                        Timing& timing) {
   json finals = json::object();
   if (!c.final_models) return finals;
   const std::string split = c.out + "/splits/final.json";
-  if (!fs::exists(split)) data::save_split(split, labelled, data::make_split(labelled, {c.val_fraction, 0.0, c.seed}));
+  if (!fs::exists(split))
+    data::save_split(split, labelled, data::make_split(labelled, {c.val_fraction, 0.0, c.seed}));
   for (const Arm& arm : c.arms) {
     const std::string dir = c.out + "/" + arm.name;
     const auto t0 = std::chrono::steady_clock::now();
     if (!fs::exists(dir + "/final.json")) {
-      std::fprintf(stderr, "study: final model %s on all the labelled images -> %s/model.wristssl\n", arm.name.c_str(),
-                   dir.c_str());
-      const train::ClassifierResult r =
-          train::run_classifier(arm_run_options(c, arm, dir, split, 1.0, c.seed, backbones, threads));
-      if (r.interrupted) throw std::runtime_error("interrupted in " + dir + "; rerun the same command to resume");
-      util::atomic_write(dir + "/final.json", json{{"best_epoch", r.best_epoch}, {"val_auroc", r.best_val_auroc},
-                                                   {"bundle", r.bundle_path}, {"seconds", seconds_since(t0)}}
+      std::fprintf(stderr,
+                   "study: final model %s on all the labelled images -> %s/model.wristssl\n",
+                   arm.name.c_str(), dir.c_str());
+      const train::ClassifierResult r = train::run_classifier(
+          arm_run_options(c, arm, dir, split, 1.0, c.seed, backbones, threads));
+      if (r.interrupted)
+        throw std::runtime_error("interrupted in " + dir + "; rerun the same command to resume");
+      util::atomic_write(dir + "/final.json", json{{"best_epoch", r.best_epoch},
+                                                   {"val_auroc", r.best_val_auroc},
+                                                   {"bundle", r.bundle_path},
+                                                   {"seconds", seconds_since(t0)}}
                                                   .dump(2));
       drop_checkpoint(dir);
       timing.add("final/" + arm.name, seconds_since(t0));
@@ -141,9 +162,11 @@ json run_study(const StudyConfig& c, int threads) {
 
   const data::Dataset labelled = load_labelled(c);
   write_folds(c, labelled);
-  std::fprintf(stderr, "study: %zu labelled images, %d folds x %zu seeds, %zu fractions, %zu arms\n",
+  std::fprintf(stderr,
+               "study: %zu labelled images, %d folds x %zu seeds, %zu fractions, %zu arms\n",
                labelled.records.size(), c.folds, c.seeds.size(), c.fractions.size(), c.arms.size());
-  const std::map<std::string, std::string> backbones = run_pretrainings(c, labelled, threads, timing);
+  const std::map<std::string, std::string> backbones =
+      run_pretrainings(c, labelled, threads, timing);
   const CvResults results = run_cross_validation(c, backbones, threads, timing);
   const json rows = arm_rows(c, results);
   const json paired = comparisons(c, results);

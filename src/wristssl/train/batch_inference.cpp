@@ -7,7 +7,8 @@
 
 namespace wristssl::train {
 
-torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& items, const InferenceInput& in,
+torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& items,
+                    const InferenceInput& in,
                     const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
   distributed::Group* group = distributed::group();
   const int64_t n = static_cast<int64_t>(items.size());
@@ -19,10 +20,13 @@ torch::Tensor infer(const data::PixelSource& pixels, const std::vector<int>& ite
     local.shard = false;
     torch::Tensor part = infer(pixels, mine, local, fn);
     if (part.size(0) != static_cast<int64_t>(mine.size()))
-      throw std::runtime_error("sharded inference: unreadable images among the items (filter them first)");
+      throw std::runtime_error(
+          "sharded inference: unreadable images among the items (filter them first)");
     const int64_t per = (n + w - 1) / w;  // rows per rank, padded
-    if (part.size(0) < per) part = torch::cat({part, torch::zeros({per - part.size(0), part.size(1)}, part.options())});
-    std::vector<torch::Tensor> all = group->all_gather(part.to(group->collective_device()).contiguous());
+    if (part.size(0) < per)
+      part = torch::cat({part, torch::zeros({per - part.size(0), part.size(1)}, part.options())});
+    std::vector<torch::Tensor> all =
+        group->all_gather(part.to(group->collective_device()).contiguous());
     for (torch::Tensor& a : all) a = a.cpu();
     torch::Tensor out = torch::empty({n, part.size(1)}, part.options());
     for (int64_t k = 0; k < n; ++k) out[k].copy_(all[static_cast<size_t>(k % w)][k / w]);

@@ -5,8 +5,8 @@
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
-#include <stdexcept>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 namespace wristssl::train {
@@ -45,10 +45,10 @@ std::string load_weights(const std::string& path, torch::nn::Module& module, con
 /// SHA-256 over the names and bytes of every parameter and buffer: equal fingerprints, equal weights.
 std::string weights_fingerprint(torch::nn::Module& module);
 
-/// When an epoch ends in a checkpoint, for pretraining and the classifier alike: after every epoch unless
-/// epochs are so short that saving would cost more than `share` of the training time; then once the
-/// training since the last save is 1 / `share` times the last save's duration. The first save is always
-/// due (nothing timed yet); callers also save after the last epoch and on a stop.
+/// When an epoch ends in a checkpoint, for pretraining and the classifier alike: after every epoch
+/// unless epochs are so short that saving would cost more than `share` of the training time; then
+/// once the training since the last save is 1 / `share` times the last save's duration. The first
+/// save is always due (nothing timed yet); callers also save after the last epoch and on a stop.
 class CheckpointPacer {
  public:
   explicit CheckpointPacer(double share) : share_(share) {}

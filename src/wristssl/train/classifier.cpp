@@ -15,21 +15,21 @@
 #include "wristssl/distributed/group.h"
 #include "wristssl/metrics/binary_metrics.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/train/batch_inference.h"
 #include "wristssl/train/checkpoint.h"
 #include "wristssl/train/options_json.h"
 #include "wristssl/train/pretrain.h"
 #include "wristssl/train/run_bundle.h"
-#include "wristssl/util/autocast.h"
-#include "wristssl/util/device.h"
-#include "wristssl/util/fs.h"
-#include "wristssl/util/stop_signal.h"
-#include "wristssl/util/progress.h"
-#include "wristssl/util/memory_format.h"
-#include "wristssl/train/batch_inference.h"
 #include "wristssl/train/run_identity.h"
 #include "wristssl/train/run_log.h"
 #include "wristssl/train/run_start.h"
 #include "wristssl/train/schedule.h"
+#include "wristssl/util/autocast.h"
+#include "wristssl/util/device.h"
+#include "wristssl/util/fs.h"
+#include "wristssl/util/memory_format.h"
+#include "wristssl/util/progress.h"
+#include "wristssl/util/stop_signal.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -287,7 +287,8 @@ void from_json(const json& j, ClassifierOptions& o) {
 
 namespace {
 
-// Checks the options and fills in what they leave to the run (crop size, the logistic probe's one epoch).
+// Checks the options and fills in what they leave to the run (crop size, the logistic probe's one
+// epoch).
 ClassifierOptions resolved_options(const ClassifierOptions& opt) {
   ClassifierOptions o = opt;
   if (o.out.empty()) throw std::runtime_error("train needs --out RUN_FOLDER");
@@ -301,7 +302,8 @@ ClassifierOptions resolved_options(const ClassifierOptions& opt) {
   }
   if (o.probe_method == "logistic") {
     if (o.probe_augment) {
-      throw std::runtime_error("the logistic probe fits frozen features: it cannot take --probe-augment");
+      throw std::runtime_error(
+          "the logistic probe fits frozen features: it cannot take --probe-augment");
     }
     o.probe_epochs = std::min(o.probe_epochs, 1);  // fitted to convergence in one step
   }
@@ -309,16 +311,19 @@ ClassifierOptions resolved_options(const ClassifierOptions& opt) {
   return o;
 }
 
-// One classifier run, in stages: prepare (data, class balance, config.json, model), restore (checkpoint, LP-FT's
-// batch-norm statistics), the epochs (probe on cached features or batches, then fine-tuning; validation; best
-// weights; checkpoints), finish (the best weights' threshold, calibration and refer band, and the bundle).
+// One classifier run, in stages: prepare (data, class balance, config.json, model), restore
+// (checkpoint, LP-FT's batch-norm statistics), the epochs (probe on cached features or batches,
+// then fine-tuning; validation; best weights; checkpoints), finish (the best weights' threshold,
+// calibration and refer band, and the bundle).
 class ClassifierTrainer {
  public:
   explicit ClassifierTrainer(const ClassifierOptions& options)
       : o_(resolved_options(options)),
         rule_(metrics::parse_threshold_rule(o_.threshold_rule)),
-        run_(start_run("classifier", o_.out, o_.threads, o_.precision, o_.dist_backend, o_.dist_timeout)) {
-    o_.threads = run_.threads;  // this rank's share, as config.json records it and the cache reads with
+        run_(start_run("classifier", o_.out, o_.threads, o_.precision, o_.dist_backend,
+                       o_.dist_timeout)) {
+    o_.threads =
+        run_.threads;  // this rank's share, as config.json records it and the cache reads with
     p_ = prepare(o_, true);
     num_classes_ = static_cast<int64_t>(p_.loaded.dataset.class_names.size());
   }
@@ -341,8 +346,8 @@ class ClassifierTrainer {
     config_ = record_run_config(run_, to_json(o_), resolved_json(),
                                 std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)),
                                 train_items_.size(), o_.out);
-    // The initial weights come from the run's seed; batch norm over the global batch when asked (for the
-    // whole run: the guard lives as long as the trainer).
+    // The initial weights come from the run's seed; batch norm over the global batch when asked
+    // (for the whole run: the guard lives as long as the trainer).
     torch::manual_seed(o_.seed);
     sync_bn_.emplace(o_.sync_bn);
     model_ = models::Classifier(num_classes_);
@@ -354,15 +359,16 @@ class ClassifierTrainer {
     infer_in_.shard = true;  // distributed: embeddings and validation scores in shards, gathered
   }
 
-  // Class weights from the training labels (the loss is weighted unless asked otherwise), and the training
-  // items: each once, or every class oversampled to the size of the largest ("balanced").
+  // Class weights from the training labels (the loss is weighted unless asked otherwise), and the
+  // training items: each once, or every class oversampled to the size of the largest ("balanced").
   void weigh_classes() {
     std::vector<double> counts(num_classes_, 0);
     for (int i : p_.train) counts[p_.labels[i]] += 1;
     weights_.assign(num_classes_, 1.0f);
     if (o_.imbalance == "weighted") {
       for (int64_t c = 0; c < num_classes_; ++c) {
-        weights_[c] = counts[c] > 0 ? static_cast<float>(p_.train.size() / (num_classes_ * counts[c])) : 0.0f;
+        weights_[c] =
+            counts[c] > 0 ? static_cast<float>(p_.train.size() / (num_classes_ * counts[c])) : 0.0f;
       }
     }
     class_weights_ = torch::tensor(weights_);
@@ -377,7 +383,8 @@ class ClassifierTrainer {
     std::mt19937_64 rng(o_.seed);
     for (auto& v : by_class) {
       if (v.empty()) continue;
-      for (size_t k = 0; k < largest; ++k) train_items_.push_back(v[k < v.size() ? k : rng() % v.size()]);
+      for (size_t k = 0; k < largest; ++k)
+        train_items_.push_back(v[k < v.size() ? k : rng() % v.size()]);
     }
   }
 
@@ -396,22 +403,28 @@ class ClassifierTrainer {
 
   // Probe: the head alone. Fine-tuning: two groups, the backbone (lr x backbone_lr_scale) and the head.
   std::unique_ptr<torch::optim::SGD> make_optimizer(bool probe) {
-    const auto options =
-        torch::optim::SGDOptions(probe ? o_.lr_probe : o_.lr_finetune).momentum(o_.momentum).weight_decay(o_.weight_decay);
+    const auto options = torch::optim::SGDOptions(probe ? o_.lr_probe : o_.lr_finetune)
+                             .momentum(o_.momentum)
+                             .weight_decay(o_.weight_decay);
     if (probe) return std::make_unique<torch::optim::SGD>(model_->head->parameters(), options);
     std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(model_->backbone->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
-    groups.emplace_back(model_->head->parameters(), std::make_unique<torch::optim::SGDOptions>(options));
+    groups.emplace_back(model_->backbone->parameters(),
+                        std::make_unique<torch::optim::SGDOptions>(options));
+    groups.emplace_back(model_->head->parameters(),
+                        std::make_unique<torch::optim::SGDOptions>(options));
     return std::make_unique<torch::optim::SGD>(std::move(groups), options);
   }
 
   void apply_lr(double lr, bool probe) {
     set_lr(*optimizer_, lr);
-    if (!probe) static_cast<torch::optim::SGDOptions&>(optimizer_->param_groups()[0].options()).lr(lr * o_.backbone_lr_scale);
+    if (!probe)
+      static_cast<torch::optim::SGDOptions&>(optimizer_->param_groups()[0].options())
+          .lr(lr * o_.backbone_lr_scale);
   }
 
-  // The checkpoint when there is one (with the optimizer of the phase it was taken in), LP-FT's batch-norm
-  // statistics before anything is trained, every rank on rank 0's weights, and the run log.
+  // The checkpoint when there is one (with the optimizer of the phase it was taken in), LP-FT's
+  // batch-norm statistics before anything is trained, every rank on rank 0's weights, and the run
+  // log.
   void restore() {
     ckpt_ = o_.out + "/checkpoint.pt";
     state_.kind = "classifier";
@@ -427,25 +440,32 @@ class ClassifierTrainer {
       optimizer_probe_ = peek.epoch < o_.probe_epochs;
       optimizer_ = make_optimizer(optimizer_probe_);
       state_ = load_checkpoint(ckpt_, *model_, optimizer_.get(), "classifier");
-      check_same_run(json::parse(state_.config_json), config_, kRunKeys, ckpt_, to_json(ClassifierOptions{}));
+      check_same_run(json::parse(state_.config_json), config_, kRunKeys, ckpt_,
+                     to_json(ClassifierOptions{}));
       extra_ = json::parse(state_.extra_json);
       if (o_.channels_last) util::to_channels_last(*model_);
       std::fprintf(stderr, "classifier: resuming %s after epoch %lld\n", ckpt_.c_str(),
                    static_cast<long long>(state_.epoch));
     }
     if (o_.bn_reestimate && state_.epoch == 0) {
-      // LP-FT: the backbone's batch-norm statistics are those of this data before anything is trained.
-      InferenceInput in{o_.crop_size, p_.mean, p_.stdev, run_.device, run_.compute.bf16, o_.channels_last};
+      // LP-FT: the backbone's batch-norm statistics are those of this data before anything is
+      // trained.
+      InferenceInput in{o_.crop_size, p_.mean,           p_.stdev,
+                        run_.device,  run_.compute.bf16, o_.channels_last};
       reestimate_batch_norm(*model_->backbone, pixels(), train_items_, in);
-      std::fprintf(stderr, "classifier: batch-norm statistics re-estimated on %zu training images\n",
+      std::fprintf(stderr,
+                   "classifier: batch-norm statistics re-estimated on %zu training images\n",
                    train_items_.size());
     }
     distributed::broadcast_module(*model_);
     if (run_.group) {
-      std::fprintf(stderr, "classifier: %d ranks x batch %d = global batch %d when fine-tuning%s\n", run_.world,
-                   o_.batch_size, run_.world * o_.batch_size, o_.sync_bn ? ", batch norm synchronised" : "");
+      std::fprintf(stderr, "classifier: %d ranks x batch %d = global batch %d when fine-tuning%s\n",
+                   run_.world, o_.batch_size, run_.world * o_.batch_size,
+                   o_.sync_bn ? ", batch norm synchronised" : "");
     }
-    if (run_.main) log_.emplace(o_.out, state_.step, state_.epoch, std::vector<std::string>{"step", "epoch", "loss", "lr"});
+    if (run_.main)
+      log_.emplace(o_.out, state_.step, state_.epoch,
+                   std::vector<std::string>{"step", "epoch", "loss", "lr"});
   }
 
   // One epoch; false when the run stops (resumably) after it.
@@ -474,15 +494,18 @@ class ClassifierTrainer {
   // The pooled 512-d features the head sees (not L2-normalised, unlike the kNN monitor's).
   torch::Tensor raw_features(const std::vector<int>& items) {
     model_->backbone->eval();
-    return infer(pixels(), items, infer_in_, [&](const torch::Tensor& x) { return model_->backbone->features(x); })
+    return infer(pixels(), items, infer_in_,
+                 [&](const torch::Tensor& x) { return model_->backbone->features(x); })
         .to(run_.device);
   }
 
-  // The probe on the frozen backbone's features without augmentation, computed once (BN in eval mode): a
-  // logistic regression fitted to convergence, or SGD epochs over the cached features. Returns the last lr.
+  // The probe on the frozen backbone's features without augmentation, computed once (BN in eval
+  // mode): a logistic regression fitted to convergence, or SGD epochs over the cached features.
+  // Returns the last lr.
   double train_probe_on_features(int64_t epoch, RunningMeans& means) {
     if (!train_features_.defined()) {
-      std::fprintf(stderr, "classifier: embedding %zu train and %zu val images with the frozen backbone\n",
+      std::fprintf(stderr,
+                   "classifier: embedding %zu train and %zu val images with the frozen backbone\n",
                    train_items_.size(), p_.val.size());
       train_features_ = raw_features(train_items_);
       val_features_ = raw_features(p_.val);
@@ -491,10 +514,13 @@ class ClassifierTrainer {
     for (int i : train_items_) tl.push_back(p_.labels[i]);
     const torch::Tensor targets_all = torch::tensor(tl, torch::kLong);
     if (o_.probe_method == "logistic") {
-      const auto [l2, ce] = fit_logistic_head(*model_->head, train_features_, targets_all, val_features_, val_labels_,
-                                              class_weights_, o_.probe_l2);
+      const auto [l2, ce] =
+          fit_logistic_head(*model_->head, train_features_, targets_all, val_features_, val_labels_,
+                            class_weights_, o_.probe_l2);
       means.add("loss", ce);
-      std::fprintf(stderr, "classifier: logistic probe fitted (L2 penalty %g, chosen on validation; training loss %.4f)\n",
+      std::fprintf(stderr,
+                   "classifier: logistic probe fitted (L2 penalty %g, chosen on validation; "
+                   "training loss %.4f)\n",
                    l2, ce);
       return 0;
     }
@@ -510,8 +536,10 @@ class ClassifierTrainer {
     for (int64_t s = 0; s < steps; ++s) {
       lr = LrSchedule{o_.lr_probe, 0.0, 0, o_.probe_epochs * steps}.at(epoch * steps + s);
       apply_lr(lr, true);
-      const torch::Tensor idx = perm.narrow(0, s * o_.batch_size, std::min<int64_t>(o_.batch_size, n - s * o_.batch_size));
-      const torch::Tensor logits = model_->head->forward(train_features_.index_select(0, idx.to(run_.device)));
+      const torch::Tensor idx = perm.narrow(
+          0, s * o_.batch_size, std::min<int64_t>(o_.batch_size, n - s * o_.batch_size));
+      const torch::Tensor logits =
+          model_->head->forward(train_features_.index_select(0, idx.to(run_.device)));
       const torch::Tensor loss = torch::nn::functional::cross_entropy(
           logits, targets_all.index_select(0, idx).to(run_.device),
           torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights_.to(run_.device)));
@@ -521,8 +549,8 @@ class ClassifierTrainer {
       ++state_.step;
       means.add("loss", loss.item<double>());
       if (log_) {
-        log_->step({std::to_string(state_.step), std::to_string(epoch + 1), format_number(loss.item<double>()),
-                    format_number(lr)});
+        log_->step({std::to_string(state_.step), std::to_string(epoch + 1),
+                    format_number(loss.item<double>()), format_number(lr)});
       }
     }
     return lr;
@@ -534,7 +562,8 @@ class ClassifierTrainer {
     lo.views = 1;
     lo.workers = o_.workers;
     lo.seed = o_.seed;
-    lo.drop_last = run_.world > 1 || static_cast<int>(train_items_.size()) > o_.batch_size;  // BN needs > 1 image
+    lo.drop_last = run_.world > 1 ||
+                   static_cast<int>(train_items_.size()) > o_.batch_size;  // BN needs > 1 image
     lo.rank = distributed::rank();
     lo.world = run_.world;
     lo.augment = data::AugmentOptions::preset(o_.augment, o_.crop_size);
@@ -543,10 +572,13 @@ class ClassifierTrainer {
     return lo;
   }
 
-  // An epoch over augmented batches: the probe with --probe-augment (backbone frozen, its batch-norm statistics
-  // those of pretraining), or fine-tuning, data-parallel across ranks. Returns the last lr.
+  // An epoch over augmented batches: the probe with --probe-augment (backbone frozen, its
+  // batch-norm statistics those of pretraining), or fine-tuning, data-parallel across ranks.
+  // Returns the last lr.
   double train_on_batches(int64_t epoch, bool probe, RunningMeans& means) {
-    if (!loader_) loader_ = std::make_unique<data::BatchLoader>(pixels(), train_items_, p_.labels, loader_options());
+    if (!loader_)
+      loader_ =
+          std::make_unique<data::BatchLoader>(pixels(), train_items_, p_.labels, loader_options());
     if (probe) {
       model_->backbone->eval();
       model_->head->train();
@@ -564,7 +596,8 @@ class ClassifierTrainer {
     double lr = 0;
     while (auto b = loader_->next()) {
       const int64_t warmup = probe ? 0 : o_.warmup_epochs * steps;
-      lr = LrSchedule{lr_peak, 0.0, warmup, phase_epochs * steps}.at(phase_epoch * steps + b->index);
+      lr =
+          LrSchedule{lr_peak, 0.0, warmup, phase_epochs * steps}.at(phase_epoch * steps + b->index);
       apply_lr(lr, probe);
       torch::Tensor x = b->views[0].to(run_.device);
       if (o_.channels_last) x = util::channels_last(x);
@@ -577,14 +610,17 @@ class ClassifierTrainer {
           logits.to(torch::kFloat), b->labels.to(run_.device),
           torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights_.to(run_.device)));
       optimizer_->zero_grad();
-      distributed::GradientReducer reducer(*model_);  // data-parallel: the ranks' batches make one global batch
+      distributed::GradientReducer reducer(
+          *model_);  // data-parallel: the ranks' batches make one global batch
       loss.backward();
       reducer.finish();
       optimizer_->step();
       ++state_.step;
       const double l = distributed::sum_over_ranks({loss.item<double>()})[0] / run_.world;
       means.add("loss", l);
-      if (log_) log_->step({std::to_string(state_.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
+      if (log_)
+        log_->step({std::to_string(state_.step), std::to_string(epoch + 1), format_number(l),
+                    format_number(lr)});
       bar.update(static_cast<size_t>(b->index + 1));
     }
     bar.finish();
@@ -613,12 +649,14 @@ class ClassifierTrainer {
             {"lr", lr}};
   }
 
-  // Best by validation AUROC (binary) or accuracy; ties keep the earlier epoch. The best weights go to model.pt.
+  // Best by validation AUROC (binary) or accuracy; ties keep the earlier epoch. The best weights go
+  // to model.pt.
   void keep_if_best(int64_t epoch, const json& row) {
     const double val_auroc = row["val_auroc"].is_null() ? kNaN : row["val_auroc"].get<double>();
     const double val_acc = row["val_accuracy"].get<double>();
-    const bool better = num_classes_ == 2 && !std::isnan(val_auroc) ? val_auroc > extra_["best_auroc"].get<double>()
-                                                                     : val_acc > extra_["best_accuracy"].get<double>();
+    const bool better = num_classes_ == 2 && !std::isnan(val_auroc)
+                            ? val_auroc > extra_["best_auroc"].get<double>()
+                            : val_acc > extra_["best_accuracy"].get<double>();
     if (!better) return;
     extra_["best_auroc"] = std::isnan(val_auroc) ? -1.0 : val_auroc;
     extra_["best_accuracy"] = val_acc;
@@ -626,10 +664,10 @@ class ClassifierTrainer {
     if (run_.main) save_weights(o_.out + "/model.pt", *model_, "classifier", config_.dump());
   }
 
-  // The epoch's log row and checkpoint: as the pacer says (a 10%-label run's epochs take about a second, a
-  // checkpoint a quarter of one), after the last epoch, and on a stop. A crash replays the epochs since (bit for
-  // bit, from the checkpoint's generator state), and model.pt, written at every better epoch, is rewritten by the
-  // replay. False when the run stops here.
+  // The epoch's log row and checkpoint: as the pacer says (a 10%-label run's epochs take about a
+  // second, a checkpoint a quarter of one), after the last epoch, and on a stop. A crash replays
+  // the epochs since (bit for bit, from the checkpoint's generator state), and model.pt, written at
+  // every better epoch, is rewritten by the replay. False when the run stops here.
   bool end_epoch(int64_t epoch, const json& row) {
     state_.epoch = epoch + 1;
     state_.batch_in_epoch = 0;
@@ -669,7 +707,9 @@ class ClassifierTrainer {
       try {
         result_.threshold = metrics::select_threshold(val_labels_, vs.positive, rule_);
       } catch (const std::exception& e) {
-        std::fprintf(stderr, "classifier: cannot choose a threshold on validation (%s); using 0.5\n", e.what());
+        std::fprintf(stderr,
+                     "classifier: cannot choose a threshold on validation (%s); using 0.5\n",
+                     e.what());
       }
     }
     result_.best_val_auroc = extra_["best_auroc"].get<double>();
@@ -683,14 +723,18 @@ class ClassifierTrainer {
                            {"val_accuracy", extra_["best_accuracy"]}};
     if (num_classes_ == 2) {
       // Calibration and the refer band, on the same validation logits (z1 - z0: the log-odds).
-      const torch::Tensor margin_t = (val_logits.select(1, 1) - val_logits.select(1, 0)).to(torch::kDouble).contiguous();
-      const std::vector<double> margins(margin_t.data_ptr<double>(), margin_t.data_ptr<double>() + margin_t.numel());
+      const torch::Tensor margin_t =
+          (val_logits.select(1, 1) - val_logits.select(1, 0)).to(torch::kDouble).contiguous();
+      const std::vector<double> margins(margin_t.data_ptr<double>(),
+                                        margin_t.data_ptr<double>() + margin_t.numel());
       threshold_json["decision"] =
-          fit_decision(val_labels_, margins, result_.threshold, metrics::threshold_rule_name(rule_), o_.refer_fraction);
+          fit_decision(val_labels_, margins, result_.threshold, metrics::threshold_rule_name(rule_),
+                       o_.refer_fraction);
     }
     util::atomic_write(o_.out + "/threshold.json", threshold_json.dump(2));
-    std::fprintf(stderr, "classifier: best epoch %d (val AUROC %.4f); threshold %.4f (%s on validation)\n",
-                 result_.best_epoch, result_.best_val_auroc, result_.threshold, o_.threshold_rule.c_str());
+    std::fprintf(
+        stderr, "classifier: best epoch %d (val AUROC %.4f); threshold %.4f (%s on validation)\n",
+        result_.best_epoch, result_.best_val_auroc, result_.threshold, o_.threshold_rule.c_str());
     if (num_classes_ == 2) {
       report_decision(threshold_json["decision"]);
       result_.bundle_path = write_run_bundle(o_.out).path;
@@ -700,9 +744,11 @@ class ClassifierTrainer {
 
   static void report_decision(const json& d) {
     std::fprintf(stderr,
-                 "classifier: temperature %.3f (ECE on validation %.3f -> %.3f); calibrated threshold %.4f; refer band "
+                 "classifier: temperature %.3f (ECE on validation %.3f -> %.3f); calibrated "
+                 "threshold %.4f; refer band "
                  "[%.4f, %.4f)\n",
-                 d["calibration"]["temperature"].get<double>(), d["calibration"].value("ece_before", 0.0),
+                 d["calibration"]["temperature"].get<double>(),
+                 d["calibration"].value("ece_before", 0.0),
                  d["calibration"].value("ece_after", 0.0), d["threshold"].get<double>(),
                  d["refer_band"]["lo"].get<double>(), d["refer_band"]["hi"].get<double>());
   }
@@ -734,6 +780,8 @@ class ClassifierTrainer {
 
 }  // namespace
 
-ClassifierResult run_classifier(const ClassifierOptions& options) { return ClassifierTrainer(options).run(); }
+ClassifierResult run_classifier(const ClassifierOptions& options) {
+  return ClassifierTrainer(options).run();
+}
 
 }  // namespace wristssl::train

@@ -6,7 +6,8 @@
 
 namespace wristssl::train {
 
-KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& query, int max_images) {
+KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& query,
+                     int max_images) {
   auto spaced = [](const std::vector<int>& v, size_t n) {
     if (v.size() <= n) return v;
     std::vector<int> out;
@@ -17,16 +18,18 @@ KnnSets cap_knn_sets(const std::vector<int>& memory, const std::vector<int>& que
   return {spaced(memory, total * 3 / 4), spaced(query, total - total * 3 / 4)};
 }
 
-torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& items,
-                    const InferenceInput& in) {
+torch::Tensor embed(models::ResNet18Impl& backbone, const data::PixelSource& pixels,
+                    const std::vector<int>& items, const InferenceInput& in) {
   backbone.eval();
   namespace F = torch::nn::functional;
-  return F::normalize(infer(pixels, items, in, [&](const torch::Tensor& x) { return backbone.features(x); }),
-                      F::NormalizeFuncOptions().dim(1));
+  return F::normalize(
+      infer(pixels, items, in, [&](const torch::Tensor& x) { return backbone.features(x); }),
+      F::NormalizeFuncOptions().dim(1));
 }
 
-KnnResult knn_monitor(models::ResNet18Impl& backbone, const data::PixelSource& pixels, const std::vector<int>& memory,
-                      const std::vector<int>& query, const std::vector<int>& labels, int k, const InferenceInput& in) {
+KnnResult knn_monitor(models::ResNet18Impl& backbone, const data::PixelSource& pixels,
+                      const std::vector<int>& memory, const std::vector<int>& query,
+                      const std::vector<int>& labels, int k, const InferenceInput& in) {
   std::vector<int> mem_ok, query_ok;
   for (int i : memory) {
     if (pixels.ok(i) && labels[i] >= 0) mem_ok.push_back(i);
@@ -47,7 +50,8 @@ KnnResult knn_monitor(models::ResNet18Impl& backbone, const data::PixelSource& p
   const torch::Tensor mem_labels = torch::tensor(ml, torch::kLong);
   const int64_t kk = std::min<int64_t>(k, m.size(0));
   const auto [sims, idx] = torch::matmul(q, m.t()).topk(kk, 1);  // [Q, k]
-  const torch::Tensor votes = torch::zeros({q.size(0), num_classes}).scatter_add_(1, mem_labels.index({idx}), (sims / 0.07).exp());
+  const torch::Tensor votes = torch::zeros({q.size(0), num_classes})
+                                  .scatter_add_(1, mem_labels.index({idx}), (sims / 0.07).exp());
   const torch::Tensor pred = votes.argmax(1);
   int64_t correct = 0;
   const auto* p = pred.data_ptr<int64_t>();
@@ -61,7 +65,9 @@ KnnResult knn_monitor(models::ResNet18Impl& backbone, const data::PixelSource& p
   if (num_classes == 2) {
     const torch::Tensor share = (votes.select(1, 1) / votes.sum(1)).to(torch::kDouble).contiguous();
     try {
-      r.auroc = metrics::auroc(query_labels, std::vector<double>(share.data_ptr<double>(), share.data_ptr<double>() + share.numel()));
+      r.auroc = metrics::auroc(
+          query_labels,
+          std::vector<double>(share.data_ptr<double>(), share.data_ptr<double>() + share.numel()));
     } catch (const std::exception&) {
       // one class among the queries: no AUROC
     }

@@ -19,21 +19,21 @@
 #include "wristssl/losses/nt_xent.h"
 #include "wristssl/models/moco.h"
 #include "wristssl/models/simclr.h"
-#include "wristssl/train/checkpoint.h"
-#include "wristssl/train/tune.h"
-#include "wristssl/train/options_json.h"
-#include "wristssl/util/autocast.h"
-#include "wristssl/util/device.h"
-#include "wristssl/util/fs.h"
-#include "wristssl/util/progress.h"
-#include "wristssl/util/stop_signal.h"
-#include "wristssl/util/memory_format.h"
 #include "wristssl/train/batch_inference.h"
+#include "wristssl/train/checkpoint.h"
 #include "wristssl/train/knn_monitor.h"
+#include "wristssl/train/options_json.h"
 #include "wristssl/train/run_identity.h"
 #include "wristssl/train/run_log.h"
 #include "wristssl/train/run_start.h"
 #include "wristssl/train/schedule.h"
+#include "wristssl/train/tune.h"
+#include "wristssl/util/autocast.h"
+#include "wristssl/util/device.h"
+#include "wristssl/util/fs.h"
+#include "wristssl/util/memory_format.h"
+#include "wristssl/util/progress.h"
+#include "wristssl/util/stop_signal.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -116,19 +116,23 @@ PretrainOptions resolved_options(const PretrainOptions& opt) {
   return o;
 }
 
-// Per-epoch extras sized to the epoch: the kNN monitor (auto interval) and the checkpoint, each kept near this
-// share of the training time. The first epoch's monitor and every checkpoint are timed.
+// Per-epoch extras sized to the epoch: the kNN monitor (auto interval) and the checkpoint, each
+// kept near this share of the training time. The first epoch's monitor and every checkpoint are
+// timed.
 constexpr double kExtrasShare = 0.05;
 
-// One pretraining run, in stages: prepare (data and the pretraining/monitor sets, tune-first, config.json, the
-// model and its optimizer, the loader), restore (checkpoint, rank 0's weights everywhere), the epochs (steps,
-// the kNN monitor, checkpoints; a stop saves mid-epoch), finish (backbone.pt and summary.json).
+// One pretraining run, in stages: prepare (data and the pretraining/monitor sets, tune-first,
+// config.json, the model and its optimizer, the loader), restore (checkpoint, rank 0's weights
+// everywhere), the epochs (steps, the kNN monitor, checkpoints; a stop saves mid-epoch), finish
+// (backbone.pt and summary.json).
 class PretrainTrainer {
  public:
   explicit PretrainTrainer(const PretrainOptions& options)
       : o_(resolved_options(options)),
-        run_(start_run("pretrain", o_.out, o_.threads, o_.precision, o_.dist_backend, o_.dist_timeout)) {
-    o_.threads = run_.threads;  // this rank's share, as config.json records it and the cache reads with
+        run_(start_run("pretrain", o_.out, o_.threads, o_.precision, o_.dist_backend,
+                       o_.dist_timeout)) {
+    o_.threads =
+        run_.threads;  // this rank's share, as config.json records it and the cache reads with
   }
 
   PretrainResult run() {
@@ -143,10 +147,12 @@ class PretrainTrainer {
   }
 
  private:
-  // Data: the cache at image_size; val / test images of a given split stay out of pretraining. Then, on an
-  // untuned machine, a long run measures its compute configuration first, and config.json.
+  // Data: the cache at image_size; val / test images of a given split stay out of pretraining.
+  // Then, on an untuned machine, a long run measures its compute configuration first, and
+  // config.json.
   void prepare_data() {
-    loaded_ = data::load_pixels(o_.data, data::cache_options(o_.cache_dir, o_.image_size, o_.threads), o_.limit);
+    loaded_ = data::load_pixels(
+        o_.data, data::cache_options(o_.cache_dir, o_.image_size, o_.threads), o_.limit);
     const data::Dataset& ds = loaded_.dataset;
     labels_.resize(ds.records.size());
     for (size_t i = 0; i < ds.records.size(); ++i) labels_[i] = ds.records[i].label;
@@ -161,30 +167,30 @@ class PretrainTrainer {
       }
     }
     if (!ds.labelled()) knn_memory_.clear();
-    // A long run on an untuned machine measures its compute configuration first (about half a minute), once
-    // per machine: every later command reads the result.
+    // A long run on an untuned machine measures its compute configuration first (about half a
+    // minute), once per machine: every later command reads the result.
     if (run_.world == 1 &&
-        should_tune_first(o_.threads, o_.precision, 2.0 * o_.epochs * static_cast<double>(train_items_.size()))) {
-      std::fprintf(stderr, "pretrain: a long run on an untuned machine: measuring the compute configuration first\n");
+        should_tune_first(o_.threads, o_.precision,
+                          2.0 * o_.epochs * static_cast<double>(train_items_.size()))) {
+      std::fprintf(stderr,
+                   "pretrain: a long run on an untuned machine: measuring the compute "
+                   "configuration first\n");
       run_tune(TuneOptions());
       reset_compute(run_, "pretrain", o_.precision);
     }
     std::tie(mean_, stdev_) = data::pixel_stats(*loaded_.pixels);
-    const json resolved = {{"device", run_.device.str()},
-                           {"bf16", run_.compute.bf16},
-                           {"threads", run_.compute.threads},
-                           {"normalization", {{"mean", mean_}, {"std", stdev_}}},
-                           {"images", ds.records.size()},
-                           {"pretrain_images", train_items_.size()},
-                           {"unreadable", loaded_.unreadable},
-                           {"torch_version", TORCH_VERSION}};
+    const json resolved = {
+        {"device", run_.device.str()},      {"bf16", run_.compute.bf16},
+        {"threads", run_.compute.threads},  {"normalization", {{"mean", mean_}, {"std", stdev_}}},
+        {"images", ds.records.size()},      {"pretrain_images", train_items_.size()},
+        {"unreadable", loaded_.unreadable}, {"torch_version", TORCH_VERSION}};
     config_ = record_run_config(run_, to_json(o_), resolved,
                                 std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)),
                                 train_items_.size(), o_.out);
   }
 
-  // The split may be of another dataset (e.g. the labelled evaluation subset, while pretraining reads every
-  // image): images are matched by their canonical path. Val and test images stay out.
+  // The split may be of another dataset (e.g. the labelled evaluation subset, while pretraining
+  // reads every image): images are matched by their canonical path. Val and test images stay out.
   void items_from_split() {
     const data::Dataset& ds = loaded_.dataset;
     const std::map<std::string, data::Part> parts = data::read_split_parts(o_.split);
@@ -193,14 +199,17 @@ class PretrainTrainer {
       const auto it = parts.find(data::canonical_path(ds.records[i].path));
       const data::Part part = it == parts.end() ? data::Part::kTrain : it->second;
       if (part == data::Part::kTrain) train_items_.push_back(static_cast<int>(i));
-      if (it != parts.end() && part == data::Part::kTrain) knn_memory_.push_back(static_cast<int>(i));
+      if (it != parts.end() && part == data::Part::kTrain)
+        knn_memory_.push_back(static_cast<int>(i));
       if (part == data::Part::kVal) knn_query_.push_back(static_cast<int>(i));
       excluded += part != data::Part::kTrain;
     }
-    std::fprintf(stderr, "pretrain: %zu val/test images of %s kept out of pretraining\n", excluded, o_.split.c_str());
+    std::fprintf(stderr, "pretrain: %zu val/test images of %s kept out of pretraining\n", excluded,
+                 o_.split.c_str());
   }
 
-  // Model and optimizer (the initial weights come from the run's seed), and the loader of two views per image.
+  // Model and optimizer (the initial weights come from the run's seed), and the loader of two views
+  // per image.
   void prepare_model() {
     torch::manual_seed(o_.seed);
     sync_bn_.emplace(o_.sync_bn);  // for the whole run: the guard lives as long as the trainer
@@ -210,16 +219,19 @@ class PretrainTrainer {
       std::fprintf(stderr, "pretrain: %d tensors initialised from %s\n", n, o_.init.c_str());
     }
     model_->to(run_.device);
-    // MoCo: the model above is the query encoder; its momentum copy and the queue of negatives live beside it
-    // in one module, which is what checkpoints save and resume.
+    // MoCo: the model above is the query encoder; its momentum copy and the queue of negatives live
+    // beside it in one module, which is what checkpoints save and resume.
     if (o_.method == "moco") {
-      moco_ = models::MoCo(
-          model_, models::MoCoOptions().queue_size(o_.moco_queue).momentum(o_.moco_momentum).key_splits(o_.moco_key_splits));
+      moco_ = models::MoCo(model_, models::MoCoOptions()
+                                       .queue_size(o_.moco_queue)
+                                       .momentum(o_.moco_momentum)
+                                       .key_splits(o_.moco_key_splits));
     }
     if (o_.channels_last) util::to_channels_last(trained());
     optimizer_ = std::make_unique<torch::optim::SGD>(
-        model_->parameters(),
-        torch::optim::SGDOptions(o_.lr).momentum(o_.momentum).weight_decay(o_.optimizer == "lars" ? 0.0 : o_.weight_decay));
+        model_->parameters(), torch::optim::SGDOptions(o_.lr)
+                                  .momentum(o_.momentum)
+                                  .weight_decay(o_.optimizer == "lars" ? 0.0 : o_.weight_decay));
     data::LoaderOptions lo;
     lo.batch_size = o_.batch_size;
     lo.views = 2;
@@ -233,7 +245,8 @@ class PretrainTrainer {
     lo.std = stdev_;
     loader_ = std::make_unique<data::BatchLoader>(*loaded_.pixels, train_items_, labels_, lo);
     steps_per_epoch_ = loader_->batches_per_epoch();
-    schedule_ = {o_.lr, o_.lr_min, o_.warmup_epochs * steps_per_epoch_, o_.epochs * steps_per_epoch_};
+    schedule_ = {o_.lr, o_.lr_min, o_.warmup_epochs * steps_per_epoch_,
+                 o_.epochs * steps_per_epoch_};
   }
 
   // What checkpoints save and resume: the model, or MoCo's query and key encoders and queue.
@@ -245,26 +258,33 @@ class PretrainTrainer {
     state_.config_json = config_.dump();
     if (fs::exists(ckpt_)) {
       state_ = load_checkpoint(ckpt_, trained(), optimizer_.get(), state_.kind);
-      check_same_run(json::parse(state_.config_json), config_, kRunKeys, ckpt_, to_json(PretrainOptions{}));
+      check_same_run(json::parse(state_.config_json), config_, kRunKeys, ckpt_,
+                     to_json(PretrainOptions{}));
       partial_ = RunningMeans::from_json(state_.extra_json);
       if (o_.channels_last) util::to_channels_last(trained());
-      std::fprintf(stderr, "pretrain: resuming %s at epoch %lld, batch %lld (step %lld)\n", ckpt_.c_str(),
-                   static_cast<long long>(state_.epoch + 1), static_cast<long long>(state_.batch_in_epoch),
+      std::fprintf(stderr, "pretrain: resuming %s at epoch %lld, batch %lld (step %lld)\n",
+                   ckpt_.c_str(), static_cast<long long>(state_.epoch + 1),
+                   static_cast<long long>(state_.batch_in_epoch),
                    static_cast<long long>(state_.step));
     }
-    // Every rank starts from rank 0's weights (fresh or resumed: the checkpoint is read by every rank).
+    // Every rank starts from rank 0's weights (fresh or resumed: the checkpoint is read by every
+    // rank).
     distributed::broadcast_module(trained());
     if (run_.group) {
-      std::fprintf(stderr, "pretrain: %d ranks x batch %d = global batch %d%s\n", run_.world, o_.batch_size,
-                   run_.world * o_.batch_size, o_.sync_bn ? ", batch norm synchronised" : ", batch norm per rank");
+      std::fprintf(stderr, "pretrain: %d ranks x batch %d = global batch %d%s\n", run_.world,
+                   o_.batch_size, run_.world * o_.batch_size,
+                   o_.sync_bn ? ", batch norm synchronised" : ", batch norm per rank");
     }
-    if (run_.main) log_.emplace(o_.out, state_.step, state_.epoch, std::vector<std::string>{"step", "epoch", "loss", "lr"});
+    if (run_.main)
+      log_.emplace(o_.out, state_.step, state_.epoch,
+                   std::vector<std::string>{"step", "epoch", "loss", "lr"});
     result_.epochs_done = state_.epoch;
     result_.steps = state_.step;
   }
 
   // The contrastive loss of one batch of two views; `keys` gets MoCo's keys.
-  torch::Tensor loss_of(const torch::Tensor& x, const torch::Tensor& z, int64_t n, torch::Tensor& keys) {
+  torch::Tensor loss_of(const torch::Tensor& x, const torch::Tensor& z, int64_t n,
+                        torch::Tensor& keys) {
     if (moco_) {
       // Symmetric MoCo: each view's query against the other view's key, the queue as negatives.
       {
@@ -274,11 +294,13 @@ class PretrainTrainer {
       const torch::Tensor positives = torch::cat({keys.narrow(0, n, n), keys.narrow(0, 0, n)});
       return losses::info_nce_queue(z, positives, moco_->queue, o_.temperature);
     }
-    // Distributed: this rank's pairs against the negatives of the global batch (embeddings gathered with their
-    // gradients), gradients averaged over the ranks: the same step as one process with the global batch.
+    // Distributed: this rank's pairs against the negatives of the global batch (embeddings gathered
+    // with their gradients), gradients averaged over the ranks: the same step as one process with
+    // the global batch.
     const bool dcl = o_.method == "dcl";
-    return run_.group ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o_.temperature, dcl)
-                      : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o_.temperature, dcl);
+    return run_.group
+               ? losses::nt_xent_global(z.narrow(0, 0, n), z.narrow(0, n, n), o_.temperature, dcl)
+               : losses::nt_xent(z.narrow(0, 0, n), z.narrow(0, n, n), o_.temperature, dcl);
   }
 
   // One optimisation step; returns the global batch's loss.
@@ -306,7 +328,8 @@ class PretrainTrainer {
       moco_->enqueue(run_.group ? distributed::all_gather_with_grad(keys) : keys);
     }
     ++state_.step;
-    // The logged loss is the global batch's; a stop asked of any rank stops them all at the same step.
+    // The logged loss is the global batch's; a stop asked of any rank stops them all at the same
+    // step.
     const std::vector<double> reduced =
         distributed::sum_over_ranks({loss.item<double>(), util::stop_requested() ? 1.0 : 0.0});
     if (reduced[1] > 0) util::request_stop(true);
@@ -319,8 +342,8 @@ class PretrainTrainer {
   // One epoch; false when the run stops (resumably) during or after it.
   bool run_epoch(int64_t epoch) {
     loader_->start_epoch(epoch, state_.batch_in_epoch);
-    util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o_.epochs), steps_per_epoch_,
-                       "batches", run_.main ? stderr : nullptr);
+    util::Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o_.epochs),
+                       steps_per_epoch_, "batches", run_.main ? stderr : nullptr);
     const auto t0 = std::chrono::steady_clock::now();
     int64_t images = 0, steps = 0;
     distributed::reset_comm_stats();
@@ -335,7 +358,9 @@ class PretrainTrainer {
       images += batch->views[0].size(0) * run_.world;
       ++steps;
       state_.batch_in_epoch = batch->index + 1;
-      if (log_) log_->step({std::to_string(state_.step), std::to_string(epoch + 1), format_number(l), format_number(lr)});
+      if (log_)
+        log_->step({std::to_string(state_.step), std::to_string(epoch + 1), format_number(l),
+                    format_number(lr)});
       char extra[64];
       std::snprintf(extra, sizeof(extra), "loss %.4f", partial_.mean("loss"));
       bar.update(static_cast<size_t>(state_.batch_in_epoch), extra);
@@ -359,8 +384,9 @@ class PretrainTrainer {
       log_->flush();
       save_checkpoint(ckpt_, trained(), optimizer_.get(), state_);
     }
-    std::fprintf(stderr, "\npretrain: %s at step %lld; checkpoint saved; rerun the same command to resume\n",
-                 step_limit() ? "step limit reached" : "stopped", static_cast<long long>(state_.step));
+    std::fprintf(
+        stderr, "\npretrain: %s at step %lld; checkpoint saved; rerun the same command to resume\n",
+        step_limit() ? "step limit reached" : "stopped", static_cast<long long>(state_.step));
     result_.steps = state_.step;
     result_.interrupted = true;
   }
@@ -385,20 +411,24 @@ class PretrainTrainer {
     return metrics;
   }
 
-  // The kNN monitor when due: every knn_every epochs, or (auto) after the first epoch, the last, and in between
-  // once its last cost is at most kExtrasShare of the training time since.
+  // The kNN monitor when due: every knn_every epochs, or (auto) after the first epoch, the last,
+  // and in between once its last cost is at most kExtrasShare of the training time since.
   void monitor(int64_t epoch, double seconds, json& metrics) {
     train_seconds_since_knn_ += seconds;
     pacer_.trained(seconds);
     const bool last_epoch = epoch + 1 == o_.epochs;
-    const bool knn_due = o_.knn_every > 0 ? (epoch + 1) % o_.knn_every == 0
-                         : o_.knn_every < 0 && (!knn_done_ || last_epoch ||
-                                                knn_seconds_ <= kExtrasShare * train_seconds_since_knn_);
+    const bool knn_due =
+        o_.knn_every > 0
+            ? (epoch + 1) % o_.knn_every == 0
+            : o_.knn_every < 0 && (!knn_done_ || last_epoch ||
+                                   knn_seconds_ <= kExtrasShare * train_seconds_since_knn_);
     if (!run_.main || !knn_due || knn_memory_.empty() || knn_query_.empty()) return;
     const auto k0 = std::chrono::steady_clock::now();
     KnnSets sets = cap_knn_sets(knn_memory_, knn_query_, o_.knn_max);
-    const InferenceInput in{o_.crop_size, mean_, stdev_, run_.device, run_.compute.bf16, o_.channels_last};
-    const KnnResult knn = knn_monitor(*model_->backbone, *loaded_.pixels, sets.memory, sets.query, labels_, o_.knn_k, in);
+    const InferenceInput in{o_.crop_size,      mean_,           stdev_, run_.device,
+                            run_.compute.bf16, o_.channels_last};
+    const KnnResult knn = knn_monitor(*model_->backbone, *loaded_.pixels, sets.memory, sets.query,
+                                      labels_, o_.knn_k, in);
     metrics["knn_accuracy"] = knn.accuracy;
     if (!std::isnan(knn.auroc)) metrics["knn_auroc"] = knn.auroc;
     model_->train();
@@ -408,8 +438,9 @@ class PretrainTrainer {
     train_seconds_since_knn_ = 0;
   }
 
-  // The epoch's log row and checkpoint: as the pacer says (kExtrasShare of the training time), after the last
-  // epoch, and on a stop (Ctrl-C, SIGTERM, --max-steps). False when the run stops here.
+  // The epoch's log row and checkpoint: as the pacer says (kExtrasShare of the training time),
+  // after the last epoch, and on a stop (Ctrl-C, SIGTERM, --max-steps). False when the run stops
+  // here.
   bool end_epoch(int64_t epoch, json& metrics) {
     state_.epoch = epoch + 1;
     state_.batch_in_epoch = 0;
@@ -450,15 +481,17 @@ class PretrainTrainer {
     result_.fingerprint = weights_fingerprint(*model_->backbone);
     if (!run_.main) return result_;
     save_weights(result_.backbone_path, *model_->backbone, "backbone", backbone_config.dump());
-    util::atomic_write(o_.out + "/summary.json", json{{"epochs", state_.epoch},
-                                                      {"steps", state_.step},
-                                                      {"first_loss", result_.first_loss},
-                                                      {"last_epoch_loss", result_.last_epoch_loss},
-                                                      {"backbone", result_.backbone_path},
-                                                      {"backbone_sha256_of_weights", result_.fingerprint}}
-                                                     .dump(2));
-    std::fprintf(stderr, "pretrain: done, %lld epochs, %lld steps; backbone %s\n", static_cast<long long>(state_.epoch),
-                 static_cast<long long>(state_.step), result_.backbone_path.c_str());
+    util::atomic_write(o_.out + "/summary.json",
+                       json{{"epochs", state_.epoch},
+                            {"steps", state_.step},
+                            {"first_loss", result_.first_loss},
+                            {"last_epoch_loss", result_.last_epoch_loss},
+                            {"backbone", result_.backbone_path},
+                            {"backbone_sha256_of_weights", result_.fingerprint}}
+                           .dump(2));
+    std::fprintf(stderr, "pretrain: done, %lld epochs, %lld steps; backbone %s\n",
+                 static_cast<long long>(state_.epoch), static_cast<long long>(state_.step),
+                 result_.backbone_path.c_str());
     return result_;
   }
 
@@ -488,6 +521,8 @@ class PretrainTrainer {
 
 }  // namespace
 
-PretrainResult run_pretrain(const PretrainOptions& options) { return PretrainTrainer(options).run(); }
+PretrainResult run_pretrain(const PretrainOptions& options) {
+  return PretrainTrainer(options).run();
+}
 
 }  // namespace wristssl::train

@@ -4,7 +4,8 @@
 
 namespace wristssl::train {
 
-void require_same_run(const nlohmann::json& config, const std::vector<std::string>& keys, size_t training_images) {
+void require_same_run(const nlohmann::json& config, const std::vector<std::string>& keys,
+                      size_t training_images) {
   distributed::Group* group = distributed::group();
   if (!group) return;
   for (const std::string& key : keys)

@@ -52,7 +52,8 @@ void truncate_csv(const std::string& path, int64_t limit) {
   std::string line, out;
   bool header = true;
   while (std::getline(in, line)) {
-    if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= limit)) out += line + "\n";
+    if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= limit))
+      out += line + "\n";
     header = false;
   }
   util::atomic_write(path, out);
@@ -63,14 +64,16 @@ void truncate_jsonl(const std::string& path, int64_t max_epoch) {
   std::istringstream in(util::read_text(path));
   std::string line, out;
   while (std::getline(in, line)) {
-    if (!line.empty() && json::parse(line).value("epoch", int64_t{0}) <= max_epoch) out += line + "\n";
+    if (!line.empty() && json::parse(line).value("epoch", int64_t{0}) <= max_epoch)
+      out += line + "\n";
   }
   util::atomic_write(path, out);
 }
 
 }  // namespace
 
-RunLog::RunLog(const std::string& folder, int64_t step, int64_t epoch, std::vector<std::string> step_columns)
+RunLog::RunLog(const std::string& folder, int64_t step, int64_t epoch,
+               std::vector<std::string> step_columns)
     : folder_(folder) {
   const std::string steps = folder + "/steps.csv";
   truncate_csv(steps, step);
@@ -92,7 +95,8 @@ void RunLog::step(const std::vector<std::string>& values) {
 
 void RunLog::epoch(const json& metrics) {
   flush();
-  // metrics.jsonl: one JSON object per epoch; metrics.csv: the scalar columns of the first row written.
+  // metrics.jsonl: one JSON object per epoch; metrics.csv: the scalar columns of the first row
+  // written.
   const std::string jsonl = folder_ + "/metrics.jsonl";
   std::string text = fs::exists(jsonl) ? util::read_text(jsonl) : "";
   util::atomic_write(jsonl, text + metrics.dump() + "\n");
@@ -104,8 +108,11 @@ void RunLog::epoch(const json& metrics) {
       if (v.is_number() || v.is_string()) metric_columns_.push_back(k);
     }
     std::sort(metric_columns_.begin(), metric_columns_.end(),
-              [](const std::string& a, const std::string& b) { return (a == "epoch") > (b == "epoch") || (a != "epoch" && b != "epoch" && a < b); });
-    for (size_t i = 0; i < metric_columns_.size(); ++i) table += (i ? "," : "") + metric_columns_[i];
+              [](const std::string& a, const std::string& b) {
+                return (a == "epoch") > (b == "epoch") || (a != "epoch" && b != "epoch" && a < b);
+              });
+    for (size_t i = 0; i < metric_columns_.size(); ++i)
+      table += (i ? "," : "") + metric_columns_[i];
     table += "\n";
   } else if (metric_columns_.empty()) {
     std::istringstream head(table.substr(0, table.find('\n')));
@@ -113,7 +120,9 @@ void RunLog::epoch(const json& metrics) {
   }
   for (size_t i = 0; i < metric_columns_.size(); ++i) {
     const json v = metrics.value(metric_columns_[i], json());
-    table += (i ? "," : "") + (v.is_number() ? format_number(v.get<double>()) : v.is_string() ? v.get<std::string>() : "");
+    table += (i ? "," : "") + (v.is_number()   ? format_number(v.get<double>())
+                               : v.is_string() ? v.get<std::string>()
+                                               : "");
   }
   util::atomic_write(csv, table + "\n");
 }

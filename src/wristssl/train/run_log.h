@@ -1,6 +1,6 @@
 #pragma once
-// What a run folder logs as training goes (steps.csv, metrics.csv, metrics.jsonl), kept consistent across a
-// resume, and the per-epoch running means a mid-epoch checkpoint carries.
+// What a run folder logs as training goes (steps.csv, metrics.csv, metrics.jsonl), kept consistent
+// across a resume, and the per-epoch running means a mid-epoch checkpoint carries.
 
 #include <cstdint>
 #include <fstream>
@@ -24,12 +24,13 @@ class RunningMeans {
   std::map<std::string, std::pair<double, int64_t>> sums_;
 };
 
-/// steps.csv (per step), metrics.csv and metrics.jsonl (per epoch) in a run folder. On construction,
-/// rows past the checkpoint (step > `step`, epoch > `epoch`) are dropped, so a resumed run never
-/// duplicates lines written after the last checkpoint.
+/// steps.csv (per step), metrics.csv and metrics.jsonl (per epoch) in a run folder. On
+/// construction, rows past the checkpoint (step > `step`, epoch > `epoch`) are dropped, so a
+/// resumed run never duplicates lines written after the last checkpoint.
 class RunLog {
  public:
-  RunLog(const std::string& folder, int64_t step, int64_t epoch, std::vector<std::string> step_columns);
+  RunLog(const std::string& folder, int64_t step, int64_t epoch,
+         std::vector<std::string> step_columns);
   void step(const std::vector<std::string>& values);
   void epoch(const nlohmann::json& metrics);
   void flush();

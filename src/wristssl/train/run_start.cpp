@@ -7,10 +7,12 @@
 
 namespace wristssl::train {
 
-RunStart start_run(const std::string& who, const std::string& out, int threads, const std::string& precision,
-                   const std::string& dist_backend, int dist_timeout) {
+RunStart start_run(const std::string& who, const std::string& out, int threads,
+                   const std::string& precision, const std::string& dist_backend,
+                   int dist_timeout) {
   RunStart run;
-  // Distributed: every rank runs the trainer on its share of each global batch; rank 0 alone writes.
+  // Distributed: every rank runs the trainer on its share of each global batch; rank 0 alone
+  // writes.
   run.group = distributed::init({dist_backend, dist_timeout});
   run.main = distributed::is_main();
   run.world = distributed::world_size();
@@ -25,7 +27,8 @@ void reset_compute(RunStart& run, const std::string& who, const std::string& pre
   run.device = distributed::device_for_rank(run.compute.device);
 }
 
-nlohmann::json record_run_config(const RunStart& run, nlohmann::json options, const nlohmann::json& resolved,
+nlohmann::json record_run_config(const RunStart& run, nlohmann::json options,
+                                 const nlohmann::json& resolved,
                                  const std::vector<std::string>& run_keys, size_t training_images,
                                  const std::string& out) {
   nlohmann::json config = std::move(options);

@@ -46,7 +46,8 @@ std::string utc_now() {
 }  // namespace
 
 TimedSimclrStep::TimedSimclrStep(bool bf, bool cl) : bf16(bf), channels_last(cl) {
-  if (cl) util::to_channels_last(*model);  // in place: the optimizer's parameters stay the same tensors
+  if (cl)
+    util::to_channels_last(*model);  // in place: the optimizer's parameters stay the same tensors
   model->train();
 }
 

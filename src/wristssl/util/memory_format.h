@@ -23,8 +23,8 @@ inline at::Tensor channels_last(const at::Tensor& t) {
   return at::empty_like(t, t.options(), at::MemoryFormat::ChannelsLast).copy_(t);
 }
 
-/// Converts the 4-D parameters of `module` to channels-last memory in place (set_data: the optimiser and any
-/// hooks keep the same parameter objects).
+/// Converts the 4-D parameters of `module` to channels-last memory in place (set_data: the
+/// optimiser and any hooks keep the same parameter objects).
 inline void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters()) {

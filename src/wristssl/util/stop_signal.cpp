@@ -20,8 +20,8 @@ void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  // Restart interrupted system calls (reads in the loaders, accept in the services): the signal is only a
-  // request, polled where stopping is safe.
+  // Restart interrupted system calls (reads in the loaders, accept in the services): the signal is
+  // only a request, polled where stopping is safe.
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
