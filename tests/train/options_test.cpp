@@ -50,35 +50,83 @@ TEST(PretrainOptions, ARunsConfigJsonIsAConfig) {
 // Every field of each options struct, written out here from the struct's declaration (not from the
 // visitor that serialises it), each with a value other than its default: a field the visitor
 // forgets, misnames or fails to read back shows up below by name.
-#define WRISTSSL_CLASSIFIER_FIELDS(X)                                                              \
-  X(out, std::string("o"))                                                                         \
-  X(split, std::string("s.json")) X(val_fraction, 0.2) X(test_fraction, 0.25)                      \
-      X(cache_dir, std::string("c")) X(limit, size_t{9}) X(image_size, 96) X(crop_size, 80)        \
-          X(backbone, std::string("b.pt")) X(init, std::string("random")) X(probe_epochs, 3) X(    \
-              finetune_epochs, 4) X(batch_size, 5) X(lr_probe, 0.5) X(lr_finetune, 0.25)           \
-              X(momentum, 0.8) X(weight_decay, 0.002) X(probe_augment, true) X(                    \
-                  probe_method, std::string("logistic")) X(probe_l2, 0.125) X(bn_reestimate, true) \
-                  X(warmup_epochs, 2) X(backbone_lr_scale, 0.3) X(augment, std::string("paper"))   \
-                      X(imbalance, std::string("none")) X(label_fraction, 0.1)                     \
-                          X(threshold_rule, std::string("sensitivity:0.9")) X(refer_fraction, 0.2) \
-                              X(sync_bn, true) X(dist_backend, std::string("gloo"))                \
-                                  X(dist_timeout, 60) X(precision, std::string("bf16"))            \
-                                      X(channels_last, false) X(seed, uint64_t{77}) X(threads, 3)  \
-                                          X(workers, 1) X(bootstrap, 100)
+// clang-format off: one field per line (clang-format reflows a macro body unpredictably)
+#define WRISTSSL_CLASSIFIER_FIELDS(X)               \
+  X(out, std::string("o"))                          \
+  X(split, std::string("s.json"))                   \
+  X(val_fraction, 0.2)                              \
+  X(test_fraction, 0.25)                            \
+  X(cache_dir, std::string("c"))                    \
+  X(limit, size_t{9})                               \
+  X(image_size, 96)                                 \
+  X(crop_size, 80)                                  \
+  X(backbone, std::string("b.pt"))                  \
+  X(init, std::string("random"))                    \
+  X(probe_epochs, 3)                                \
+  X(finetune_epochs, 4)                             \
+  X(batch_size, 5)                                  \
+  X(lr_probe, 0.5)                                  \
+  X(lr_finetune, 0.25)                              \
+  X(momentum, 0.8)                                  \
+  X(weight_decay, 0.002)                            \
+  X(probe_augment, true)                            \
+  X(probe_method, std::string("logistic"))          \
+  X(probe_l2, 0.125)                                \
+  X(bn_reestimate, true)                            \
+  X(warmup_epochs, 2)                               \
+  X(backbone_lr_scale, 0.3)                         \
+  X(augment, std::string("paper"))                  \
+  X(imbalance, std::string("none"))                 \
+  X(label_fraction, 0.1)                            \
+  X(threshold_rule, std::string("sensitivity:0.9")) \
+  X(refer_fraction, 0.2)                            \
+  X(sync_bn, true)                                  \
+  X(dist_backend, std::string("gloo"))              \
+  X(dist_timeout, 60)                               \
+  X(precision, std::string("bf16"))                 \
+  X(channels_last, false)                           \
+  X(seed, uint64_t{77})                             \
+  X(threads, 3)                                     \
+  X(workers, 1)                                     \
+  X(bootstrap, 100)
 
-#define WRISTSSL_PRETRAIN_FIELDS(X)                                                                \
-  X(out, std::string("o"))                                                                         \
-  X(split, std::string("s.json")) X(cache_dir, std::string("c")) X(limit, size_t{9})               \
-      X(image_size, 96) X(crop_size, 80) X(epochs, 7) X(batch_size, 6) X(lr, 0.5) X(lr_min, 0.01)  \
-          X(warmup_epochs, 3) X(momentum, 0.8) X(weight_decay, 0.002)                              \
-              X(optimizer, std::string("lars")) X(temperature, 0.3) X(method, std::string("moco")) \
-                  X(moco_queue, 128) X(moco_momentum, 0.95) X(moco_key_splits, 4)                  \
-                      X(head, std::string("linear")) X(augment, std::string("paper"))              \
-                          X(precision, std::string("bf16")) X(channels_last, false)                \
-                              X(init, std::string("tv.pt")) X(seed, uint64_t{77}) X(threads, 3)    \
-                                  X(workers, 1) X(prefetch, 5) X(knn_k, 7) X(knn_max, 99)          \
-                                      X(knn_every, 3) X(max_steps, 11) X(sync_bn, true)            \
-                                          X(dist_backend, std::string("gloo")) X(dist_timeout, 60)
+#define WRISTSSL_PRETRAIN_FIELDS(X)    \
+  X(out, std::string("o"))             \
+  X(split, std::string("s.json"))      \
+  X(cache_dir, std::string("c"))       \
+  X(limit, size_t{9})                  \
+  X(image_size, 96)                    \
+  X(crop_size, 80)                     \
+  X(epochs, 7)                         \
+  X(batch_size, 6)                     \
+  X(lr, 0.5)                           \
+  X(lr_min, 0.01)                      \
+  X(warmup_epochs, 3)                  \
+  X(momentum, 0.8)                     \
+  X(weight_decay, 0.002)               \
+  X(optimizer, std::string("lars"))    \
+  X(temperature, 0.3)                  \
+  X(method, std::string("moco"))       \
+  X(moco_queue, 128)                   \
+  X(moco_momentum, 0.95)               \
+  X(moco_key_splits, 4)                \
+  X(head, std::string("linear"))       \
+  X(augment, std::string("paper"))     \
+  X(precision, std::string("bf16"))    \
+  X(channels_last, false)              \
+  X(init, std::string("tv.pt"))        \
+  X(seed, uint64_t{77})                \
+  X(threads, 3)                        \
+  X(workers, 1)                        \
+  X(prefetch, 5)                       \
+  X(knn_k, 7)                          \
+  X(knn_max, 99)                       \
+  X(knn_every, 3)                      \
+  X(max_steps, 11)                     \
+  X(sync_bn, true)                     \
+  X(dist_backend, std::string("gloo")) \
+  X(dist_timeout, 60)
+// clang-format on
 
 #define WRISTSSL_SET(field, value) o.field = value;
 #define WRISTSSL_KEY(field, value) #field,
