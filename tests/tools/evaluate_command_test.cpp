@@ -7,17 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "cli_test_util.h"
 #include "commands.h"
 #include "wristssl/study/evaluate.h"
 
 namespace wristssl::cli {
 namespace {
 
-// A command line written as one string, split at spaces (none of these values holds one).
-std::vector<std::string> words(const std::string& line) {
-  std::istringstream in(line);
-  return {std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
-}
+using testing::words;
 
 TEST(CliEvaluate, InternalRunAndPart) {
   const study::EvaluateOptions o = parse_evaluate({"--run", "runs/c", "--part", "val"});

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cli_test_util.h"
 #include "commands.h"
 #include "test_paths.h"  // the test helper adds no include path for tests/
 #include "wristssl/train/pretrain.h"
@@ -14,16 +15,10 @@
 namespace wristssl::cli {
 namespace {
 
-// A command line written as one string, split at spaces (none of these values holds one).
-std::vector<std::string> words(const std::string& line) {
-  std::istringstream in(line);
-  return {std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
-}
+using testing::words;
 
 std::string write_config(const std::string& text) {
-  const std::string path = testing::temp_dir("cli_pretrain") + "/pretrain.json";
-  util::atomic_write(path, text);
-  return path;
+  return testing::write_config("pretrain", text);
 }
 
 TEST(CliPretrain, FlagsSetTheOptions) {

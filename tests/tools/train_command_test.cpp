@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cli_test_util.h"
 #include "commands.h"
 #include "test_paths.h"  // the test helper adds no include path for tests/
 #include "wristssl/train/classifier.h"
@@ -14,17 +15,9 @@
 namespace wristssl::cli {
 namespace {
 
-// A command line written as one string, split at spaces (none of these values holds one).
-std::vector<std::string> words(const std::string& line) {
-  std::istringstream in(line);
-  return {std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
-}
+using testing::words;
 
-std::string write_config(const std::string& text) {
-  const std::string path = testing::temp_dir("cli_train") + "/train.json";
-  util::atomic_write(path, text);
-  return path;
-}
+std::string write_config(const std::string& text) { return testing::write_config("train", text); }
 
 TEST(CliTrain, FlagsSetTheOptions) {
   const train::ClassifierOptions o = parse_train(words(
