@@ -1,5 +1,6 @@
 #pragma once
-// What the command-line tests share: a command line written as one string, and a config file to point
+// What the command-line tests share: a command line written as one string, and a config file to
+// point
 // --config at.
 
 #include <iterator>
