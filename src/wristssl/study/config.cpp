@@ -25,12 +25,25 @@ const char* const kKeys[] = {
   throw std::runtime_error("study config: " + why);
 }
 
-void refuse_unknown_keys(const json& cfg) {
-  if (!cfg.is_object()) refuse("must be a JSON object");
+// Throws "PREFIX..." naming what is wrong when `cfg` is not an object or holds a key that `keys`
+// does not list (a typo would otherwise leave a default in place silently).
+template <size_t N>
+void refuse_unknown_keys(const json& cfg, const char* const (&keys)[N], const std::string& prefix) {
+  if (!cfg.is_object()) throw std::runtime_error(prefix + "must be a JSON object");
   for (const auto& item : cfg.items()) {
-    if (std::find(std::begin(kKeys), std::end(kKeys), item.key()) == std::end(kKeys)) {
-      refuse("unknown key '" + item.key() + "'");
+    if (std::find(std::begin(keys), std::end(keys), item.key()) == std::end(keys)) {
+      throw std::runtime_error(prefix + "unknown key '" + item.key() + "'");
     }
+  }
+}
+
+// `parse` of the JSON file at `path`; any error is prefixed by the path.
+template <class Parse>
+auto parse_file(const std::string& path, Parse&& parse) {
+  try {
+    return parse(json::parse(util::read_text(path)));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
   }
 }
 
@@ -142,7 +155,7 @@ std::vector<std::string> StudyConfig::used_pretrainings() const {
 }
 
 StudyConfig parse_study_config(const json& cfg) {
-  refuse_unknown_keys(cfg);
+  refuse_unknown_keys(cfg, kKeys, "study config: ");
   StudyConfig c;
   c.source = cfg;
   if (!cfg.contains("out") || !cfg["out"].is_string())
@@ -181,11 +194,7 @@ StudyConfig parse_study_config(const json& cfg) {
 }
 
 StudyConfig read_study_config(const std::string& path) {
-  try {
-    return parse_study_config(json::parse(util::read_text(path)));
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": " + e.what());
-  }
+  return parse_file(path, [](const json& j) { return parse_study_config(j); });
 }
 
 StudyConfig quick_study_config() { return parse_study_config(json::parse(kStudyQuickConfig)); }
@@ -237,13 +246,7 @@ const char* const kProtocolKeys[] = {"out",        "data",       "pretrain_data"
                                      "classifier", "baseline",   "bootstrap",     "description"};
 
 ProtocolConfig parse_protocol_config(const json& cfg, const std::string& path) {
-  if (!cfg.is_object()) throw std::runtime_error("must be a JSON object");
-  for (const auto& item : cfg.items()) {
-    if (std::find(std::begin(kProtocolKeys), std::end(kProtocolKeys), item.key()) ==
-        std::end(kProtocolKeys)) {
-      throw std::runtime_error("unknown key '" + item.key() + "'");
-    }
-  }
+  refuse_unknown_keys(cfg, kProtocolKeys, "");
   ProtocolConfig c;
   c.source = cfg;
   c.path = path;
@@ -280,11 +283,7 @@ ProtocolConfig parse_protocol_config(const json& cfg, const std::string& path) {
 }  // namespace
 
 ProtocolConfig read_protocol_config(const std::string& path) {
-  try {
-    return parse_protocol_config(json::parse(util::read_text(path)), path);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": " + e.what());
-  }
+  return parse_file(path, [&](const json& j) { return parse_protocol_config(j, path); });
 }
 
 }  // namespace wristssl::study

@@ -181,9 +181,8 @@ ReferCounts write_scores(const Context& cx, const Scored& s, const models::Decis
 // metrics_<part>.json: every metric with its interval, the calibration and the refer band; also
 // printed.
 json write_metrics(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_t unreadable,
-                   const ReferCounts& n) {
+                   const models::DecisionRule& rule, const ReferCounts& n) {
   const json& d = cx.bundle->manifest.at("decision");
-  const models::DecisionRule rule = models::DecisionRule::from_json(d);
   metrics::ReportOptions ro;
   ro.threshold = rule.threshold;
   ro.threshold_source = "frozen in " + cx.bundle->id() + " (" + d.value("rule", std::string("?")) +
@@ -267,9 +266,8 @@ void add_error_gallery(const EvaluateOptions& eo, const Context& cx, const Score
 
 // report.html: the metrics, curves, calibration, refer band and error gallery for a clinician.
 void write_evaluation_report(const EvaluateOptions& eo, const Context& cx, const Scored& s,
-                             size_t unreadable, const json& out) {
+                             size_t unreadable, const models::DecisionRule& rule, const json& out) {
   const json& d = cx.bundle->manifest.at("decision");
-  const models::DecisionRule rule = models::DecisionRule::from_json(d);
   report::ReportInputs in;
   in.title = cx.kind == "external evaluation" ? "wristssl external evaluation report"
                                               : "wristssl fracture detection report";
@@ -310,8 +308,8 @@ json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_
   const models::DecisionRule rule =
       models::DecisionRule::from_json(cx.bundle->manifest.at("decision"));
   const ReferCounts n = write_scores(cx, s, rule);
-  const json out = write_metrics(eo, cx, s, unreadable, n);
-  if (eo.report) write_evaluation_report(eo, cx, s, unreadable, out);
+  const json out = write_metrics(eo, cx, s, unreadable, rule, n);
+  if (eo.report) write_evaluation_report(eo, cx, s, unreadable, rule, out);
   return out;
 }
 

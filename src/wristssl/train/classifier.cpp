@@ -343,9 +343,8 @@ class ClassifierTrainer {
 
   void prepare_training() {
     weigh_classes();
-    config_ = record_run_config(run_, to_json(o_), resolved_json(),
-                                std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)),
-                                train_items_.size(), o_.out);
+    config_ = record_run_config(run_, to_json(o_), resolved_json(), kRunKeys, train_items_.size(),
+                                o_.out);
     // The initial weights come from the run's seed; batch norm over the global batch when asked
     // (for the whole run: the guard lives as long as the trainer).
     torch::manual_seed(o_.seed);

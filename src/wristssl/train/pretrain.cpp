@@ -184,9 +184,7 @@ class PretrainTrainer {
         {"threads", run_.compute.threads},  {"normalization", {{"mean", mean_}, {"std", stdev_}}},
         {"images", ds.records.size()},      {"pretrain_images", train_items_.size()},
         {"unreadable", loaded_.unreadable}, {"torch_version", TORCH_VERSION}};
-    config_ = record_run_config(run_, to_json(o_), resolved,
-                                std::vector<std::string>(std::begin(kRunKeys), std::end(kRunKeys)),
-                                train_items_.size(), o_.out);
+    config_ = record_run_config(run_, to_json(o_), resolved, kRunKeys, train_items_.size(), o_.out);
   }
 
   // The split may be of another dataset (e.g. the labelled evaluation subset, while pretraining

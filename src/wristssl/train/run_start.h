@@ -4,8 +4,10 @@
 // up the compute (threads, device, precision); and, once the trainer has resolved its options,
 // record them as RUN/config.json after checking that every rank would train the same run.
 
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "wristssl/distributed/group.h"
@@ -38,5 +40,14 @@ nlohmann::json record_run_config(const RunStart& run, nlohmann::json options,
                                  const nlohmann::json& resolved,
                                  const std::vector<std::string>& run_keys, size_t training_images,
                                  const std::string& out);
+/// The same for a trainer's array of run keys (kRunKeys).
+template <size_t N>
+nlohmann::json record_run_config(const RunStart& run, nlohmann::json options,
+                                 const nlohmann::json& resolved, const char* const (&run_keys)[N],
+                                 size_t training_images, const std::string& out) {
+  return record_run_config(run, std::move(options), resolved,
+                           std::vector<std::string>(std::begin(run_keys), std::end(run_keys)),
+                           training_images, out);
+}
 
 }  // namespace wristssl::train
