@@ -6,5 +6,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 command -v node >/dev/null || { echo "skip: node not installed"; exit 77; }
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-"$1" "$dir"
-/usr/bin/python3 "$here/export_check.py" "$dir" "$here/../node/run_onnx.js"
+# Average pooling (the paper's ResNet), then log-sum-exp pooling of the fracture log-odds map.
+for pooling in mean lse; do
+  rm -rf "${dir:?}"/*
+  echo "pooling: $pooling"
+  if [[ $pooling == lse ]]; then "$1" "$dir" lse; else "$1" "$dir"; fi
+  /usr/bin/python3 "$here/export_check.py" "$dir" "$here/../node/run_onnx.js"
+done

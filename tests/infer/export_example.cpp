@@ -1,12 +1,15 @@
 // Writes a bundle of a randomly initialised classifier (random batch-norm statistics), its three
 // exports, two inputs (one not square, batch 2; one square) and the native model's logits for them,
 // for export_check.py to compare. Also runs the TorchScript export in LibTorch. Usage:
-// export_example DIR
+// export_example DIR [lse]: with "lse", the model pools its per-location fracture log-odds by
+// log-sum-exp (models::Pooling), which TorchScript and ONNX carry and the torchvision state dict
+// cannot (its export is refused, and checked to be).
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 #include "wristssl/infer/export.h"
 #include "wristssl/models/classifier.h"
@@ -24,16 +27,31 @@ void write_raw(const std::string& path, const torch::Tensor& t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: export_example DIR\n");
+  const bool lse = argc == 3 && std::string(argv[2]) == "lse";
+  if (argc != 2 && !lse) {
+    std::fprintf(stderr, "usage: export_example DIR [lse]\n");
     return 2;
   }
   using namespace wristssl;
   const std::string dir = argv[1];
-  models::Bundle b = train::untrained_bundle(96, 96, 21, "export-test");
+  models::Pooling pooling;
+  if (lse) pooling = {"lse", 3.0};
+  models::Bundle b = train::untrained_bundle(96, 96, 21, "export-test", pooling);
   models::write_bundle(b, dir + "/model.wristssl");
-  for (const char* f : {"torchscript", "onnx", "torchvision"}) {
+  for (const char* f : {"torchscript", "onnx"}) {
     infer::export_model(dir + "/model.wristssl", f, dir + "/model." + f);
+  }
+  try {
+    infer::export_model(dir + "/model.wristssl", "torchvision", dir + "/model.torchvision");
+    if (lse) {
+      std::fprintf(stderr,
+                   "export_example: the torchvision export of an lse model was not refused\n");
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    if (!lse) throw;
+    std::fprintf(stderr, "export_example: torchvision export refused as it must be: %s\n",
+                 e.what());
   }
   models::Classifier net = models::classifier_from_bundle(b);
   torch::NoGradGuard no_grad;

@@ -67,6 +67,72 @@ TEST(StudyWork, CountsEachUsedPretrainingAndEveryFineTuningRun) {
   EXPECT_GT(study_training_views(fracatlas, 1050, 2605), 2 * 2 * 18 * 2605.0);
 }
 
+TEST(StudyPretraining, SupervisedTransferStartsFromTheOneItNamesOnThePoolsLabels) {
+  const StudyConfig cfg = parse_study_config(nlohmann::json::parse(R"({
+    "out": "o", "data": "d", "pretrain_data": {"data": "pool.csv", "boxes": "yolo"}, "image_size": 192,
+    "seed": 4, "val_fraction": 0.2, "folds": 5, "seeds": [4], "fractions": [1.0],
+    "pretrainings": {"dcl": {"method": "dcl", "epochs": 18},
+                     "sup": {"method": "supervised", "pretraining": "dcl", "image_size": 320, "crop_size": 160,
+                             "crops": "native", "pooling": "lse", "box_loss": 1, "probe_epochs": 0,
+                             "finetune_epochs": 6}},
+    "arms": [{"name": "scratch", "init": "random"},
+             {"name": "sup-ft", "init": "simclr", "pretraining": "sup", "image_size": 320}]})"));
+  // The arm uses "sup", which starts from "dcl": both run.
+  EXPECT_EQ(cfg.used_pretrainings(), (std::vector<std::string>{"dcl", "sup"}));
+  const train::ClassifierOptions co =
+      study_supervised_options(cfg, "sup", {{"dcl", "o/pretrain-dcl/backbone.pt"}});
+  EXPECT_EQ(co.out, "o/pretrain-sup");
+  EXPECT_EQ(co.split, "o/pretrain-sup/split.json");
+  EXPECT_EQ(co.data.data, "pool.csv");
+  EXPECT_EQ(co.data.boxes, "yolo");
+  EXPECT_EQ(co.init, "simclr");
+  EXPECT_EQ(co.backbone, "o/pretrain-dcl/backbone.pt");
+  EXPECT_EQ(co.image_size, 320);
+  EXPECT_EQ(co.crops, "native");
+  EXPECT_EQ(co.box_loss, 1.0);
+  EXPECT_EQ(co.finetune_epochs, 6);
+  EXPECT_EQ(co.seed, 4u);
+  EXPECT_EQ(co.test_fraction, 0.0);
+  EXPECT_EQ(cfg.arm("sup-ft").image_size, 320);
+  EXPECT_EQ(cfg.arm("scratch").image_size, 0);  // the study's
+  // By hand, 1,000 labelled and 2,000 pool images: a fold trains on 1,000 x 4/5 x 0.8 = 640, 5
+  // folds; scratch and sup-ft 10 epochs (the default) each: 2 x 5 x 10 x 640 = 64,000; dcl 2 views
+  // x 18 epochs x 2,000 = 72,000; sup 6 epochs x 2,000 x 0.8 (its validation share kept out) =
+  // 9,600.
+  EXPECT_NEAR(study_training_views(cfg, 1000, 2000), 64000 + 72000 + 9600, 1e-6);
+  EXPECT_THROW(study_pretrain_options(cfg, "sup"), std::runtime_error);
+  EXPECT_THROW(study_supervised_options(cfg, "dcl", {}), std::runtime_error);
+}
+
+TEST(StudyPretraining, ASupervisedPretrainingIsCheckedLikeAnArm) {
+  auto parse = [](const std::string& sup) {
+    return parse_study_config(
+        nlohmann::json::parse(R"({"out": "o", "data": "d", "pretrain_data": "p",
+      "pretrainings": {"sup": )" +
+                              sup + R"(}, "arms": [{"name": "scratch", "init": "random"},
+      {"name": "t", "init": "simclr", "pretraining": "sup"}]})"));
+  };
+  EXPECT_NO_THROW(parse(R"({"method": "supervised"})"));
+  auto message = [&](const std::string& sup) {
+    try {
+      parse(sup);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_NE(message(R"({"method": "supervised", "finetune_epoch": 3})").find("finetune_epoch"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"method": "supervised", "pretraining": "dcl"})")
+                .find("'dcl', which is not configured"),
+            std::string::npos);
+  EXPECT_EQ(message(R"({"method": "supervised", "crops": "tiles"})"),
+            "study config: pretraining 'sup': --crops must be resized or native");
+  EXPECT_EQ(
+      message(R"({"method": "supervised", "crops": "native", "pooling": "lse", "box_loss": 1})"),
+      "study config: pretraining 'sup': --box-loss needs --crops native and --boxes FOLDER");
+}
+
 TEST(StudyPretraining, TheStudysSeedUnlessThePretrainingSetsItsOwn) {
   const StudyConfig cfg = parse_study_config(nlohmann::json::parse(R"({
     "out": "runs/s", "data": "d", "pretrain_data": "p", "seed": 7, "image_size": 192, "cache_dir": "c",

@@ -29,6 +29,11 @@ void add_dataset_options(CLI::App& cmd, data::DatasetOptions& o, std::string& la
   cmd.add_option("--group-column", o.group_column, "manifest: group column (patient)")
       ->capture_default_str();
   cmd.add_option("--where", o.where, "manifest: keep rows where column=value (repeatable)");
+  cmd.add_option("--boxes", o.boxes,
+                 "folder of YOLO box files, <image stem>.txt (FracAtlas: annotations/yolo)");
+  cmd.add_option("--box-class", o.box_class,
+                 "class index of the fracture boxes (-1: every box; GRAZPEDWRI-DX: 3)")
+      ->capture_default_str();
 }
 
 void parse_command(const std::vector<std::string>& args,

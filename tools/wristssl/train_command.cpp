@@ -69,6 +69,20 @@ CLI::App* add_options(CLI::App& app, Args& a) {
       ->capture_default_str();
   cmd->add_option("--crop-size", o.crop_size, "training crop (0: the image size)")
       ->capture_default_str();
+  cmd->add_option("--crops", o.crops,
+                  "resized (a share of the image resized to --crop-size) | native (crops at the "
+                  "cached pixel scale, on a box or on bone; whole images scored)")
+      ->capture_default_str();
+  cmd->add_option("--pooling", o.pooling,
+                  "mean | lse (log-sum-exp of the per-location fracture log-odds)")
+      ->capture_default_str();
+  cmd->add_option("--pool-sharpness", o.pool_sharpness, "r of lse pooling")->capture_default_str();
+  cmd->add_option("--box-loss", o.box_loss,
+                  "weight of the per-location loss on the training images' boxes (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--boxes", o.data.boxes, "folder of YOLO box files, <image stem>.txt");
+  cmd->add_option("--box-class", o.data.box_class, "class index of the fracture boxes (-1: all)")
+      ->capture_default_str();
   cmd->add_option("--workers", o.workers, "loader threads")->capture_default_str();
   cmd->add_option("--precision", o.precision, "auto|fp32|bf16")->capture_default_str();
   cmd->add_option("--seed", o.seed, "seed")->capture_default_str();

@@ -62,6 +62,64 @@ void gaussian_blur(float* img, int n, double sigma) {
   }
 }
 
+// The crop centre (cx, cy) as the guide asks: inside the allowed range so that a drawn box lies
+// well within the crop, or the brightest of several random positions. The draws come from `rng`
+// after the crop's size, so a guide-less view is unchanged.
+void place_crop(const uint16_t* src, int size, double cw, double ch, const CropGuide& g, Rng& rng,
+                double& cx, double& cy) {
+  if (g.boxes && !g.boxes->empty()) {
+    const Box& b =
+        (*g.boxes)[static_cast<size_t>(rng.uniform() * g.boxes->size()) % g.boxes->size()];
+    auto axis = [&](double lo_box, double hi_box, double side) {
+      const double m = 0.15 * side;  // the box's far edge at least this far inside
+      const double lo = std::max(side / 2, hi_box * size - side / 2 + m);
+      const double hi = std::min(size - side / 2, lo_box * size + side / 2 - m);
+      if (lo <= hi) return rng.uniform(lo, hi);
+      // The box is larger than the crop allows (or at the image's edge): centred on it.
+      return std::clamp((lo_box + hi_box) / 2 * size, side / 2, size - side / 2);
+    };
+    cx = axis(b.x0, b.x1, cw);
+    cy = axis(b.y0, b.y1, ch);
+    return;
+  }
+  if (g.bone_candidates <= 0) return;
+  double best = -1;
+  for (int k = 0; k < g.bone_candidates; ++k) {
+    const double x = k == 0 ? cx : rng.uniform(cw / 2, size - cw / 2);
+    const double y = k == 0 ? cy : rng.uniform(ch / 2, size - ch / 2);
+    double sum = 0;  // mean brightness on an 8 x 8 grid over the window
+    for (int j = 0; j < 8; ++j) {
+      for (int i = 0; i < 8; ++i) {
+        const int px = std::clamp(static_cast<int>(x - cw / 2 + (i + 0.5) * cw / 8), 0, size - 1);
+        const int py = std::clamp(static_cast<int>(y - ch / 2 + (j + 0.5) * ch / 8), 0, size - 1);
+        sum += src[static_cast<size_t>(py) * size + px];
+      }
+    }
+    if (sum > best) {
+      best = sum;
+      cx = x;
+      cy = y;
+    }
+  }
+}
+
+// 1 where output pixel (u, v), mapped through the view's affine map to the source, lies in a box.
+void box_mask(const CropGuide& g, int size, int n, double a11, double a12, double a21, double a22,
+              double b1, double b2) {
+  for (int v = 0; v < n; ++v) {
+    for (int u = 0; u < n; ++u) {
+      // Source pixel-index coordinates -> normalised image coordinates (pixel centres at i + 0.5).
+      const double x = (a11 * u + a12 * v + b1 + 0.5) / size;
+      const double y = (a21 * u + a22 * v + b2 + 0.5) / size;
+      bool in = false;
+      if (g.boxes) {
+        for (const Box& b : *g.boxes) in = in || (x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1);
+      }
+      g.mask[static_cast<size_t>(v) * n + u] = in ? 1.0f : 0.0f;
+    }
+  }
+}
+
 }  // namespace
 
 AugmentOptions AugmentOptions::none(int out_size) {
@@ -127,16 +185,27 @@ uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 
 void augment_view(const uint16_t* src, int size, float* dst, const AugmentOptions& o,
                   uint64_t seed) {
+  augment_view(src, size, dst, o, seed, CropGuide{});
+}
+
+void augment_view(const uint16_t* src, int size, float* dst, const AugmentOptions& o, uint64_t seed,
+                  const CropGuide& guide) {
   Rng rng(seed);
   const int n = o.out_size;
   // Geometry: the crop (in source pixels), then rotation, translation and flips about its centre.
   const double area = rng.uniform(o.crop_scale_min, o.crop_scale_max);
   const double ratio =
       std::exp(rng.uniform(std::log(o.crop_ratio_min), std::log(o.crop_ratio_max)));
-  const double cw = std::min(1.0, std::sqrt(area * ratio)) * size;
-  const double ch = std::min(1.0, std::sqrt(area / ratio)) * size;
-  const double cx = rng.uniform(cw / 2, size - cw / 2);
-  const double cy = rng.uniform(ch / 2, size - ch / 2);
+  double cw = std::min(1.0, std::sqrt(area * ratio)) * size;
+  double ch = std::min(1.0, std::sqrt(area / ratio)) * size;
+  if (o.pixel_scale_max > 0) {
+    const double side = n * rng.uniform(o.pixel_scale_min, o.pixel_scale_max);
+    cw = std::min<double>(size, side * std::sqrt(ratio));
+    ch = std::min<double>(size, side / std::sqrt(ratio));
+  }
+  double cx = rng.uniform(cw / 2, size - cw / 2);
+  double cy = rng.uniform(ch / 2, size - ch / 2);
+  place_crop(src, size, cw, ch, guide, rng, cx, cy);
   const double theta = rng.uniform(-o.rotation_deg, o.rotation_deg) * kPi / 180;
   const double tx = rng.uniform(-o.translate, o.translate) * size;
   const double ty = rng.uniform(-o.translate, o.translate) * size;
@@ -182,6 +251,7 @@ void augment_view(const uint16_t* src, int size, float* dst, const AugmentOption
       }
     }
   }
+  if (guide.mask) box_mask(guide, size, n, a11, a12, a21, a22, b1, b2);
   // Intensity: brightness, contrast about the mean, gamma; then blur and noise.
   const size_t count = static_cast<size_t>(n) * n;
   const float brightness = static_cast<float>(rng.uniform(-o.brightness, o.brightness));

@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "wristssl/data/boxes.h"
 
 namespace wristssl::data {
 
@@ -25,6 +28,9 @@ struct AugmentOptions {
   double blur_sigma_max = 1.5;      // in output pixels, sigma uniform in [0.1, max]
   double noise_p = 0.3;             // additive Gaussian noise probability
   double noise_std = 0.02;
+  // Native-scale crops (fine pixels): when > 0, the crop's side is out_size x uniform(min, max)
+  // source pixels (about one source pixel per output pixel) instead of an area fraction.
+  double pixel_scale_min = 0, pixel_scale_max = 0;
 
   /// No augmentation: the whole image resized to out_size (evaluation).
   static AugmentOptions none(int out_size);
@@ -41,9 +47,23 @@ struct AugmentOptions {
   static AugmentOptions preset(const std::string& name, int out_size);
 };
 
+/// Where a crop must fall. With boxes, the crop holds one of them (drawn by the seed), its centre
+/// at least 15% of the crop's side inside every edge where the box fits; without boxes and with
+/// bone_candidates > 0, the crop is the brightest (most bone, least background) of that many
+/// random positions. `mask`, when given ([out_size, out_size]), receives 1 where the output pixel
+/// lies in any of the boxes, else 0.
+struct CropGuide {
+  const std::vector<Box>* boxes = nullptr;
+  int bone_candidates = 0;
+  float* mask = nullptr;
+};
+
 /// Writes one augmented view of `src` ([size, size], 0..65535) into `dst` ([out_size, out_size], [0, 1]).
 /// The view depends only on `seed`: same seed, same view, on any thread.
 void augment_view(const uint16_t* src, int size, float* dst, const AugmentOptions& options, uint64_t seed);
+/// The same, with the crop placed as `guide` says.
+void augment_view(const uint16_t* src, int size, float* dst, const AugmentOptions& options,
+                  uint64_t seed, const CropGuide& guide);
 
 /// A well-mixed 64-bit seed from several parts (splitmix64 chain): seed, epoch, image, view.
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0, uint64_t d = 0);

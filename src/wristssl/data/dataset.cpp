@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -327,6 +328,23 @@ std::vector<std::string> list_image_files(const std::string& root) {
   return files;
 }
 
+namespace {
+
+// The boxes of --boxes on each record; malformed lines are named once and skipped.
+void attach_boxes(Dataset& ds, const DatasetOptions& o) {
+  std::vector<std::string> paths;
+  for (const Record& r : ds.records) paths.push_back(r.path);
+  BoxTable t = read_box_folder(o.boxes, paths, o.box_class);
+  for (auto& [i, boxes] : t.by_image) {
+    ds.records[i].boxes_known = true;
+    ds.records[i].boxes = std::move(boxes);
+  }
+  for (const std::string& p : t.problems) std::fprintf(stderr, "boxes: skipped %s\n", p.c_str());
+  ds.box_problems = std::move(t.problems);
+}
+
+}  // namespace
+
 Dataset load_dataset(const DatasetOptions& o) {
   if (o.data.empty()) throw std::runtime_error("no --data given");
   const fs::path data(o.data);
@@ -371,6 +389,7 @@ Dataset load_dataset(const DatasetOptions& o) {
   }
   ds.source = o.data;
   if (ds.records.empty()) throw std::runtime_error(o.data + ": no images found");
+  if (!o.boxes.empty()) attach_boxes(ds, o);
   return ds;
 }
 

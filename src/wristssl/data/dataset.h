@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "wristssl/data/boxes.h"
+
 namespace wristssl::data {
 
 /// One image: label -1 means unlabelled; group keeps related images (same patient) in one split.
@@ -13,6 +15,8 @@ struct Record {
   std::string path;   // absolute or relative to the working folder, as found
   int label = -1;
   std::string group;  // patient id, duplicate cluster, ...; defaults to the path
+  bool boxes_known = false;  // a label file was found for the image (see DatasetOptions::boxes)
+  std::vector<Box> boxes;    // its fracture boxes (empty: none marked)
 };
 
 enum class Layout { kAuto, kGrazpedwri, kFolders, kManifest, kUnlabelled };
@@ -40,6 +44,10 @@ struct DatasetOptions {
   std::string label_column = "label";
   std::string group_column = "group";  // optional in the file
   std::vector<std::string> where;
+  // Fracture boxes (any layout): a folder of YOLO files, <image stem>.txt; the class index kept
+  // (-1: every box; FracAtlas marks fractures only, GRAZPEDWRI-DX's fracture class is 3).
+  std::string boxes;
+  int box_class = -1;
 };
 
 /// The records plus what was found on the way.
@@ -50,6 +58,7 @@ struct Dataset {
   std::vector<Record> records;
   std::map<std::string, int> dropped;       // reason -> rows not used (missing image, filter, ...)
   std::vector<std::string> missing_examples;  // a few paths named in the csv but not found
+  std::vector<std::string> box_problems;      // malformed box lines, named (skipped)
 
   bool labelled() const { return !class_names.empty(); }
   /// Number of records per label (-1 = unlabelled).

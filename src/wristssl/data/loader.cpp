@@ -81,14 +81,25 @@ Batch BatchLoader::make_batch(int64_t epoch, int64_t b, const std::vector<int>& 
   batch.labels = torch::empty({n}, torch::kLong);
   auto* lab = batch.labels.data_ptr<int64_t>();
   for (int v = 0; v < options_.views; ++v) batch.views.push_back(torch::empty({n, 1, out, out}, torch::kFloat));
+  if (options_.masks && options_.views == 1)
+    batch.masks = torch::zeros({n, 1, out, out}, torch::kFloat);
   for (int64_t k = 0; k < n; ++k) {
     const int item = items[k];
     batch.items.push_back(item);
     lab[k] = static_cast<size_t>(item) < labels_.size() ? labels_[item] : -1;
+    CropGuide guide;
+    guide.bone_candidates = options_.bone_candidates;
+    if (options_.boxes) {
+      const auto it = options_.boxes->find(item);
+      if (it != options_.boxes->end()) guide.boxes = &it->second;
+    }
+    if (batch.masks.defined()) guide.mask = batch.masks.data_ptr<float>() + k * out * out;
     for (int v = 0; v < options_.views; ++v) {
       float* dst = batch.views[v].data_ptr<float>() + k * out * out;
-      augment_view(source_.pixels(item), source_.image_size(), dst, options_.augment,
-                   mix_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(item), v + 1));
+      augment_view(
+          source_.pixels(item), source_.image_size(), dst, options_.augment,
+          mix_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(item), v + 1),
+          guide);
       normalize_in_place(dst, static_cast<int64_t>(out) * out, options_.mean, options_.std);
     }
   }

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -32,6 +33,12 @@ struct LoaderOptions {
   AugmentOptions augment;
   float mean = 0.5f;      // normalisation: (x - mean) / std
   float std = 0.25f;
+  // Guided crops (see CropGuide): the boxes of the items that have them (by source index; the
+  // trainer puts only training items here), and for the others the brightest of this many random
+  // positions (0: plain random crops). masks: each view's box mask in Batch::masks.
+  std::shared_ptr<const std::map<int, std::vector<Box>>> boxes;
+  int bone_candidates = 0;
+  bool masks = false;
 };
 
 struct Batch {
@@ -39,6 +46,7 @@ struct Batch {
   std::vector<torch::Tensor> views;  // each [B, 1, out, out] float32
   torch::Tensor labels;              // [B] int64 (-1 unlabelled)
   std::vector<int> items;            // dataset indices
+  torch::Tensor masks;               // [B, 1, out, out] 1 inside a box (views == 1 and masks on)
 };
 
 class BatchLoader {

@@ -86,6 +86,8 @@ FoldedResNet18 fold_batch_norm(models::ClassifierImpl& model) {
   const torch::Tensor fb = model.head->bias.detach().to(torch::kCPU, torch::kFloat).contiguous();
   net.fc_weight.assign(fw.data_ptr<float>(), fw.data_ptr<float>() + fw.numel());
   net.fc_bias.assign(fb.data_ptr<float>(), fb.data_ptr<float>() + fb.numel());
+  net.pooling = model.pooling.kind;
+  net.sharpness = model.pooling.sharpness;
   validate(net);
   return net;
 }
@@ -111,6 +113,21 @@ std::string torchscript_source(const FoldedResNet18& net) {
   }
   s << "    return x\n\n";
   s << "def forward(self, x: Tensor) -> Tensor:\n";
+  if (net.pooling == "lse") {
+    // models::ClassifierImpl::logits_from_map: the margin at every location, log-sum-exp pooled.
+    std::ostringstream r;
+    r.precision(17);
+    r << net.sharpness;
+    s << "    f = self.feature_map(x)\n";
+    s << "    w = self.fc_weight[1] - self.fc_weight[0]\n";
+    s << "    m = torch.sum(f * w.view(1, -1, 1, 1), 1).flatten(1) + (self.fc_bias[1] - "
+         "self.fc_bias[0])\n";
+    s << "    mx = torch.amax(m, 1, True)\n";
+    s << "    p = torch.log(torch.mean(torch.exp((m - mx) * " << r.str() << "), 1)) / " << r.str()
+      << " + mx.squeeze(1)\n";
+    s << "    return torch.stack([torch.zeros_like(p), p], 1)\n";
+    return s.str();
+  }
   s << "    x = torch.mean(self.feature_map(x), [2, 3])\n";
   s << "    return torch.matmul(x, self.fc_weight.t()) + self.fc_bias\n";
   return s.str();
@@ -164,6 +181,12 @@ void export_onnx(const models::Bundle& bundle, const std::string& path) {
 
 void export_torchvision(const models::Bundle& bundle, const std::string& path) {
   models::Classifier model = load(bundle);
+  if (model->pooling.kind != "mean") {
+    throw std::runtime_error(
+        bundle.path + ": a torchvision state dict holds a ResNet with average pooling; this " +
+        "model pools by " + model->pooling.kind +
+        " (export torchscript or onnx, which carry the pooling)");
+  }
   c10::Dict<std::string, torch::Tensor> state;
   auto add = [&](const std::string& name, const torch::Tensor& t) {
     state.insert(name, t.detach().to(torch::kCPU).contiguous());

@@ -144,6 +144,10 @@ void validate(const FoldedResNet18& net) {
   check_size("fc", "fc_bias", net.fc_bias.size(), net.num_classes, "num_classes");
   check_finite("fc", "fc_weight", net.fc_weight);
   check_finite("fc", "fc_bias", net.fc_bias);
+  if (net.pooling != "mean" && net.pooling != "lse")
+    fail("pooling", "'" + net.pooling + "' is not mean or lse");
+  if (net.pooling == "lse" && net.num_classes != 2) fail("pooling", "lse pooling needs 2 classes");
+  if (net.pooling == "lse" && !(net.sharpness > 0)) fail("pooling", "lse sharpness must be > 0");
 }
 
 }  // namespace wristssl::infer

@@ -32,6 +32,10 @@ struct FoldedResNet18 {
   int64_t num_classes = 2;
   std::vector<float> fc_weight;  // [num_classes, 512]
   std::vector<float> fc_bias;    // [num_classes]
+  // How the last feature map becomes logits (models::Pooling): "mean" (average, then fc) or
+  // "lse" (fc's margin at every location, log-sum-exp pooled with this sharpness; logits [0, M]).
+  std::string pooling = "mean";
+  double sharpness = 2.0;
 };
 
 /// Width of the features that reach fc (layer4's channels).

@@ -101,6 +101,9 @@ std::string add_relu(onnx::GraphProto& graph, const std::string& name, const std
   return name;
 }
 
+void add_mean_pooling(onnx::GraphProto& graph, const FoldedResNet18& net, const std::string& x);
+void add_lse_pooling(onnx::GraphProto& graph, const FoldedResNet18& net, const std::string& x);
+
 }  // namespace
 
 std::string onnx_model_bytes(const FoldedResNet18& net,
@@ -149,14 +152,11 @@ std::string onnx_model_bytes(const FoldedResNet18& net,
     add_node(graph, "Add", sum, {h, shortcut}, sum);
     x = add_relu(graph, block, sum);  // the block's output is named after it
   }
-  add_node(graph, "GlobalAveragePool", "avgpool", {x}, "avgpool");  // [N, 512, 1, 1]
-  onnx::NodeProto* flatten = add_node(graph, "Flatten", "flatten", {"avgpool"}, "flatten");
-  add_int(flatten, "axis", 1);  // [N, 512]
-  add_initializer(graph, "fc.weight", {net.num_classes, kResNet18Features}, net.fc_weight);
-  add_initializer(graph, "fc.bias", {net.num_classes}, net.fc_bias);
-  onnx::NodeProto* fc =
-      add_node(graph, "Gemm", "fc", {"flatten", "fc.weight", "fc.bias"}, "logits");
-  add_int(fc, "transB", 1);  // logits = flatten @ fc.weight^T + fc.bias, as torch.nn.Linear
+  if (net.pooling == "lse") {
+    add_lse_pooling(graph, net, x);
+  } else {
+    add_mean_pooling(graph, net, x);
+  }
 
   std::string bytes;
   if (!model.SerializeToString(&bytes)) {
@@ -169,5 +169,45 @@ void write_onnx(const FoldedResNet18& net, const std::map<std::string, std::stri
                 const std::string& path) {
   util::atomic_write(path, onnx_model_bytes(net, metadata));
 }
+
+namespace {
+
+void add_mean_pooling(onnx::GraphProto& graph, const FoldedResNet18& net, const std::string& x) {
+  add_node(graph, "GlobalAveragePool", "avgpool", {x}, "avgpool");  // [N, 512, 1, 1]
+  onnx::NodeProto* flatten = add_node(graph, "Flatten", "flatten", {"avgpool"}, "flatten");
+  add_int(flatten, "axis", 1);  // [N, 512]
+  add_initializer(graph, "fc.weight", {net.num_classes, kResNet18Features}, net.fc_weight);
+  add_initializer(graph, "fc.bias", {net.num_classes}, net.fc_bias);
+  onnx::NodeProto* fc =
+      add_node(graph, "Gemm", "fc", {"flatten", "fc.weight", "fc.bias"}, "logits");
+  add_int(fc, "transB", 1);  // logits = flatten @ fc.weight^T + fc.bias, as torch.nn.Linear
+}
+
+// models::ClassifierImpl::logits_from_map for "lse": the margin map m = (w1 - w0) . f + (b1 - b0)
+// as a 1x1 convolution, then M = max + log(mean(exp(r (m - max)))) / r and logits [0, M].
+void add_lse_pooling(onnx::GraphProto& graph, const FoldedResNet18& net, const std::string& x) {
+  std::vector<float> w(kResNet18Features);
+  for (int64_t c = 0; c < kResNet18Features; ++c)
+    w[c] = net.fc_weight[kResNet18Features + c] - net.fc_weight[c];
+  add_initializer(graph, "margin.weight", {1, kResNet18Features, 1, 1}, w);
+  add_initializer(graph, "margin.bias", {1}, {net.fc_bias[1] - net.fc_bias[0]});
+  add_initializer(graph, "pool.sharpness", {}, {static_cast<float>(net.sharpness)});
+  add_node(graph, "Conv", "margin_map", {x, "margin.weight", "margin.bias"}, "margin_map");
+  add_int(add_node(graph, "Flatten", "margin_flat", {"margin_map"}, "margin_flat"), "axis", 1);
+  onnx::NodeProto* mx = add_node(graph, "ReduceMax", "margin_max", {"margin_flat"}, "margin_max");
+  add_ints(mx, "axes", {1});  // [N, 1]
+  add_node(graph, "Sub", "centred", {"margin_flat", "margin_max"}, "centred");
+  add_node(graph, "Mul", "scaled", {"centred", "pool.sharpness"}, "scaled");
+  add_node(graph, "Exp", "exp", {"scaled"}, "exp");
+  onnx::NodeProto* mean = add_node(graph, "ReduceMean", "exp_mean", {"exp"}, "exp_mean");
+  add_ints(mean, "axes", {1});  // [N, 1]
+  add_node(graph, "Log", "log_mean", {"exp_mean"}, "log_mean");
+  add_node(graph, "Div", "log_mean_r", {"log_mean", "pool.sharpness"}, "log_mean_r");
+  add_node(graph, "Add", "pooled", {"log_mean_r", "margin_max"}, "pooled");  // [N, 1]
+  add_node(graph, "Sub", "zero", {"pooled", "pooled"}, "zero");
+  add_int(add_node(graph, "Concat", "logits", {"zero", "pooled"}, "logits"), "axis", 1);
+}
+
+}  // namespace
 
 }  // namespace wristssl::infer

@@ -5,15 +5,58 @@
 
 namespace wristssl::models {
 
-ClassifierImpl::ClassifierImpl(int64_t n) : num_classes(n) { reset(); }
+nlohmann::json Pooling::to_json() const { return {{"kind", kind}, {"sharpness", sharpness}}; }
+
+Pooling Pooling::from_json(const nlohmann::json& j) {
+  Pooling p;
+  if (j.is_null()) return p;
+  p.kind = j.value("kind", std::string("mean"));
+  p.sharpness = j.value("sharpness", p.sharpness);
+  if (p.kind != "mean" && p.kind != "lse") {
+    throw std::runtime_error("pooling '" + p.kind + "' is not mean or lse");
+  }
+  if (p.kind == "lse" && !(p.sharpness > 0 && p.sharpness <= 100)) {
+    throw std::runtime_error("lse pooling needs a sharpness in (0, 100], got " +
+                             std::to_string(p.sharpness));
+  }
+  return p;
+}
+
+ClassifierImpl::ClassifierImpl(int64_t n, Pooling p) : pooling(std::move(p)), num_classes(n) {
+  reset();
+}
 
 void ClassifierImpl::reset() {
   TORCH_CHECK(num_classes >= 2, "a classifier needs at least 2 classes, got ", num_classes);
+  Pooling::from_json(pooling.to_json());  // throws on a kind or sharpness out of range
+  TORCH_CHECK(pooling.kind == "mean" || num_classes == 2, "lse pooling needs 2 classes, got ",
+              num_classes);
   backbone = register_module("backbone", ResNet18(ResNetOptions().in_channels(1).num_classes(0)));
   head = register_module("head", torch::nn::Linear(ResNet18Impl::kFeatureDim, num_classes));
 }
 
-torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) { return head(backbone->features(x)); }
+torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) {
+  if (pooling.kind == "mean") return head(backbone->features(x));
+  return logits_from_map(backbone->feature_map(x));
+}
+
+torch::Tensor ClassifierImpl::margin_map(const torch::Tensor& f) {
+  TORCH_CHECK(num_classes == 2 && f.dim() == 4, "margin_map: a binary model and [N, C, h, w], got ",
+              f.sizes());
+  const torch::Tensor w = (head->weight[1] - head->weight[0]).to(f.scalar_type());  // [512]
+  const torch::Tensor b = (head->bias[1] - head->bias[0]).to(f.scalar_type());
+  return (f * w.view({1, -1, 1, 1})).sum(1) + b;  // [N, h, w]
+}
+
+torch::Tensor ClassifierImpl::logits_from_map(const torch::Tensor& f) {
+  if (pooling.kind == "mean") return head(f.mean({2, 3}));
+  // (1/r) log mean exp(r m), computed stably about the maximum, in fp32.
+  const torch::Tensor m = margin_map(f).flatten(1).to(torch::kFloat);  // [N, h * w]
+  const double r = pooling.sharpness;
+  const torch::Tensor mx = std::get<0>(m.max(1, /*keepdim=*/true));
+  const torch::Tensor pooled = ((m - mx) * r).exp().mean(1).log() / r + mx.squeeze(1);  // [N]
+  return torch::stack({torch::zeros_like(pooled), pooled}, 1);
+}
 
 void ClassifierImpl::freeze_backbone(bool frozen) {
   for (auto& p : backbone->parameters()) p.set_requires_grad(!frozen);
@@ -73,7 +116,13 @@ Classifier classifier_from_bundle(const Bundle& bundle) {
   }
   const int64_t classes = a.value("num_classes", int64_t{0});
   if (classes < 2 || classes > 1000) throw BundleError(bundle.path, "manifest", "num_classes " + std::to_string(classes));
-  Classifier model(classes);
+  Pooling pooling;
+  try {
+    pooling = Pooling::from_json(a.value("pooling", nlohmann::json()));
+  } catch (const std::exception& e) {
+    throw BundleError(bundle.path, "manifest", e.what());
+  }
+  Classifier model(classes, pooling);
   load_bundle_tensors(*model, bundle);
   model->eval();
   return model;

@@ -30,7 +30,7 @@ GradCamResult grad_cam_from_features(ClassifierImpl& model, const torch::Tensor&
   const torch::Tensor a = features.detach().to(torch::kFloat).contiguous().requires_grad_(true);
   const util::AutocastGuard fp32(false, a.device().type());
   torch::AutoGradMode grad_on(true);
-  const torch::Tensor logits = model.head->forward(a.mean({2, 3})).to(torch::kFloat);    // [N, C]
+  const torch::Tensor logits = model.logits_from_map(a).to(torch::kFloat);               // [N, C]
   const torch::Tensor margin = logits.select(1, positive) - logits.select(1, negative);  // [N]
   // Samples are independent, so the gradient of the sum is each sample's own gradient.
   const torch::Tensor g = torch::autograd::grad({margin.sum()}, {a})[0];  // [N, 512, h, w]

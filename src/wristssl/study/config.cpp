@@ -54,9 +54,28 @@ std::map<std::string, Pretraining> parse_pretrainings(const json& cfg) {
   std::map<std::string, Pretraining> out;
   for (const auto& [name, section] : sections.items()) {
     Pretraining p;
-    train::from_json(section, p.options);
     p.own_seed = section.contains("seed");
+    if (section.is_object() && section.value("method", std::string()) == "supervised") {
+      json keys = section;
+      keys.erase("method");
+      keys.erase("pretraining");
+      p.supervised.emplace();
+      p.supervised->init = "random";
+      train::from_json(keys, *p.supervised);
+      p.from = section.value("pretraining", std::string());
+      if (section.contains("image_size")) p.image_size = p.supervised->image_size;
+    } else {
+      train::from_json(section, p.options);
+    }
     out[name] = p;
+  }
+  for (const auto& [name, p] : out) {
+    if (p.from.empty()) continue;
+    const auto it = out.find(p.from);
+    if (it == out.end())
+      refuse("pretraining '" + name + "' starts from '" + p.from + "', which is not configured");
+    if (it->second.supervised)
+      refuse("pretraining '" + name + "' starts from '" + p.from + "', itself supervised");
   }
   return out;
 }
@@ -81,6 +100,11 @@ Arm parse_arm(const json& cfg, const json& a,
   overrides.erase("name");
   overrides.erase("pretraining");
   train::from_json(overrides, arm.classifier);
+  // The cached side is the study's unless the arm (or the classifier section) sets its own: fine
+  // pixels need a larger cache than the study's other arms.
+  if (a.contains("image_size") || train::config_section(cfg, "classifier").contains("image_size")) {
+    arm.image_size = arm.classifier.image_size;
+  }
   if (arm.classifier.init != "simclr") return arm;
   std::string name = a.value("pretraining", std::string());
   if (name.empty() && pretrainings.size() == 1) name = pretrainings.begin()->first;
@@ -151,8 +175,40 @@ std::vector<std::string> StudyConfig::used_pretrainings() const {
   for (const Arm& a : arms) {
     if (!a.pretraining.empty()) used.insert(a.pretraining);
   }
+  for (const std::string& name : std::set<std::string>(used)) {
+    const auto it = pretrainings.find(name);
+    if (it != pretrainings.end() && !it->second.from.empty()) used.insert(it->second.from);
+  }
   return {used.begin(), used.end()};
 }
+
+namespace {
+
+// Every arm's and supervised pretraining's classifier options, on the data each will read, checked
+// now rather than when its turn comes hours later.
+void check_recipes(const StudyConfig& c) {
+  for (const Arm& a : c.arms) {
+    train::ClassifierOptions co = a.classifier;
+    co.data = c.data;
+    try {
+      train::check_classifier_options(co);
+    } catch (const std::exception& e) {
+      refuse("arm '" + a.name + "': " + e.what());
+    }
+  }
+  for (const auto& [name, p] : c.pretrainings) {
+    if (!p.supervised) continue;
+    train::ClassifierOptions co = *p.supervised;
+    if (c.pretrain_data) co.data = *c.pretrain_data;
+    try {
+      train::check_classifier_options(co);
+    } catch (const std::exception& e) {
+      refuse("pretraining '" + name + "': " + e.what());
+    }
+  }
+}
+
+}  // namespace
 
 StudyConfig parse_study_config(const json& cfg) {
   refuse_unknown_keys(cfg, kKeys, "study config: ");
@@ -190,6 +246,7 @@ StudyConfig parse_study_config(const json& cfg) {
   }
   if (!c.used_pretrainings().empty() && !c.pretrain_data)
     refuse("SimCLR arms need 'pretrain_data'");
+  check_recipes(c);
   return c;
 }
 
@@ -203,6 +260,10 @@ train::PretrainOptions study_pretrain_options(const StudyConfig& c, const std::s
   const auto it = c.pretrainings.find(name);
   if (it == c.pretrainings.end())
     throw std::runtime_error("study config: no pretraining '" + name + "'");
+  if (it->second.supervised) {
+    throw std::runtime_error("study config: pretraining '" + name +
+                             "' is supervised (study_supervised_options)");
+  }
   train::PretrainOptions po = it->second.options;
   po.out = c.out + "/pretrain" + (name == "pretrain" ? std::string() : "-" + name);
   po.split = c.out + "/pretrain_pool.json";
@@ -211,6 +272,27 @@ train::PretrainOptions study_pretrain_options(const StudyConfig& c, const std::s
   // A pretraining's own "seed" makes it a further draw of the same recipe; otherwise the study's.
   if (!it->second.own_seed) po.seed = c.seed;
   return po;
+}
+
+train::ClassifierOptions study_supervised_options(
+    const StudyConfig& c, const std::string& name,
+    const std::map<std::string, std::string>& backbones) {
+  const Pretraining& p = c.pretrainings.at(name);
+  if (!p.supervised)
+    throw std::runtime_error("study config: pretraining '" + name + "' is not supervised");
+  train::ClassifierOptions co = *p.supervised;
+  co.data = *c.pretrain_data;
+  co.out = c.out + "/pretrain-" + name;
+  co.split = co.out + "/split.json";
+  co.cache_dir = c.cache_dir;
+  co.image_size = p.image_size > 0 ? p.image_size : c.image_size;
+  co.test_fraction = 0;
+  if (!p.own_seed) co.seed = c.seed;
+  if (!p.from.empty()) {
+    co.init = "simclr";
+    co.backbone = backbones.at(p.from);
+  }
+  return co;
 }
 
 int epochs_for_fraction(int epochs, double fraction, const std::string& rule) {
@@ -234,7 +316,11 @@ double study_training_views(const StudyConfig& c, size_t labelled, size_t pool) 
     }
   }
   for (const std::string& name : c.used_pretrainings()) {
-    views += 2.0 * c.pretrainings.at(name).options.epochs * static_cast<double>(pool);
+    const Pretraining& p = c.pretrainings.at(name);
+    views += p.supervised ? (1 - c.val_fraction) *
+                                (p.supervised->probe_epochs + p.supervised->finetune_epochs) *
+                                static_cast<double>(pool)
+                          : 2.0 * p.options.epochs * static_cast<double>(pool);
   }
   return views;
 }

@@ -23,6 +23,7 @@ struct Arm {
   std::string pretraining;  // the pretraining its backbone comes from; empty when it starts from
                             // random weights
   train::ClassifierOptions classifier;
+  int image_size = 0;  // the cached side of this arm's images; 0: the study's image_size
 };
 
 /// One pretraining recipe: a section of "pretrainings" (or the lone "pretrain", named "pretrain").
@@ -30,6 +31,13 @@ struct Pretraining {
   train::PretrainOptions
       options;  // as configured; where it writes and what it reads: study_pretrain_options
   bool own_seed = false;  // the section sets "seed": another draw of the same recipe
+  // "method": "supervised" (labelled transfer): the fracture classifier trained on the pool's own
+  // labels (and boxes), whose backbone the arms then start from; the section's other keys are
+  // classifier options. `from` names the (self-supervised) pretraining it starts from ("": random
+  // weights); image_size its own cached side (0: the study's).
+  std::optional<train::ClassifierOptions> supervised;
+  std::string from;
+  int image_size = 0;
 };
 
 struct StudyConfig {
@@ -87,6 +95,14 @@ StudyConfig quick_study_config();
 /// seed unless the section sets its own. The caller sets the pool's data options and the threads.
 /// Throws for a name not configured.
 train::PretrainOptions study_pretrain_options(const StudyConfig& config, const std::string& name);
+
+/// A supervised pretraining's classifier options: the pool's labelled images (pretrain_data), its
+/// folder OUT/pretrain-NAME with a split over the pool (split.json: training and validation images
+/// of the pool, grouped; everything outside the pool kept out as "test"), started from the backbone
+/// of the pretraining it names (`backbones`: pretraining name -> backbone.pt).
+train::ClassifierOptions study_supervised_options(
+    const StudyConfig& config, const std::string& name,
+    const std::map<std::string, std::string>& backbones);
 
 /// Fine-tuning epochs at label fraction `fraction` for `epochs` at 100%: "same" keeps them; "sqrt"
 /// multiplies by 1/sqrt(fraction) (fewer images per epoch, so more epochs; rounded, at least 1).

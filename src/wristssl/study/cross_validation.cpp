@@ -183,7 +183,7 @@ train::ClassifierOptions arm_run_options(const StudyConfig& c, const Arm& arm,
   co.out = dir;
   co.split = split;
   co.cache_dir = c.cache_dir;
-  co.image_size = c.image_size;
+  co.image_size = arm.image_size > 0 ? arm.image_size : c.image_size;
   co.seed = seed;
   co.threads = threads;
   co.label_fraction = fraction;

@@ -8,9 +8,12 @@
 #include <vector>
 
 #include "wristssl/data/split.h"
+#include "wristssl/models/classifier.h"
 #include "wristssl/report/study_page.h"
 #include "wristssl/study/analysis.h"
 #include "wristssl/study/cross_validation.h"
+#include "wristssl/train/checkpoint.h"
+#include "wristssl/train/classifier.h"
 #include "wristssl/train/tune.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/stop_signal.h"
@@ -95,6 +98,52 @@ std::string run_pretraining(const StudyConfig& c, const std::string& name, int t
   return r.backbone_path;
 }
 
+// The supervised pretraining's split: the pool's images (pretrain_pool.json's "train") divided into
+// training and validation by group; every other image kept out as "test".
+void write_supervised_split(const StudyConfig& c, const std::string& path) {
+  const data::Dataset pool = data::load_dataset(*c.pretrain_data);
+  if (pool.class_names.size() != 2) {
+    throw std::runtime_error(c.pretrain_data->data +
+                             ": a supervised pretraining needs the pool's labels (two classes)");
+  }
+  const data::Split pool_split = data::load_split(c.out + "/pretrain_pool.json", pool);
+  const std::vector<int> keep = pool_split.indices(data::Part::kTrain);
+  const std::vector<int> bins =
+      data::assign_groups(pool, keep, {1 - c.val_fraction, c.val_fraction}, c.seed);
+  data::Split s;
+  s.parts.assign(pool.records.size(), data::Part::kTest);
+  for (size_t k = 0; k < keep.size(); ++k)
+    s.parts[keep[k]] = bins[k] == 0 ? data::Part::kTrain : data::Part::kVal;
+  data::save_split(path, pool, s);
+}
+
+// Labelled transfer: the fracture classifier trained on the pool's labels (boxes too, when the
+// recipe uses them); its backbone becomes the pretraining's backbone.pt, and the run's config.json
+// beside it carries the normalisation the arms take. Resumed, or skipped when done.
+std::string run_supervised_pretraining(const StudyConfig& c, const std::string& name,
+                                       const std::map<std::string, std::string>& backbones,
+                                       int threads, Timing& timing) {
+  train::ClassifierOptions co = study_supervised_options(c, name, backbones);
+  co.threads = threads;
+  const std::string backbone = co.out + "/backbone.pt";
+  if (fs::exists(backbone) && fs::exists(co.out + "/done.json")) return backbone;
+  fs::create_directories(co.out);
+  if (!fs::exists(co.split)) write_supervised_split(c, co.split);
+  std::fprintf(stderr, "study: supervised pretraining '%s' on the pool's labels%s -> %s\n",
+               name.c_str(), co.data.boxes.empty() ? "" : " and boxes", co.out.c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  const train::ClassifierResult r = train::run_classifier(co);
+  if (r.interrupted)
+    throw std::runtime_error("interrupted during pretraining; rerun the same command to resume");
+  models::Classifier model(2, models::Pooling{co.pooling, co.pool_sharpness});
+  const std::string config = train::load_weights(r.model_path, *model, "classifier");
+  train::save_weights(backbone, *model->backbone, "backbone", config);
+  timing.add("pretrain/" + name, seconds_since(t0));
+  util::atomic_write(co.out + "/done.json",
+                     json{{"best_epoch", r.best_epoch}, {"val_auroc", r.best_val_auroc}}.dump(2));
+  return backbone;
+}
+
 // Every pretraining an arm uses, each serving every fold; returns pretraining name -> backbone.pt.
 std::map<std::string, std::string> run_pretrainings(const StudyConfig& c,
                                                     const data::Dataset& labelled, int threads,
@@ -107,7 +156,15 @@ std::map<std::string, std::string> run_pretrainings(const StudyConfig& c,
   }
   const size_t pool = write_pretraining_pool(c, labelled);
   tune_if_long(c, labelled.records.size(), pool, threads);
-  for (const std::string& name : used) backbones[name] = run_pretraining(c, name, threads, timing);
+  // Self-supervised ones first: a supervised pretraining may start from one of them.
+  for (const std::string& name : used) {
+    if (!c.pretrainings.at(name).supervised)
+      backbones[name] = run_pretraining(c, name, threads, timing);
+  }
+  for (const std::string& name : used) {
+    if (c.pretrainings.at(name).supervised)
+      backbones[name] = run_supervised_pretraining(c, name, backbones, threads, timing);
+  }
   return backbones;
 }
 

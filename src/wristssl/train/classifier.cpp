@@ -37,12 +37,40 @@ using nlohmann::json;
 namespace wristssl::train {
 namespace {
 
-const char* const kRunKeys[] = {"data",         "split",          "val_fraction",  "test_fraction", "limit",
-                                "image_size",   "crop_size",      "backbone",      "init",          "probe_epochs",
-                                "finetune_epochs", "batch_size",  "lr_probe",      "lr_finetune",   "momentum",
-                                "weight_decay", "probe_augment",  "augment",       "imbalance",     "label_fraction",
-                                "precision",    "channels_last",  "seed",          "sync_bn",       "world_size",
-                                "probe_method", "probe_l2",       "bn_reestimate", "warmup_epochs", "backbone_lr_scale"};
+const char* const kRunKeys[] = {"data",
+                                "split",
+                                "val_fraction",
+                                "test_fraction",
+                                "limit",
+                                "image_size",
+                                "crop_size",
+                                "backbone",
+                                "init",
+                                "probe_epochs",
+                                "finetune_epochs",
+                                "batch_size",
+                                "lr_probe",
+                                "lr_finetune",
+                                "momentum",
+                                "weight_decay",
+                                "probe_augment",
+                                "augment",
+                                "imbalance",
+                                "label_fraction",
+                                "precision",
+                                "channels_last",
+                                "seed",
+                                "sync_bn",
+                                "world_size",
+                                "probe_method",
+                                "probe_l2",
+                                "bn_reestimate",
+                                "warmup_epochs",
+                                "backbone_lr_scale",
+                                "crops",
+                                "pooling",
+                                "pool_sharpness",
+                                "box_loss"};
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -98,6 +126,20 @@ Prepared prepare(const ClassifierOptions& o, bool make_split_if_missing) {
   }
   return p;
 }
+
+}  // namespace
+
+std::shared_ptr<const std::map<int, std::vector<data::Box>>> training_boxes(
+    const data::Dataset& ds, const std::vector<int>& train) {
+  auto out = std::make_shared<std::map<int, std::vector<data::Box>>>();
+  for (int i : train) {
+    const data::Record& r = ds.records.at(static_cast<size_t>(i));
+    if (r.label == 1 && r.boxes_known && !r.boxes.empty()) (*out)[i] = r.boxes;
+  }
+  return out;
+}
+
+namespace {
 
 // Class-probability of the positive class (binary) and predicted labels.
 struct Scores {
@@ -241,6 +283,10 @@ const auto kVisitClassifier = [](auto& o, auto&& f) {
   f("limit", o.limit);
   f("image_size", o.image_size);
   f("crop_size", o.crop_size);
+  f("crops", o.crops);
+  f("pooling", o.pooling);
+  f("pool_sharpness", o.pool_sharpness);
+  f("box_loss", o.box_loss);
   f("backbone", o.backbone);
   f("init", o.init);
   f("probe_epochs", o.probe_epochs);
@@ -285,6 +331,29 @@ void from_json(const json& j, ClassifierOptions& o) {
   if (j.contains("data")) data_options_from_json(j.at("data"), o.data);
 }
 
+void check_classifier_options(const ClassifierOptions& o) {
+  if (o.init != "simclr" && o.init != "random")
+    throw std::runtime_error("--init must be simclr or random");
+  if (o.imbalance != "weighted" && o.imbalance != "balanced" && o.imbalance != "none") {
+    throw std::runtime_error("--imbalance must be weighted, balanced or none");
+  }
+  if (o.probe_method != "sgd" && o.probe_method != "logistic") {
+    throw std::runtime_error("--probe-method must be sgd or logistic");
+  }
+  if (o.backbone_lr_scale < 0) throw std::runtime_error("--backbone-lr-scale must be >= 0");
+  if (o.crops != "resized" && o.crops != "native")
+    throw std::runtime_error("--crops must be resized or native");
+  models::Pooling::from_json(
+      {{"kind", o.pooling}, {"sharpness", o.pool_sharpness}});  // throws naming it
+  if (o.box_loss < 0) throw std::runtime_error("--box-loss must be >= 0");
+  if (o.box_loss > 0 && (o.crops != "native" || o.data.boxes.empty())) {
+    throw std::runtime_error("--box-loss needs --crops native and --boxes FOLDER");
+  }
+  if (o.box_loss > 0 && o.pooling != "lse") {
+    throw std::runtime_error("--box-loss supervises the margin map of --pooling lse");
+  }
+}
+
 namespace {
 
 // Checks the options and fills in what they leave to the run (crop size, the logistic probe's one
@@ -292,14 +361,8 @@ namespace {
 ClassifierOptions resolved_options(const ClassifierOptions& opt) {
   ClassifierOptions o = opt;
   if (o.out.empty()) throw std::runtime_error("train needs --out RUN_FOLDER");
+  check_classifier_options(o);
   if (o.crop_size <= 0) o.crop_size = o.image_size;
-  if (o.init != "simclr" && o.init != "random") throw std::runtime_error("--init must be simclr or random");
-  if (o.imbalance != "weighted" && o.imbalance != "balanced" && o.imbalance != "none") {
-    throw std::runtime_error("--imbalance must be weighted, balanced or none");
-  }
-  if (o.probe_method != "sgd" && o.probe_method != "logistic") {
-    throw std::runtime_error("--probe-method must be sgd or logistic");
-  }
   if (o.probe_method == "logistic") {
     if (o.probe_augment) {
       throw std::runtime_error(
@@ -307,7 +370,6 @@ ClassifierOptions resolved_options(const ClassifierOptions& opt) {
     }
     o.probe_epochs = std::min(o.probe_epochs, 1);  // fitted to convergence in one step
   }
-  if (o.backbone_lr_scale < 0) throw std::runtime_error("--backbone-lr-scale must be >= 0");
   return o;
 }
 
@@ -349,14 +411,23 @@ class ClassifierTrainer {
     // (for the whole run: the guard lives as long as the trainer).
     torch::manual_seed(o_.seed);
     sync_bn_.emplace(o_.sync_bn);
-    model_ = models::Classifier(num_classes_);
+    model_ = models::Classifier(num_classes_, pooling());
     if (o_.init == "simclr") load_weights(o_.backbone, *model_->backbone, "backbone");
     model_->to(run_.device);
     if (o_.channels_last) util::to_channels_last(*model_);
     val_labels_ = labels_of(p_, p_.val);
-    infer_in_ = {o_.crop_size, p_.mean, p_.stdev, run_.device, run_.compute.bf16, o_.channels_last};
+    // Native crops: the model scores whole cached images, fully convolutionally.
+    const int scored_size = o_.crops == "native" ? o_.image_size : o_.crop_size;
+    infer_in_ = {scored_size, p_.mean, p_.stdev, run_.device, run_.compute.bf16, o_.channels_last};
     infer_in_.shard = true;  // distributed: embeddings and validation scores in shards, gathered
+    train_boxes_ = training_boxes(p_.loaded.dataset, train_items_);
+    if (!o_.data.boxes.empty() && run_.main) {
+      std::fprintf(stderr, "classifier: %zu of the training images carry fracture boxes\n",
+                   train_boxes_->size());
+    }
   }
+
+  models::Pooling pooling() const { return {o_.pooling, o_.pool_sharpness}; }
 
   // Class weights from the training labels (the loss is weighted unless asked otherwise), and the
   // training items: each once, or every class oversampled to the size of the largest ("balanced").
@@ -433,7 +504,7 @@ class ClassifierTrainer {
     if (fs::exists(ckpt_)) {
       CheckpointState peek;
       {
-        models::Classifier scratch(num_classes_);
+        models::Classifier scratch(num_classes_, pooling());
         peek = load_checkpoint(ckpt_, *scratch, nullptr, "classifier");
       }
       optimizer_probe_ = peek.epoch < o_.probe_epochs;
@@ -449,8 +520,8 @@ class ClassifierTrainer {
     if (o_.bn_reestimate && state_.epoch == 0) {
       // LP-FT: the backbone's batch-norm statistics are those of this data before anything is
       // trained.
-      InferenceInput in{o_.crop_size, p_.mean,           p_.stdev,
-                        run_.device,  run_.compute.bf16, o_.channels_last};
+      InferenceInput in = infer_in_;
+      in.shard = false;
       reestimate_batch_norm(*model_->backbone, pixels(), train_items_, in);
       std::fprintf(stderr,
                    "classifier: batch-norm statistics re-estimated on %zu training images\n",
@@ -568,6 +639,16 @@ class ClassifierTrainer {
     lo.augment = data::AugmentOptions::preset(o_.augment, o_.crop_size);
     lo.mean = p_.mean;
     lo.std = p_.stdev;
+    if (o_.crops == "native") {
+      // About one cached pixel per input pixel (scale jitter 0.8-1.25); the crop's place comes from
+      // the boxes or the bone, so no translation on top.
+      lo.augment.pixel_scale_min = 0.8;
+      lo.augment.pixel_scale_max = 1.25;
+      lo.augment.translate = 0;
+      lo.boxes = train_boxes_;
+      lo.bone_candidates = 4;
+      lo.masks = o_.box_loss > 0;
+    }
     return lo;
   }
 
@@ -600,14 +681,25 @@ class ClassifierTrainer {
       apply_lr(lr, probe);
       torch::Tensor x = b->views[0].to(run_.device);
       if (o_.channels_last) x = util::channels_last(x);
-      torch::Tensor logits;
+      torch::Tensor logits, margins;
       {
         const util::AutocastGuard ac(run_.compute.bf16, run_.device.type());
-        logits = model_->forward(x);
+        if (o_.box_loss > 0 && !probe) {
+          const torch::Tensor f = model_->backbone->feature_map(x);
+          logits = model_->logits_from_map(f);
+          margins = model_->margin_map(f);
+        } else {
+          logits = model_->forward(x);
+        }
       }
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(
+      torch::Tensor loss = torch::nn::functional::cross_entropy(
           logits.to(torch::kFloat), b->labels.to(run_.device),
           torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights_.to(run_.device)));
+      if (margins.defined()) {
+        const torch::Tensor cells = box_cell_loss(margins.to(torch::kFloat), *b);
+        means.add("box_loss", cells.item<double>());
+        loss = loss + o_.box_loss * cells;
+      }
       optimizer_->zero_grad();
       distributed::GradientReducer reducer(
           *model_);  // data-parallel: the ranks' batches make one global batch
@@ -629,7 +721,7 @@ class ClassifierTrainer {
   // The epoch's row: training loss, and loss, accuracy and AUROC on validation.
   json validate(int64_t epoch, bool probe, const RunningMeans& means, double lr) {
     torch::Tensor val_logits;
-    if (probe && !o_.probe_augment) {
+    if (probe && !o_.probe_augment && o_.pooling == "mean") {
       torch::NoGradGuard no_grad;
       model_->head->eval();
       val_logits = model_->head->forward(val_features_).to(torch::kFloat).cpu();
@@ -639,13 +731,15 @@ class ClassifierTrainer {
     const Scores vs = score_logits(val_logits, val_labels_, class_weights_);
     const double val_acc = accuracy_of(vs, val_labels_);
     const double val_auroc = num_classes_ == 2 ? auroc_or_nan(val_labels_, vs.positive) : kNaN;
-    return {{"epoch", epoch + 1},
-            {"phase", probe ? "probe" : "finetune"},
-            {"train_loss", means.mean("loss")},
-            {"val_loss", vs.loss},
-            {"val_accuracy", val_acc},
-            {"val_auroc", std::isnan(val_auroc) ? json(nullptr) : json(val_auroc)},
-            {"lr", lr}};
+    json row = {{"epoch", epoch + 1},
+                {"phase", probe ? "probe" : "finetune"},
+                {"train_loss", means.mean("loss")},
+                {"val_loss", vs.loss},
+                {"val_accuracy", val_acc},
+                {"val_auroc", std::isnan(val_auroc) ? json(nullptr) : json(val_auroc)},
+                {"lr", lr}};
+    if (o_.box_loss > 0) row["train_box_loss"] = means.mean("box_loss");  // 0 in probe epochs
+    return row;
   }
 
   // Best by validation AUROC (binary) or accuracy; ties keep the earlier epoch. The best weights go
@@ -752,6 +846,34 @@ class ClassifierTrainer {
                  d["refer_band"]["lo"].get<double>(), d["refer_band"]["hi"].get<double>());
   }
 
+  // The per-location box loss of a batch: binary cross-entropy between the margin map [B, h, w]
+  // and the cells a box touches (max-pooled box mask), on negatives (every cell 0) and on fractured
+  // images with boxes (cells outside the boxes 0); fractured images without boxes are left out.
+  // Positive cells are weighted up to balance the negative ones (at most 50x).
+  torch::Tensor box_cell_loss(const torch::Tensor& m, const data::Batch& b) const {
+    const int64_t h = m.size(1), w = m.size(2);
+    namespace F = torch::nn::functional;
+    const torch::Tensor target =
+        F::adaptive_max_pool2d(b.masks, F::AdaptiveMaxPool2dFuncOptions({h, w}))
+            .squeeze(1)
+            .to(m.device());
+    std::vector<float> use;
+    for (size_t k = 0; k < b.items.size(); ++k) {
+      const int item = b.items[k];
+      use.push_back(p_.labels[item] == 0 || train_boxes_->count(item) ? 1.0f : 0.0f);
+    }
+    const torch::Tensor weight = torch::tensor(use).view({-1, 1, 1}).to(m.device()).expand_as(m);
+    const double pos = (target * weight).sum().item<double>();
+    const double neg = ((1 - target) * weight).sum().item<double>();
+    if (pos + neg == 0) return torch::zeros({}, m.options());
+    const double pos_weight = pos > 0 ? std::clamp(neg / pos, 1.0, 50.0) : 1.0;
+    const torch::Tensor cell_w = weight * (1 + (pos_weight - 1) * target);
+    return F::binary_cross_entropy_with_logits(
+               m, target,
+               F::BinaryCrossEntropyWithLogitsFuncOptions().weight(cell_w).reduction(torch::kSum)) /
+           cell_w.sum();
+  }
+
   ClassifierOptions o_;
   metrics::ThresholdRule rule_;
   RunStart run_;
@@ -762,6 +884,7 @@ class ClassifierTrainer {
   std::vector<float> weights_;
   torch::Tensor class_weights_;
   std::vector<int> train_items_;
+  std::shared_ptr<const std::map<int, std::vector<data::Box>>> train_boxes_;
   std::vector<int> val_labels_;
   json config_;
   InferenceInput infer_in_;

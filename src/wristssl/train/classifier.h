@@ -3,8 +3,11 @@
 // (linear probe), then the whole model fine-tuned; best-by-validation weights kept, the operating
 // threshold chosen on validation and frozen for the test set.
 
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "wristssl/data/dataset.h"
 
@@ -20,6 +23,18 @@ struct ClassifierOptions {
   size_t limit = 0;                    // IDX data: images per split
   int image_size = 512;
   int crop_size = 0;                   // 0 = image_size
+  // "resized": the fine-tuning crop is a random share of the whole image resized to crop_size, and
+  // the model sees whole images resized to crop_size. "native" (fine pixels): crops of about
+  // crop_size source pixels cut at the cached scale (image_size), holding a fracture box of a
+  // fractured image, or falling on bone; the model then scores the whole cached image, fully
+  // convolutionally, at the same pixel scale.
+  std::string crops = "resized";
+  std::string pooling = "mean";  // "mean" or "lse" (see models::Pooling)
+  double pool_sharpness = 2.0;   // r of lse pooling
+  // Weight of the per-location box loss (0: off): the margin map supervised by the training
+  // images' boxes (binary cross-entropy; positive on cells a box touches, negative on every cell of
+  // a negative image and outside the boxes of a fractured one). Needs native crops and --boxes.
+  double box_loss = 0;
   std::string backbone;                // SimCLR backbone.pt; empty with init "random"
   std::string init = "simclr";         // "simclr" (needs backbone) or "random" (supervised baseline)
   int probe_epochs = 40;               // head only, backbone frozen (the paper: 40)
@@ -69,6 +84,17 @@ struct ClassifierResult {
   std::string bundle_path;             // <out>/model.wristssl (binary classifiers)
   bool interrupted = false;
 };
+
+/// Throws std::runtime_error naming the option when `o` cannot run (an unknown init, probe, pooling
+/// or crop mode; a box loss without native crops, lse pooling and --boxes; ...); the run folder and
+/// the data's existence are checked when the run starts.
+void check_classifier_options(const ClassifierOptions& o);
+
+/// The fracture boxes the trainer may use: those of the fractured images among `train` (indices
+/// into ds.records), nothing of any other image, so a validation or test image's box never reaches
+/// training.
+std::shared_ptr<const std::map<int, std::vector<data::Box>>> training_boxes(
+    const data::Dataset& ds, const std::vector<int>& train);
 
 /// Trains (or resumes) the classifier; writes split.json (if made), config.json, history.csv/jsonl,
 /// checkpoint.pt, model.pt (best by validation AUROC), threshold.json (with the decision rule fitted on

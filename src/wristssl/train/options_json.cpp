@@ -19,6 +19,8 @@ const auto kVisitData = [](auto& o, auto&& f) {
   f("label_column", o.label_column);
   f("group_column", o.group_column);
   f("where", o.where);
+  f("boxes", o.boxes);
+  f("box_class", o.box_class);
 };
 
 }  // namespace

@@ -124,7 +124,10 @@ models::Bundle bundle_from_run(const std::string& run, const std::string& name_i
   }
   const json& resolved = cfg.at("resolved");
   const auto class_names = resolved.at("class_names").get<std::vector<std::string>>();
-  models::Classifier model(static_cast<int64_t>(class_names.size()));
+  models::Classifier model(
+      static_cast<int64_t>(class_names.size()),
+      models::Pooling{cfg.value("pooling", std::string("mean")),
+                      cfg.value("pool_sharpness", models::Pooling().sharpness)});
   load_weights(run + "/model.pt", *model, "classifier");
 
   BundleInfo info;
@@ -133,13 +136,19 @@ models::Bundle bundle_from_run(const std::string& run, const std::string& name_i
     info.name = fs::weakly_canonical(run).filename().string();
   info.class_names = class_names;
   info.image_size = cfg.at("image_size").get<int>();
-  info.input_size = cfg.value("crop_size", 0) > 0 ? cfg["crop_size"].get<int>() : info.image_size;
+  // Native-scale crops train a fully convolutional model that scores the whole cached image.
+  const bool whole = cfg.value("crops", std::string("resized")) == "native";
+  info.input_size =
+      !whole && cfg.value("crop_size", 0) > 0 ? cfg["crop_size"].get<int>() : info.image_size;
   info.mean = resolved.at("normalization").at("mean").get<float>();
   info.stdev = resolved.at("normalization").at("std").get<float>();
   info.decision = thr.at("decision");
   info.training = {{"data", cfg.at("data")},
                    {"init", cfg.value("init", std::string())},
                    {"backbone", cfg.value("backbone", std::string())},
+                   {"crops", cfg.value("crops", std::string("resized"))},
+                   {"crop_size", cfg.value("crop_size", 0)},
+                   {"box_loss", cfg.value("box_loss", 0.0)},
                    {"probe_epochs", cfg.value("probe_epochs", 0)},
                    {"finetune_epochs", cfg.value("finetune_epochs", 0)},
                    {"best_epoch", thr.value("best_epoch", 0)},
@@ -171,6 +180,7 @@ models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info
        {{"name", "resnet18"},
         {"in_channels", 1},
         {"num_classes", model.num_classes},
+        {"pooling", model.pooling.to_json()},
         {"output", "logits"}}},
       {"class_names", info.class_names},
       {"positive_class", 1},
@@ -204,9 +214,9 @@ models::Bundle write_run_bundle(const std::string& run, const std::string& out,
 }
 
 models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed,
-                                const std::string& name) {
+                                const std::string& name, models::Pooling pooling) {
   torch::manual_seed(seed);
-  models::Classifier model(2);
+  models::Classifier model(2, std::move(pooling));
   {
     torch::NoGradGuard no_grad;
     for (auto& b : model->named_buffers()) {

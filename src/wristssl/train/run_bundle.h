@@ -40,7 +40,8 @@ models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info
 /// sigmoid(0.2 / 1.5), refer band +-0.3 around it in calibrated log-odds. For benchmarks and tests:
 /// it detects nothing.
 models::Bundle untrained_bundle(int image_size, int input_size, uint64_t seed,
-                                const std::string& name = "untrained");
+                                const std::string& name = "untrained",
+                                models::Pooling pooling = {});
 
 /// The bundle of a finished classifier run folder (config.json, model.pt, threshold.json with its
 /// decision block; metrics_test.json when the test part was evaluated). `name` defaults to the
