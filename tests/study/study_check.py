@@ -123,6 +123,23 @@ def main(out):
             check(r["auroc"]["lo"] <= r["auroc"]["mean"] <= r["auroc"]["hi"], f"{arm} {frac}: interval")
             if arm != study["baseline"]:
                 check_paired(f"{arm} {frac}", arm, study["baseline"], frac, r)
+            # Sensitivity and specificity at the frozen thresholds: every run's test scores against the
+            # threshold its validation images chose (score >= threshold is a fracture), summed.
+            tp = fn = tn = fp = 0
+            for seed in study["seeds"]:
+                for f in range(k):
+                    run = os.path.join(out, "cv", arm, f"seed{seed}-fold{f}-" + ("%g" % (frac * 100)) + "pct")
+                    thr = json.load(open(os.path.join(run, "metrics_test.json")))["threshold"]
+                    for row in csv.DictReader(open(os.path.join(run, "scores_test.csv"))):
+                        fracture, label = float(row["score"]) >= thr, int(row["label"])
+                        tp += label == 1 and fracture
+                        fn += label == 1 and not fracture
+                        tn += label == 0 and not fracture
+                        fp += label == 0 and fracture
+            ft = r.get("frozen_threshold")
+            check(ft is not None and (ft["sensitivity"]["k"], ft["sensitivity"]["n"]) == (tp, tp + fn)
+                  and (ft["specificity"]["k"], ft["specificity"]["n"]) == (tn, tn + fp),
+                  f"{arm} {frac}: sensitivity / specificity at the frozen thresholds {ft} != {tp}/{tp + fn}, {tn}/{tn + fp}")
     # 4a. The further paired comparisons the config asks for: every pair at every fraction.
     compare = [tuple(p) for p in cfg.get("compare", [])]
     got = [(c["arm"], c["against"], c["fraction"]) for c in study.get("comparisons", [])]

@@ -60,6 +60,10 @@ TEST(PretrainOptions, ARunsConfigJsonIsAConfig) {
   X(limit, size_t{9})                               \
   X(image_size, 96)                                 \
   X(crop_size, 80)                                  \
+  X(crops, std::string("native"))                   \
+  X(pooling, std::string("lse"))                    \
+  X(pool_sharpness, 3.5)                            \
+  X(box_loss, 0.5)                                  \
   X(backbone, std::string("b.pt"))                  \
   X(init, std::string("random"))                    \
   X(probe_epochs, 3)                                \
@@ -148,6 +152,8 @@ TEST(TrainOptions, EveryFieldRoundTripsByName) {
   WRISTSSL_CLASSIFIER_FIELDS(WRISTSSL_SET)
   o.data.data = "labels.csv";
   o.data.where = {"hand=1"};
+  o.data.boxes = "annotations/yolo";
+  o.data.box_class = 3;
   const std::set<std::string> expected = {WRISTSSL_CLASSIFIER_FIELDS(WRISTSSL_KEY) "data"};
   EXPECT_EQ(keys_of(o), expected);
   ClassifierOptions back;
@@ -155,6 +161,8 @@ TEST(TrainOptions, EveryFieldRoundTripsByName) {
   WRISTSSL_CLASSIFIER_FIELDS(WRISTSSL_SAME)
   EXPECT_EQ(back.data.data, "labels.csv");
   EXPECT_EQ(back.data.where, (std::vector<std::string>{"hand=1"}));
+  EXPECT_EQ(back.data.boxes, "annotations/yolo");
+  EXPECT_EQ(back.data.box_class, 3);
 }
 
 TEST(PretrainOptions, EveryFieldRoundTripsByName) {

@@ -48,7 +48,18 @@ std::vector<std::string> table_header(const std::string& baseline) {
           "difference to " + baseline + ", fold-paired [95% CI]",
           "DeLong, out-of-fold [95% CI], p",
           "grouped paired bootstrap [95% CI]",
+          "sensitivity / specificity at the frozen thresholds [95% CI]",
           "wall time"};
+}
+
+// "0.674 [0.617, 0.725] / 0.560 [0.525, 0.595]", or "" when the runs recorded no confusion.
+std::string frozen_text(const json& row) {
+  if (!row.contains("frozen_threshold")) return "";
+  auto one = [](const json& e) {
+    return num(e["value"], 3) + " [" + num(e["lo"], 3) + ", " + num(e["hi"], 3) + "]";
+  };
+  const json& f = row["frozen_threshold"];
+  return one(f["sensitivity"]) + " / " + one(f["specificity"]);
 }
 
 std::vector<std::string> table_cells(const json& row, const std::string& baseline) {
@@ -62,6 +73,7 @@ std::vector<std::string> table_cells(const json& row, const std::string& baselin
               : interval_text(row.value("fold_paired_difference", json()), 3, true),
           paired_text(pooled, "delong", true),
           paired_text(pooled, "bootstrap", false),
+          frozen_text(row),
           fixed(row.value("seconds", 0.0), 0) + " s"};
 }
 

@@ -95,6 +95,30 @@ std::vector<double> fold_paired(const StudyConfig& c, const CvResults& results,
   return diffs;
 }
 
+// Sensitivity and specificity at each run's frozen threshold, the runs' test confusions summed
+// (every image once per seed), with Wilson intervals; null when a run has no confusion recorded.
+json frozen_threshold(const StudyConfig& c, const CvResults& results, const std::string& name,
+                      double frac) {
+  int64_t tp = 0, fn = 0, tn = 0, fp = 0;
+  for (uint64_t s : c.seeds) {
+    for (int f = 0; f < c.folds; ++f) {
+      const json& a = results.at({name, frac, s, f});
+      if (!a.contains("confusion")) return nullptr;
+      const json& m = a["confusion"];
+      tp += m.at("tp").get<int64_t>();
+      fn += m.at("fn").get<int64_t>();
+      tn += m.at("tn").get<int64_t>();
+      fp += m.at("fp").get<int64_t>();
+    }
+  }
+  if (tp + fn == 0 || tn + fp == 0) return nullptr;
+  auto estimate = [](int64_t k, int64_t n) {
+    const metrics::Estimate e = metrics::wilson_interval(k, n);
+    return json{{"value", e.value}, {"lo", e.lo}, {"hi", e.hi}, {"k", k}, {"n", n}};
+  };
+  return {{"sensitivity", estimate(tp, tp + fn)}, {"specificity", estimate(tn, tn + fp)}};
+}
+
 json arm_row(const StudyConfig& c, const CvResults& results, const std::string& name, double frac) {
   std::vector<double> aurocs;
   double seconds = 0;
@@ -106,6 +130,8 @@ json arm_row(const StudyConfig& c, const CvResults& results, const std::string& 
     }
   }
   json row = {{"arm", name}, {"fraction", frac}};
+  const json frozen = frozen_threshold(c, results, name, frac);
+  if (!frozen.is_null()) row["frozen_threshold"] = frozen;
   if (!aurocs.empty()) {
     json a = interval_json(metrics::mean_interval(aurocs));
     a["lo"] = std::max(0.0, a["lo"].get<double>());  // a t-interval knows no bounds; an AUROC does

@@ -48,6 +48,14 @@ std::string run_dir(const StudyConfig& c, const std::string& arm, uint64_t seed,
 
 // Scores the run's test fold (metrics at 200 resamples, no report: the study reports) and records
 // its result.
+// The test fold's confusion at the run's frozen threshold (chosen on its validation images), from
+// its metrics_test.json: what sensitivity and specificity the arm would have delivered.
+void add_confusion(json& done, const std::string& dir) {
+  const std::string m = dir + "/metrics_test.json";
+  if (done.contains("confusion") || !fs::exists(m)) return;
+  done["confusion"] = json::parse(util::read_text(m)).at("confusion");
+}
+
 json finish_run(const StudyConfig& c, const train::ClassifierResult& r, const std::string& dir,
                 const RunKey& key, std::chrono::steady_clock::time_point t0, int threads) {
   EvaluateOptions eo;
@@ -75,6 +83,7 @@ json finish_run(const StudyConfig& c, const train::ClassifierResult& r, const st
             {"seconds", seconds},
             {"scores", sj}};
   if (std::isnan(d["test_auroc"].get<double>())) d["test_auroc"] = nullptr;
+  add_confusion(d, dir);
   return d;
 }
 
@@ -210,6 +219,7 @@ CvResults run_cross_validation(const StudyConfig& c,
           ++run_index;
           if (fs::exists(dir + "/done.json")) {
             results[key] = json::parse(util::read_text(dir + "/done.json"));
+            add_confusion(results[key], dir);  // runs recorded before done.json held it
             continue;
           }
           std::fprintf(stderr,
