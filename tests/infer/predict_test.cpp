@@ -14,6 +14,7 @@
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/models/ensemble.h"
 #include "wristssl/study/evaluate.h"
 #include "wristssl/train/run_bundle.h"
 #include "wristssl/util/csv.h"
@@ -173,6 +174,68 @@ TEST_F(Predict, MatchesExternalEvaluationOfTheSameFiles) {
   }
   // Standard output holds the CSV when no file is asked for.
   EXPECT_EQ(out.str().rfind("path,probability,decision,error\n", 0), 0u);
+}
+
+TEST_F(Predict, AnEnsembleScoresTheMeanOfItsMembersEverywhere) {
+  // Three members with different weights: predict with the ensemble must give the mean of the
+  // members' own calibrated probabilities, and evaluate --model the same scores.
+  std::vector<std::string> paths{bundle_};
+  for (uint64_t seed : {8, 9}) {
+    models::Bundle m = train::untrained_bundle(64, 48, seed, "member" + std::to_string(seed));
+    paths.push_back(dir_ + "/member" + std::to_string(seed) + ".wristssl");
+    models::write_bundle(m, paths.back());
+  }
+  train::BundleRequest req;
+  req.members = paths;
+  req.out = dir_ + "/ensemble.wristssl";
+  const models::Bundle e = train::write_requested_bundle(req);
+  EXPECT_EQ(e.manifest["members"].size(), 3u);
+  EXPECT_EQ(e.manifest["name"], "predict-test-ensemble");
+  const std::vector<std::string> files{in_ + "/a.png", in_ + "/sub/b.png", in_ + "/c.jpg",
+                                       in_ + "/d.dcm"};
+  auto scores = [&](const std::string& model, bool heat) {
+    PredictOptions o;
+    o.model = model;
+    o.inputs = files;
+    o.threads = 2;
+    if (heat) o.heatmaps = dir_ + "/heat-ensemble";
+    std::ostringstream out;
+    std::vector<double> p;
+    for (const PredictRow& r : run_predict(o, out)) p.push_back(r.probability);
+    return p;
+  };
+  const std::vector<double> got = scores(req.out, true);
+  std::vector<double> mean(files.size(), 0.0);
+  for (const std::string& m : paths) {
+    const std::vector<double> p = scores(m, false);
+    for (size_t i = 0; i < p.size(); ++i) mean[i] += p[i] / 3.0;
+  }
+  ASSERT_EQ(got.size(), files.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], mean[i], 1e-5) << files[i];
+  EXPECT_TRUE(fs::exists(dir_ + "/heat-ensemble/a.gradcam.png"));
+  // The members differ, so the check above could fail.
+  EXPECT_GT(std::fabs(scores(paths[1], false)[0] - scores(paths[2], false)[0]), 1e-4);
+
+  util::atomic_write(dir_ + "/labels.csv",
+                     "path,label\nin/a.png,1\nin/sub/b.png,0\nin/c.jpg,1\nin/d.dcm,0\n");
+  study::EvaluateOptions eo;
+  eo.model = req.out;
+  eo.data.data = dir_ + "/labels.csv";
+  eo.out = dir_ + "/eval-ensemble";
+  eo.cache_dir = dir_ + "/cache";
+  eo.bootstrap = 50;
+  eo.threads = 2;
+  eo.gallery = 2;  // Grad-CAM of the ensemble in the report
+  study::run_evaluate(eo);
+  const util::CsvTable t = util::read_csv(dir_ + "/eval-ensemble/scores_external.csv");
+  ASSERT_EQ(t.rows.size(), files.size());
+  for (const auto& r : t.rows) {
+    const std::string name = fs::path(r[0]).filename().string();
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (fs::path(files[i]).filename().string() == name)
+        EXPECT_NEAR(std::stod(r[t.column("score")]), got[i], 1e-5) << name;
+    }
+  }
 }
 
 TEST_F(Predict, RefusesATamperedBundleAndAnEmptyFolder) {

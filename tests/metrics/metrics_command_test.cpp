@@ -130,6 +130,46 @@ TEST(MetricsCommand, BadFilesNameFileAndLine) {
   EXPECT_EQ(error_for("label,score\n1,0.5\n0, 0.25 \n", "ok.csv"), "") << "spaces around a number are fine";
 }
 
+TEST(MetricsCommand, VersusComparesTwoModelsOnTheSameImages) {
+  // Model a ranks one negative above one positive: AUROC 3/4 (hand count: 3 of 4 pairs ordered);
+  // model b ranks every pair: 1. The rows of b come in another order and are matched by path.
+  const std::string dir = testing::temp_dir("metrics_versus");
+  util::atomic_write(dir + "/a.csv", "path,label,score\nn1,0,0.1\nn2,0,0.4\np1,1,0.35\np2,1,0.8\n");
+  util::atomic_write(dir + "/b.csv", "path,label,score\np2,1,0.9\nn1,0,0.2\np1,1,0.7\nn2,0,0.3\n");
+  MetricsCommandOptions o;
+  o.scores_csv = dir + "/a.csv";
+  o.versus_csv = dir + "/b.csv";
+  o.bootstrap = 200;
+  o.json_out = dir + "/m.json";
+  std::ostringstream out;
+  run_metrics_command(o, out);
+  const json j = json::parse(util::read_text(o.json_out));
+  EXPECT_DOUBLE_EQ(j["versus"]["auroc"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j["versus"]["auroc_versus"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["versus"]["difference"].get<double>(), -0.25);
+  EXPECT_LE(j["versus"]["delong"]["lo"].get<double>(), -0.25);
+  EXPECT_GE(j["versus"]["delong"]["hi"].get<double>(), -0.25);
+  EXPECT_NE(out.str().find("Paired against"), std::string::npos) << out.str();
+  // A row without a partner, or a label that disagrees, is named.
+  util::atomic_write(dir + "/c.csv", "path,label,score\np2,1,0.9\nn1,0,0.2\np1,1,0.7\n");
+  o.versus_csv = dir + "/c.csv";
+  try {
+    run_metrics_command(o, out);
+    FAIL() << "a missing row was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("has no row for n2"), std::string::npos) << e.what();
+  }
+  util::atomic_write(dir + "/d.csv", "path,label,score\np2,1,0.9\nn1,0,0.2\np1,0,0.7\nn2,0,0.3\n");
+  o.versus_csv = dir + "/d.csv";
+  try {
+    run_metrics_command(o, out);
+    FAIL() << "disagreeing labels were accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("disagree on the label of row 4 (p1)"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(MetricsCommand, BadOptions) {
   std::ostringstream out;
   MetricsCommandOptions o;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 
 #include "test_paths.h"
@@ -65,6 +67,76 @@ TEST(Bundle, RoundTripsWeightsManifestAndOutputs) {
   EXPECT_STREQ(rule.decide(rule.threshold), "refer");
   EXPECT_STREQ(rule.decide(0.99), "fracture");
   EXPECT_STREQ(rule.decide(0.01), "no_fracture");
+}
+
+TEST(Bundle, HalfPrecisionRoundsAsTorchDoes) {
+  // Against LibTorch's own float -> half conversion: normal numbers, subnormals, ties, the range's
+  // ends, infinities.
+  std::vector<float> v{0.0f,     -0.0f,    1.0f / 3,           65504.0f,
+                       65519.0f, 65520.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048,
+                       6.1e-5f,  5.96e-8f, 2.98e-8f,           2.99e-8f,
+                       -1e-6f,   1e9f,     -INFINITY};
+  torch::manual_seed(1);
+  const torch::Tensor r = torch::randn({2000}) * torch::pow(10.0, torch::randint(-9, 5, {2000}));
+  for (int64_t i = 0; i < r.numel(); ++i) v.push_back(r[i].item<float>());
+  const torch::Tensor want = torch::tensor(v).to(torch::kHalf).to(torch::kFloat);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const float w = want[static_cast<int64_t>(i)].item<float>();
+    EXPECT_EQ(round_to_half(v[i]), w) << "value " << v[i];
+    EXPECT_EQ(half_value(half_bits(w)), w) << "a half value survives the round trip: " << w;
+  }
+  EXPECT_EQ(round_to_half(1.0f / 3), 0.333251953125f);
+  EXPECT_TRUE(std::isnan(round_to_half(NAN)));
+}
+
+TEST(Bundle, StoresAtHalfPrecisionAndWidensOnReading) {
+  Bundle b = train::untrained_bundle(64, 48, 2);
+  const size_t full = bundle_bytes(b).size();
+  Bundle h = b;
+  set_storage(h, "float16");
+  const std::string path = testing::temp_dir("bundle_half") + "/h.wristssl";
+  write_bundle(h, path);
+  const Bundle r = read_bundle(path);
+  EXPECT_EQ(r.storage, "float16");
+  EXPECT_EQ(r.manifest["tensors"][0]["dtype"], "float16");
+  const size_t half = read_file(path).size();
+  EXPECT_LT(half, full * 0.55) << "about half the float32 file";
+  // Read back, the values are the rounded ones exactly, and the rounding moved them by at most
+  // half a unit in the last place of a half (2^-11 relative).
+  ASSERT_EQ(r.tensors.size(), b.tensors.size());
+  for (size_t t = 0; t < r.tensors.size(); ++t) {
+    EXPECT_EQ(r.tensors[t].values, h.tensors[t].values) << r.tensors[t].name;
+    for (size_t i = 0; i < r.tensors[t].values.size(); ++i) {
+      const float x = b.tensors[t].values[i];
+      ASSERT_LE(std::fabs(r.tensors[t].values[i] - x), std::fabs(x) / 2048 + 6e-8f)
+          << r.tensors[t].name;
+    }
+  }
+  // The same checks as float32: a changed byte is refused.
+  std::string bytes = read_file(path);
+  bytes[bytes.size() - 100] ^= 0x04;
+  EXPECT_EQ(check_failed(bytes), "checksum");
+  // Out of half precision's range: refused with the tensor's name, the bundle unchanged.
+  Bundle big = b;
+  big.tensors[0].values[0] = 1e6f;
+  try {
+    set_storage(big, "float16");
+    FAIL() << "1e6 was stored at half precision";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(big.tensors[0].name), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(set_storage(b, "bfloat16"), std::invalid_argument);
+}
+
+TEST(Bundle, TheShippedModelIsFoundOrNamedWhereItWasLookedFor) {
+  EXPECT_EQ(model_or_shipped("given.wristssl"), "given.wristssl");
+  setenv("WRISTSSL_MODEL", "/elsewhere/m.wristssl", 1);
+  EXPECT_EQ(model_or_shipped(""), "/elsewhere/m.wristssl");
+  unsetenv("WRISTSSL_MODEL");
+  // In this build the source tree's models/ holds it (committed with the repository).
+  const std::string found = model_or_shipped("");
+  EXPECT_NE(found.find(kShippedModelFile), std::string::npos) << found;
+  EXPECT_NO_THROW(read_bundle(found));
 }
 
 TEST(Bundle, RefusesTamperedTruncatedForeignAndFutureFiles) {

@@ -38,7 +38,8 @@ TEST(CliPredict, Defaults) {
 }
 
 TEST(CliPredict, MissingOrBadValuesAreRefused) {
-  EXPECT_THROW(parse_predict({"x.png"}), CLI::RequiredError);
+  // No --model: the shipped model (models::model_or_shipped) when the command runs.
+  EXPECT_EQ(parse_predict({"x.png"}).model, "");
   EXPECT_THROW(parse_predict({"--model", "m"}), CLI::RequiredError);
   EXPECT_THROW(parse_predict({"--model", "m", "x.png", "--batch-size", "big"}), CLI::ParseError);
   EXPECT_THROW(parse_predict({"--model", "m", "x.png", "--heatmap", "cams"}), CLI::ParseError);

@@ -23,6 +23,9 @@ struct PredictOptions;
 namespace metrics {
 struct MetricsCommandOptions;
 }
+namespace train {
+struct BundleRequest;
+}
 namespace serve {
 struct ListenOptions;
 struct ServeOptions;
@@ -105,9 +108,7 @@ Command add_evaluate_command(CLI::App& app, const Globals& g);
 infer::PredictOptions parse_predict(const std::vector<std::string>& args);
 Command add_predict_command(CLI::App& app, const Globals& g);
 
-struct BundleArgs {
-  std::string run, out, name;
-};
+using BundleArgs = train::BundleRequest;
 BundleArgs parse_bundle(const std::vector<std::string>& args);
 Command add_bundle_command(CLI::App& app, const Globals& g);
 

@@ -11,7 +11,7 @@ CLI::App* add_options(CLI::App& app, serve::ListenOptions& o) {
   auto* cmd = app.add_subcommand("listen",
                                  "a DICOM node: receive radiographs by C-STORE, send back a "
                                  "structured report and a heatmap image");
-  cmd->add_option("--model", o.model, "model bundle (model.wristssl)")->required();
+  cmd->add_option("--model", o.model, "model bundle (default: the shipped model, README)");
   cmd->add_option("--aet", o.node.aet, "this node's AE title")->capture_default_str();
   cmd->add_option("--port", o.node.port, "port to listen on")->capture_default_str();
   cmd->add_option(

@@ -21,6 +21,9 @@ CLI::App* add_options(CLI::App& app, Args& a) {
       ->required();
   cmd->add_option("--threshold", a.threshold, "operating threshold (default 0.5)");
   cmd->add_option("--json", o.json_out, "write the metrics as JSON");
+  cmd->add_option("--versus", o.versus_csv,
+                  "another model's scores on the same images: paired DeLong test and bootstrap "
+                  "of the AUROC difference (rows matched by path)");
   cmd->add_option("--bootstrap", o.bootstrap, "bootstrap resamples")->capture_default_str();
   cmd->add_option("--seed", o.seed, "bootstrap seed")->capture_default_str();
   cmd->add_option("--threshold-rule", o.threshold_rule,

@@ -11,7 +11,7 @@ namespace {
 CLI::App* add_options(CLI::App& app, infer::PredictOptions& o) {
   auto* cmd = app.add_subcommand(
       "predict", "score radiographs (PNG, JPEG, DICOM files or folders) with a model bundle");
-  cmd->add_option("--model", o.model, "model bundle (model.wristssl)")->required();
+  cmd->add_option("--model", o.model, "model bundle (default: the shipped model, README)");
   cmd->add_option("inputs", o.inputs, "image files and folders (recursive)")->required();
   cmd->add_option("--csv", o.csv,
                   "write path,probability,decision,error here (default: standard output)");

@@ -10,7 +10,7 @@ namespace {
 CLI::App* add_options(CLI::App& app, serve::ServeOptions& o) {
   auto* cmd = app.add_subcommand(
       "serve", "serve a bundle over HTTP: Open Inference Protocol v2, /v1/predict, a page at /");
-  cmd->add_option("--model", o.model, "model bundle (model.wristssl)")->required();
+  cmd->add_option("--model", o.model, "model bundle (default: the shipped model, README)");
   cmd->add_option("--host", o.host, "address to listen on (loopback by default)")
       ->capture_default_str();
   cmd->add_option("--port", o.port, "port")->capture_default_str();

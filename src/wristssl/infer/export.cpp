@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "wristssl/infer/onnx_export.h"
+#include "wristssl/models/ensemble.h"
 #include "wristssl/util/fs.h"
 
 namespace wristssl::infer {
@@ -64,6 +65,12 @@ json manifest_summary(const models::Bundle& b) {
 }
 
 models::Classifier load(const models::Bundle& b) {
+  if (models::is_ensemble(b)) {
+    throw std::runtime_error(
+        b.path + ": an ensemble of " + std::to_string(b.manifest.at("members").size()) +
+        " models cannot be exported as one network (each export holds one ResNet-18); export the " +
+        "member bundles it was made from and average their calibrated probabilities");
+  }
   models::Classifier model = models::classifier_from_bundle(b);
   model->eval();
   return model;

@@ -164,10 +164,11 @@ void write_rows(const PredictOptions& o, const Predictor& predictor,
     const json doc = {{"model",
                        {{"id", predictor.bundle().id()},
                         {"sha256", predictor.bundle().sha256},
-                        {"path", o.model},
+                        {"path", predictor.bundle().path},
                         {"threshold", predictor.rule().threshold},
                         {"refer_band", {predictor.rule().refer_lo, predictor.rule().refer_hi}},
                         {"temperature", predictor.rule().temperature},
+                        {"members", predictor.members()},
                         {"intended_use", m.value("intended_use", std::string())}}},
                       {"images", list}};
     util::atomic_write(o.json, doc.dump(2));
@@ -182,10 +183,10 @@ void write_rows(const PredictOptions& o, const Predictor& predictor,
 }  // namespace
 
 std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) {
-  if (o.model.empty()) throw std::runtime_error("predict needs --model BUNDLE");
   if (o.batch_size < 0) throw std::runtime_error("--batch-size must be >= 1 (or 0: by input size)");
   const std::vector<std::string> files = collect_inputs(o.inputs);
-  Predictor predictor(models::read_bundle(o.model), {o.precision, o.threads});
+  Predictor predictor(models::read_bundle(models::model_or_shipped(o.model)),
+                      {o.precision, o.threads});
   std::fprintf(stderr,
                "predict: %s, %zu files, input %d px, threshold %.4f, refer band [%.4f, %.4f)\n",
                predictor.bundle().id().c_str(), files.size(), predictor.preprocessing().input_size,

@@ -38,16 +38,23 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
   if (o.threads >= 0) util::set_threads(o.threads);
   device_ = util::best_device();
   bf16_ = util::use_bf16(o.precision, device_);
-  model_ = models::classifier_from_bundle(bundle_);
-  model_->to(device_);
-  model_->eval();
-  util::to_channels_last(*model_);
-  if (o.graph && device_.is_cpu() && !bf16_) {
-    // The eager model stays for Grad-CAM (it needs the feature map); plain scoring takes the graph.
-    torch::jit::Module m = torchscript_module(bundle_);
-    torch::jit::Module frozen = torch::jit::freeze(m, std::vector<std::string>{"feature_map"});
-    graph_ = torch::jit::optimize_for_inference(frozen, {"feature_map"});
-    use_graph_ = true;
+  use_graph_ = o.graph && device_.is_cpu() && !bf16_;
+  for (const models::Bundle& b : models::bundle_members(bundle_)) {
+    Member m;
+    m.rule = models::DecisionRule::from_json(b.manifest.at("decision"));
+    m.model = models::classifier_from_bundle(b);
+    m.model->to(device_);
+    m.model->eval();
+    util::to_channels_last(*m.model);
+    if (use_graph_) {
+      // The eager model stays for Grad-CAM (it needs the feature map); plain scoring takes the
+      // graph.
+      torch::jit::Module frozen =
+          torch::jit::freeze(torchscript_module(b), std::vector<std::string>{"feature_map"});
+      m.graph = torch::jit::optimize_for_inference(frozen, {"feature_map"});
+    }
+    member_rules_.push_back(m.rule);
+    members_.push_back(std::move(m));
   }
 }
 
@@ -76,18 +83,24 @@ Prediction Predictor::decide(double margin) const {
 
 std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  torch::Tensor logits;
-  if (use_graph_) {
-    logits = graph_.forward({x.to(device_)}).toTensor().to(torch::kFloat);
-  } else {
-    const util::AutocastGuard autocast(bf16_, device_.type());
-    logits = model_->forward(x.to(device_));
+  const torch::Tensor in = x.to(device_);
+  std::vector<torch::Tensor> margins;
+  for (Member& m : members_) {
+    torch::Tensor logits;
+    if (use_graph_) {
+      logits = m.graph.forward({in}).toTensor().to(torch::kFloat);
+    } else {
+      const util::AutocastGuard autocast(bf16_, device_.type());
+      logits = m.model->forward(in);
+    }
+    margins.push_back(logits.select(1, 1) - logits.select(1, 0));
   }
-  return decide_all(logits.select(1, 1) - logits.select(1, 0));
+  return decide_all(margins);
 }
 
-std::vector<Prediction> Predictor::decide_all(const torch::Tensor& margins) const {
-  const torch::Tensor m = margins.to(torch::kCPU, torch::kDouble).contiguous();
+std::vector<Prediction> Predictor::decide_all(const std::vector<torch::Tensor>& margins) const {
+  const torch::Tensor m =
+      models::combine_margins(margins, member_rules_).to(torch::kCPU, torch::kDouble).contiguous();
   std::vector<Prediction> out;
   for (int64_t i = 0; i < m.numel(); ++i) out.push_back(decide(m.data_ptr<double>()[i]));
   return out;
@@ -95,20 +108,27 @@ std::vector<Prediction> Predictor::decide_all(const torch::Tensor& margins) cons
 
 std::vector<Prediction> Predictor::predict_with_heatmaps(const torch::Tensor& x,
                                                          torch::Tensor* maps) {
-  models::GradCamResult r;
-  if (use_graph_) {
-    torch::Tensor a;
-    {
-      torch::NoGradGuard no_grad;
-      a = graph_.run_method("feature_map", x.to(device_)).toTensor();
+  const torch::Tensor in = x.to(device_);
+  std::vector<torch::Tensor> margins;
+  torch::Tensor sum;
+  for (Member& m : members_) {
+    models::GradCamResult r;
+    if (use_graph_) {
+      torch::Tensor a;
+      {
+        torch::NoGradGuard no_grad;
+        a = m.graph.run_method("feature_map", in).toTensor();
+      }
+      r = models::grad_cam_from_features(*m.model, a, x.size(2), x.size(3));
+    } else {
+      const util::AutocastGuard autocast(bf16_, device_.type());
+      r = models::grad_cam(*m.model, in);
     }
-    r = models::grad_cam_from_features(*model_, a, x.size(2), x.size(3));
-  } else {
-    const util::AutocastGuard autocast(bf16_, device_.type());
-    r = models::grad_cam(*model_, x.to(device_));
+    margins.push_back(r.margins);
+    sum = sum.defined() ? sum + r.maps : r.maps;
   }
-  if (maps) *maps = r.maps;
-  return decide_all(r.margins);
+  if (maps) *maps = sum / static_cast<double>(members_.size());
+  return decide_all(margins);
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include "wristssl/io/image.h"
 #include "wristssl/models/bundle.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/models/ensemble.h"
 #include "wristssl/report/heatmap.h"
 
 namespace wristssl::infer {
@@ -32,13 +33,17 @@ struct Prediction {
 
 class Predictor {
  public:
-  /// Builds the network from a verified bundle (see models::read_bundle).
+  /// Builds the network from a verified bundle (see models::read_bundle); an ensemble bundle
+  /// (models/ensemble.h) builds every member, and its probability is the mean of theirs.
   Predictor(models::Bundle bundle, const PredictorOptions& options = {});
 
   const models::Bundle& bundle() const { return bundle_; }
   const data::Preprocessing& preprocessing() const { return pre_; }
+  /// The rule applied to the (combined) margin: the bundle's own, or the ensemble's.
   const models::DecisionRule& rule() const { return rule_; }
-  models::ClassifierImpl& model() { return *model_; }
+  /// The networks: one, or one per ensemble member.
+  size_t members() const { return members_.size(); }
+  models::ClassifierImpl& model(size_t member = 0) { return *members_.at(member).model; }
   c10::Device device() const { return device_; }
 
   /// The network input [input_size * input_size] of a decoded radiograph.
@@ -49,21 +54,26 @@ class Predictor {
   /// Scores a batch [N, 1, S, S] of network inputs.
   std::vector<Prediction> predict(const torch::Tensor& x);
   /// Scores a batch and returns Grad-CAM maps [N, S, S] in [0, 1] in `maps` (the backbone in the
-  /// predictor's precision, the map in fp32).
+  /// predictor's precision, the map in fp32; an ensemble's is the mean of its members' maps).
   std::vector<Prediction> predict_with_heatmaps(const torch::Tensor& x, torch::Tensor* maps);
   /// The prediction for a margin.
   Prediction decide(double margin) const;
 
  private:
+  struct Member {
+    models::Classifier model{nullptr};
+    models::DecisionRule rule;
+    torch::jit::Module graph;
+  };
   models::Bundle bundle_;
   data::Preprocessing pre_;
   models::DecisionRule rule_;
-  models::Classifier model_{nullptr};
-  std::vector<Prediction> decide_all(const torch::Tensor& margins) const;
+  std::vector<Member> members_;
+  std::vector<models::DecisionRule> member_rules_;
+  std::vector<Prediction> decide_all(const std::vector<torch::Tensor>& member_margins) const;
 
   c10::Device device_ = c10::kCPU;
   bool bf16_ = false;
-  torch::jit::Module graph_;
   bool use_graph_ = false;
 };
 

@@ -2,10 +2,13 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
 
 #include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/metrics/paired.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
 
@@ -35,6 +38,7 @@ ScoreTable read_scores_csv(const std::string& path) {
   const int label_col = table.require_column("label", path);
   const int score_col = table.require_column("score", path);
   const int group_col = table.column("group");
+  const int path_col = table.column("path");
   ScoreTable out;
   for (size_t r = 0; r < table.rows.size(); ++r) {
     // One record per line after the header (the usual score file; blank lines or quoted newlines would
@@ -50,6 +54,7 @@ ScoreTable read_scores_csv(const std::string& path) {
     }
     out.labels.push_back(label == 1.0 ? 1 : 0);
     out.scores.push_back(score);
+    if (path_col >= 0) out.paths.push_back(row[path_col]);
     if (group_col >= 0) {
       const std::string group = trim(row[group_col]);
       if (group.empty()) throw std::runtime_error(where + "empty group");
@@ -57,6 +62,37 @@ ScoreTable read_scores_csv(const std::string& path) {
     }
   }
   if (out.labels.empty()) throw std::runtime_error(path + ": no rows after the header");
+  return out;
+}
+
+std::vector<double> paired_scores(const ScoreTable& a, const std::string& a_name,
+                                  const ScoreTable& b, const std::string& b_name) {
+  const bool by_path = !a.paths.empty() && !b.paths.empty();
+  if (!by_path && a.labels.size() != b.labels.size()) {
+    throw std::runtime_error(
+        a_name + " and " + b_name + " hold " + std::to_string(a.labels.size()) + " and " +
+        std::to_string(b.labels.size()) + " rows and no path column to match them by");
+  }
+  std::map<std::string, size_t> row_of;
+  if (by_path) {
+    for (size_t i = 0; i < b.paths.size(); ++i) row_of[b.paths[i]] = i;
+  }
+  std::vector<double> out;
+  for (size_t i = 0; i < a.labels.size(); ++i) {
+    size_t j = i;
+    if (by_path) {
+      const auto it = row_of.find(a.paths[i]);
+      if (it == row_of.end())
+        throw std::runtime_error(b_name + " has no row for " + a.paths[i] + " (in " + a_name + ")");
+      j = it->second;
+    }
+    if (a.labels[i] != b.labels[j]) {
+      throw std::runtime_error(a_name + " and " + b_name + " disagree on the label of row " +
+                               std::to_string(i + 2) +
+                               (by_path ? " (" + a.paths[i] + ")" : std::string()));
+    }
+    out.push_back(b.scores[j]);
+  }
   return out;
 }
 
@@ -83,8 +119,36 @@ int run_metrics_command(const MetricsCommandOptions& options, std::ostream& out)
     throw std::runtime_error(options.scores_csv + ": " + e.what());
   }
   out << "Scores " << options.scores_csv << "\n" << format_report(report);
+  nlohmann::json doc = report.to_json();
+  if (!options.versus_csv.empty()) {
+    const ScoreTable other = read_scores_csv(options.versus_csv);
+    const std::vector<double> b =
+        paired_scores(table, options.scores_csv, other, options.versus_csv);
+    const DeLongResult d = delong_paired(table.labels, table.scores, b);
+    const PairedBootstrap pb = paired_bootstrap_auroc(table.labels, table.scores, b, table.groups,
+                                                      options.bootstrap, options.seed);
+    char line[400];
+    std::snprintf(line, sizeof(line),
+                  "Paired against %s (%zu images):\n  AUROC %.4f vs %.4f, difference %+.4f\n"
+                  "  DeLong 95%% CI [%+.4f, %+.4f], p = %.3g\n"
+                  "  paired bootstrap%s 95%% CI [%+.4f, %+.4f] (%d resamples)\n",
+                  options.versus_csv.c_str(), b.size(), d.auroc_a, d.auroc_b, d.difference, d.lo,
+                  d.hi, d.p_value, table.groups.empty() ? "" : " (by group)", pb.lo, pb.hi,
+                  pb.used);
+    out << line;
+    doc["versus"] = {{"scores", options.versus_csv},
+                     {"auroc", d.auroc_a},
+                     {"auroc_versus", d.auroc_b},
+                     {"difference", d.difference},
+                     {"delong", {{"lo", d.lo}, {"hi", d.hi}, {"se", d.se}, {"p", d.p_value}}},
+                     {"bootstrap",
+                      {{"lo", pb.lo},
+                       {"hi", pb.hi},
+                       {"resamples", pb.used},
+                       {"grouped", !table.groups.empty()}}}};
+  }
   if (!options.json_out.empty()) {
-    util::atomic_write(options.json_out, report.to_json().dump(2) + "\n");
+    util::atomic_write(options.json_out, doc.dump(2) + "\n");
     out << "Wrote " << options.json_out << "\n";
   }
   return 0;

@@ -18,6 +18,10 @@ struct MetricsCommandOptions {
   uint64_t seed = 0;
   int bootstrap = 2000;
   std::string threshold_rule = "youden";  // reported for information, never applied
+  /// A second model's scores on the same images: the two AUROCs compared by DeLong's paired test
+  /// and a paired (grouped) bootstrap. Rows are matched by their "path" column when both files
+  /// have one, else by position; the labels must agree.
+  std::string versus_csv;
 };
 
 /// Labels, scores and (when the file has a group column) groups read from a score CSV.
@@ -25,7 +29,13 @@ struct ScoreTable {
   std::vector<int> labels;
   std::vector<double> scores;
   std::vector<std::string> groups;  // empty when the file has no group column
+  std::vector<std::string> paths;   // empty when the file has no path column
 };
+
+/// `b`'s scores in the order of `a`'s rows (by path when both have paths, else by position).
+/// Throws std::runtime_error naming the files when a row has no partner or the labels differ.
+std::vector<double> paired_scores(const ScoreTable& a, const std::string& a_name,
+                                  const ScoreTable& b, const std::string& b_name);
 
 /// Reads a score CSV; throws std::runtime_error naming the file and line on a missing column, a score that
 /// is not a finite number, a label that is not 0 or 1, or an empty group.

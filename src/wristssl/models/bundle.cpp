@@ -1,5 +1,7 @@
 #include "wristssl/models/bundle.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +9,7 @@
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/hash.h"
+#include "wristssl/version.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -76,7 +79,67 @@ const NamedTensor& Bundle::tensor(const std::string& name) const {
   throw BundleError(path, "tensors", "no tensor named " + name);
 }
 
+uint16_t half_bits(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t mag = x & 0x7fffffff;
+  if (mag >= 0x7f800000) return sign | 0x7c00 | (mag > 0x7f800000 ? 0x200 : 0);  // inf, NaN
+  if (mag >= 0x477ff000) return sign | 0x7c00;  // 65520 and above round to infinity
+  if (mag >= 0x38800000) {                      // a normal half (2^-14 and above)
+    uint32_t m = mag - 0x38000000;              // exponent bias 127 -> 15
+    m += 0xfff + ((m >> 13) & 1);               // round to nearest, ties to even
+    return sign | static_cast<uint16_t>(m >> 13);
+  }
+  if (mag < 0x33000000) return sign;  // below 2^-25: zero (2^-25 itself ties to even: zero)
+  // A subnormal half: units of 2^-24.
+  const uint32_t e = mag >> 23, m = (mag & 0x7fffff) | 0x800000;
+  const uint32_t shift = 126 - e, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+  uint32_t q = m >> shift;
+  if (rem > half || (rem == half && (q & 1))) ++q;
+  return sign | static_cast<uint16_t>(q);
+}
+
+float half_value(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16, e = (h >> 10) & 0x1f,
+                 m = h & 0x3ff;
+  if (e == 0) {
+    const float v = std::ldexp(static_cast<float>(m), -24);
+    return sign ? -v : v;
+  }
+  const uint32_t bits = sign | (e == 31 ? 0x7f800000 | (m << 13) : ((e + 112) << 23) | (m << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float round_to_half(float value) { return half_value(half_bits(value)); }
+
+void set_storage(Bundle& b, const std::string& storage) {
+  if (storage != "float32" && storage != "float16") {
+    throw std::invalid_argument("bundle storage '" + storage + "' is neither float32 nor float16");
+  }
+  if (storage == "float16") {
+    for (auto& t : b.tensors) {
+      for (float& v : t.values) {
+        if (std::isfinite(v) && std::fabs(v) > 65504.0f) {
+          throw std::invalid_argument("tensor " + t.name + " holds " + std::to_string(v) +
+                                      ", beyond half precision's range: store it as float32");
+        }
+        v = round_to_half(v);
+      }
+    }
+  }
+  b.storage = storage;
+}
+
 std::string bundle_bytes(Bundle& b) {
+  if (b.storage != "float32" && b.storage != "float16") {
+    throw std::invalid_argument("bundle storage '" + b.storage +
+                                "' is neither float32 nor float16");
+  }
+  const bool half = b.storage == "float16";
+  const uint64_t width = half ? 2 : 4;
   json list = json::array();
   uint64_t offset = 0;
   for (const auto& t : b.tensors) {
@@ -91,10 +154,10 @@ std::string bundle_bytes(Bundle& b) {
     }
     list.push_back({{"name", t.name},
                     {"shape", t.shape},
-                    {"dtype", "float32"},
+                    {"dtype", b.storage},
                     {"offset", offset},
-                    {"nbytes", n * 4}});
-    offset += n * 4;
+                    {"nbytes", n * width}});
+    offset += n * width;
   }
   b.manifest["format"] = "wristssl.model";
   b.manifest["format_version"] = kBundleFormatVersion;
@@ -111,8 +174,16 @@ std::string bundle_bytes(Bundle& b) {
   // float32 little-endian: x86-64 and aarch64, the platforms LibTorch ships for, are both
   // little-endian.
   for (size_t k = 0; k < b.tensors.size(); ++k) {
-    std::memcpy(&out[payload_at + list[k]["offset"].get<size_t>()], b.tensors[k].values.data(),
-                b.tensors[k].values.size() * sizeof(float));
+    char* dst = &out[payload_at + list[k]["offset"].get<size_t>()];
+    const std::vector<float>& v = b.tensors[k].values;
+    if (half) {
+      for (size_t i = 0; i < v.size(); ++i) {
+        const uint16_t bits = half_bits(v[i]);
+        std::memcpy(dst + 2 * i, &bits, 2);
+      }
+    } else {
+      std::memcpy(dst, v.data(), v.size() * sizeof(float));
+    }
   }
   const std::string digest = util::sha256_digest(out.data(), out.size());
   b.sha256 = util::to_hex(digest);
@@ -190,8 +261,11 @@ Bundle parse_bundle(const std::string& s, const std::string& name) {
       NamedTensor nt;
       nt.name = t.at("name").get<std::string>();
       nt.shape = t.at("shape").get<std::vector<int64_t>>();
-      if (t.at("dtype").get<std::string>() != "float32")
-        throw std::runtime_error(nt.name + ": dtype is not float32");
+      const std::string dtype = t.at("dtype").get<std::string>();
+      if (dtype != "float32" && dtype != "float16")
+        throw std::runtime_error(nt.name + ": dtype " + dtype + " is neither float32 nor float16");
+      const uint64_t width = dtype == "float16" ? 2 : 4;
+      if (dtype == "float16") b.storage = "float16";
       uint64_t n = 1;
       for (int64_t d : nt.shape) {
         if (d < 0 || d > (1LL << 31))
@@ -201,13 +275,22 @@ Bundle parse_bundle(const std::string& s, const std::string& name) {
       }
       const uint64_t offset = t.at("offset").get<uint64_t>(),
                      nbytes = t.at("nbytes").get<uint64_t>();
-      if (nbytes != n * 4 || offset > p || nbytes > p - offset) {
+      if (nbytes != n * width || offset > p || nbytes > p - offset) {
         throw std::runtime_error(nt.name + ": offset " + std::to_string(offset) + " + " +
                                  std::to_string(nbytes) + " bytes do not fit the payload of " +
                                  std::to_string(p));
       }
       nt.values.resize(n);
-      std::memcpy(nt.values.data(), s.data() + payload_at + offset, nbytes);
+      if (width == 2) {
+        const char* src = s.data() + payload_at + offset;
+        for (uint64_t i = 0; i < n; ++i) {
+          uint16_t h;
+          std::memcpy(&h, src + 2 * i, 2);
+          nt.values[i] = half_value(h);
+        }
+      } else {
+        std::memcpy(nt.values.data(), s.data() + payload_at + offset, nbytes);
+      }
       b.tensors.push_back(std::move(nt));
     }
   } catch (const BundleError&) {
@@ -234,6 +317,28 @@ Bundle read_bundle(const std::string& path) {
   in.read(bytes.data(), static_cast<std::streamsize>(size));
   if (static_cast<uint64_t>(in.gcount()) != size) throw BundleError(path, "io", "short read");
   return parse_bundle(bytes, path);
+}
+
+std::string model_or_shipped(const std::string& model) {
+  if (!model.empty()) return model;
+  if (const char* env = std::getenv("WRISTSSL_MODEL"); env && *env) return env;
+  std::vector<fs::path> places;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    places.push_back(exe.parent_path() / ".." / "models");
+    places.push_back(exe.parent_path() / ".." / "share" / "wristssl" / "models");
+  }
+  places.push_back(fs::path(kSourceDir) / "models");
+  std::string looked;
+  for (const fs::path& p : places) {
+    const fs::path f = (p / kShippedModelFile).lexically_normal();
+    if (fs::is_regular_file(f, ec)) return f.string();
+    looked += (looked.empty() ? "" : ", ") + f.string();
+  }
+  throw std::runtime_error(std::string("no --model given and the shipped model ") +
+                           kShippedModelFile + " was not found (looked in " + looked +
+                           "; $WRISTSSL_MODEL names another)");
 }
 
 }  // namespace wristssl::models

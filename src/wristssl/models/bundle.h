@@ -9,7 +9,8 @@
 //   u32       format version
 //   u32       reserved (0)
 //   u64       manifest length M, then M bytes of JSON (the manifest)
-//   u64       tensor payload length P, then P bytes: float32 tensors in manifest order
+//   u64       tensor payload length P, then P bytes: the tensors in manifest order, each float32
+//             or float16 (IEEE half; "dtype" in its manifest entry), widened to float32 on reading
 //   32 bytes  SHA-256 of every byte before it
 // Nothing is parsed before the magic, the version, the lengths and the SHA-256 are checked: a
 // bundle that fails any check is refused with a BundleError naming the file and the check. The
@@ -43,7 +44,10 @@ struct NamedTensor {
 
 struct Bundle {
   nlohmann::json manifest;  // see docs/deploy.md "The model bundle"; "tensors" is filled on write
-  std::vector<NamedTensor> tensors;
+  std::vector<NamedTensor> tensors;  // always float32 in memory
+  /// How the values are stored in the file: "float32", or "float16" (half the size; the values are
+  /// rounded to the nearest half, ties to even, and widened again on reading). Set by read.
+  std::string storage = "float32";
   std::string sha256;  // hex SHA-256 of the file (its trailer); set by read and write
   std::string path;    // where it was read from or written to
 
@@ -71,6 +75,18 @@ constexpr uint32_t kBundleFormatVersion = 1;
 /// MB).
 constexpr uint64_t kBundleMaxBytes = 1ULL << 30;
 
+/// `value` rounded to the nearest IEEE half-precision number (ties to even) and widened back: what
+/// a float16 bundle stores.
+float round_to_half(float value);
+/// The IEEE half-precision bits of `value` (rounded to nearest, ties to even), and back.
+uint16_t half_bits(float value);
+float half_value(uint16_t bits);
+
+/// Sets `bundle.storage` ("float32" or "float16") and rounds its values to what that storage keeps,
+/// so the bundle in memory scores exactly as the file will. Throws std::invalid_argument for
+/// another storage or a value beyond half precision's range (65504).
+void set_storage(Bundle& bundle, const std::string& storage);
+
 /// The bundle's bytes; sets bundle.sha256 (and manifest "tensors", "format", "format_version").
 std::string bundle_bytes(Bundle& bundle);
 
@@ -83,5 +99,15 @@ Bundle read_bundle(const std::string& path);
 
 /// The same from bytes in memory; `name` is used in messages.
 Bundle parse_bundle(const std::string& bytes, const std::string& name);
+
+/// The model wristssl ships, trained on FracAtlas (README "The shipped model"): models/ in the
+/// repository, share/wristssl/models/ once installed.
+constexpr const char* kShippedModelFile = "fracatlas-v1.wristssl";
+
+/// `model` when it is not empty; otherwise the shipped model's path: $WRISTSSL_MODEL when set, else
+/// the first of <executable's folder>/../models/, <executable's folder>/../share/wristssl/models/
+/// and the source tree's models/ that holds it. Throws std::runtime_error naming the places looked
+/// in when none does.
+std::string model_or_shipped(const std::string& model);
 
 }  // namespace wristssl::models

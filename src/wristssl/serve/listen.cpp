@@ -10,8 +10,8 @@
 
 namespace wristssl::serve {
 int run_listen(const ListenOptions& o) {
-  if (o.model.empty()) throw std::runtime_error("listen needs --model BUNDLE");
-  infer::Predictor predictor(models::read_bundle(o.model), {o.precision, o.threads});
+  infer::Predictor predictor(models::read_bundle(models::model_or_shipped(o.model)),
+                             {o.precision, o.threads});
   const dicom::ModelIdentity identity = infer::model_identity(predictor.bundle(), predictor.rule());
   std::fprintf(stderr, "listen: model %s, threshold %.4f, refer band [%.4f, %.4f)\n",
                identity.id.c_str(), predictor.rule().threshold, predictor.rule().refer_lo,

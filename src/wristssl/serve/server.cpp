@@ -128,7 +128,8 @@ struct Server::Impl {
     infer::PredictorOptions po;
     po.precision = o.precision;
     po.threads = o.threads;
-    predictor = std::make_unique<infer::Predictor>(models::read_bundle(o.model), po);
+    predictor = std::make_unique<infer::Predictor>(
+        models::read_bundle(models::model_or_shipped(o.model)), po);
     name = predictor->bundle().manifest.value("name", std::string("model"));
     if (!o.token_file.empty()) {
       std::istringstream in(util::read_text(o.token_file));
@@ -599,8 +600,8 @@ int run_serve(const ServeOptions& o) {
   const int port = server.start();
   const bool tls = !o.tls_cert.empty();
   std::fprintf(stderr, "serve: %s on %s://%s:%d/ (model name in URLs: %s; batch up to %d, %d ms)\n",
-               o.model.c_str(), tls ? "https" : "http", o.host.c_str(), port, server.model_name().c_str(), o.max_batch,
-               o.max_delay_ms);
+               models::model_or_shipped(o.model).c_str(), tls ? "https" : "http", o.host.c_str(),
+               port, server.model_name().c_str(), o.max_batch, o.max_delay_ms);
   while (!util::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::fprintf(stderr, "serve: signal %d: finishing the requests in flight, refusing new ones\n",
                util::take_stop_signal());

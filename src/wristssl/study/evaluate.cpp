@@ -17,6 +17,7 @@
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/models/bundle.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/models/ensemble.h"
 #include "wristssl/models/grad_cam.h"
 #include "wristssl/report/heatmap.h"
 #include "wristssl/report/html_report.h"
@@ -93,17 +94,36 @@ train::InferenceInput input_of(const models::Bundle& b, const util::Compute& c) 
 
 // Distributed: every rank scores its share and the scores are gathered, so every rank returns them
 // all.
-Scored score(models::ClassifierImpl& model, const models::DecisionRule& rule,
+// The bundle's networks on the evaluation's device and precision: one, or one per ensemble member,
+// with each member's rule (models/ensemble.h combines their margins).
+struct EvaluationModel {
+  util::Compute compute;
+  std::vector<models::Classifier> members;
+  std::vector<models::DecisionRule> rules;
+};
+
+Scored score(EvaluationModel& model, const models::DecisionRule& rule,
              const data::LoadedData& loaded, const std::vector<int>& items,
              train::InferenceInput in) {
   Scored s;
   s.items = items;
-  model.eval();
+  for (auto& m : model.members) m->eval();
   in.shard = true;
-  const torch::Tensor logits = train::infer(
-      *loaded.pixels, items, in, [&](const torch::Tensor& x) { return model.forward(x); });
+  // One column per member: its raw margin.
+  const torch::Tensor member_margins =
+      train::infer(*loaded.pixels, items, in, [&](const torch::Tensor& x) {
+        std::vector<torch::Tensor> cols;
+        for (auto& m : model.members) {
+          const torch::Tensor logits = m->forward(x);
+          cols.push_back(logits.select(1, 1) - logits.select(1, 0));
+        }
+        return torch::stack(cols, 1);
+      });
+  std::vector<torch::Tensor> columns;
+  for (int64_t k = 0; k < member_margins.size(1); ++k)
+    columns.push_back(member_margins.select(1, k));
   const torch::Tensor margin =
-      (logits.select(1, 1) - logits.select(1, 0)).to(torch::kDouble).contiguous();
+      models::combine_margins(columns, model.rules).to(torch::kDouble).contiguous();
   const double* m = margin.data_ptr<double>();
   for (size_t k = 0; k < items.size(); ++k) {
     const data::Record& r = loaded.dataset.records[items[k]];
@@ -139,7 +159,7 @@ std::pair<std::string, std::string> gallery_images(const data::PixelSource& px, 
 struct Context {
   std::string out_dir, part;
   const models::Bundle* bundle = nullptr;
-  models::ClassifierImpl* model = nullptr;
+  EvaluationModel* model = nullptr;
   const data::LoadedData* loaded = nullptr;
   train::InferenceInput input;
   std::string group_name;
@@ -245,7 +265,12 @@ void add_error_gallery(const EvaluateOptions& eo, const Context& cx, const Score
     in32.bf16 = false;
     std::vector<torch::Tensor> cams;
     train::infer(*cx.loaded->pixels, items, in32, [&](const torch::Tensor& x) {
-      cams.push_back(models::grad_cam(*cx.model, x).maps);
+      torch::Tensor sum;
+      for (auto& m : cx.model->members) {
+        const torch::Tensor map = models::grad_cam(*m, x).maps;
+        sum = sum.defined() ? sum + map : map;
+      }
+      cams.push_back(sum / static_cast<double>(cx.model->members.size()));
       return torch::zeros({x.size(0), 1});
     });
     const torch::Tensor maps = torch::cat(cams, 0);
@@ -326,20 +351,17 @@ std::vector<int> readable_items(const data::LoadedData& loaded, const std::vecto
   return items;
 }
 
-// The bundle's network on the evaluation's device and precision.
-struct EvaluationModel {
-  util::Compute compute;
-  models::Classifier model{nullptr};
-};
-
 EvaluationModel load_for_evaluation(const models::Bundle& bundle, const EvaluateOptions& eo) {
   if (bundle.manifest.at("class_names").size() != 2) {
     throw std::runtime_error("evaluate: only fracture / no fracture models");
   }
-  EvaluationModel m{util::setup_compute("evaluate", eo.threads, eo.precision),
-                    models::classifier_from_bundle(bundle)};
-  m.model->to(m.compute.device);
-  util::to_channels_last(*m.model);
+  EvaluationModel m{util::setup_compute("evaluate", eo.threads, eo.precision), {}, {}};
+  for (const models::Bundle& b : models::bundle_members(bundle)) {
+    m.members.push_back(models::classifier_from_bundle(b));
+    m.members.back()->to(m.compute.device);
+    util::to_channels_last(*m.members.back());
+    m.rules.push_back(models::DecisionRule::from_json(b.manifest.at("decision")));
+  }
   return m;
 }
 
@@ -361,7 +383,8 @@ json evaluate_run(const EvaluateOptions& eo) {
   const std::string bundle_path = eo.run + "/model.wristssl";
   const models::Bundle bundle =
       fs::exists(bundle_path) ? models::read_bundle(bundle_path) : train::write_run_bundle(eo.run);
-  auto [compute, model] = load_for_evaluation(bundle, eo);
+  EvaluationModel model = load_for_evaluation(bundle, eo);
+  const util::Compute& compute = model.compute;
 
   const data::LoadedData loaded = data::load_pixels(
       o.data, data::cache_options(o.cache_dir, o.image_size, eo.threads), o.limit);
@@ -377,7 +400,7 @@ json evaluate_run(const EvaluateOptions& eo) {
   cx.out_dir = eo.run;
   cx.part = eo.part;
   cx.bundle = &bundle;
-  cx.model = model.get();
+  cx.model = &model;
   cx.loaded = &loaded;
   cx.input = input_of(bundle, compute);
   cx.group_name = group_noun(loaded.dataset, o.data);
@@ -417,7 +440,7 @@ json evaluate_run(const EvaluateOptions& eo) {
       {"label fraction", o.label_fraction},
       {"seed", o.seed},
       {"run folder", eo.run}};
-  const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
+  const Scored s = score(model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
                          loaded, items, cx.input);
   if (!distributed::is_main()) return json::object();  // rank 0 computes and writes the rest
   json out = finish(eo, cx, s, unreadable);
@@ -428,7 +451,8 @@ json evaluate_run(const EvaluateOptions& eo) {
 
 json evaluate_external(const EvaluateOptions& eo) {
   const models::Bundle bundle = models::read_bundle(eo.model);
-  auto [compute, model] = load_for_evaluation(bundle, eo);
+  EvaluationModel model = load_for_evaluation(bundle, eo);
+  const util::Compute& compute = model.compute;
   const json& pre = bundle.manifest.at("preprocessing");
   if (pre.value("resize", std::string()) != "stretch") {
     throw std::runtime_error(eo.model + ": preprocessing resize '" +
@@ -458,7 +482,7 @@ json evaluate_external(const EvaluateOptions& eo) {
   fs::create_directories(cx.out_dir);
   cx.part = "external";
   cx.bundle = &bundle;
-  cx.model = model.get();
+  cx.model = &model;
   cx.loaded = &loaded;
   cx.input = input_of(bundle, compute);
   cx.group_name = group_noun(ds, eo.data);
@@ -475,7 +499,7 @@ json evaluate_external(const EvaluateOptions& eo) {
       {"model created", bundle.manifest.value("created", std::string())},
       {"wristssl version of the model", bundle.manifest.value("wristssl_version", std::string())},
       {"output folder", cx.out_dir}};
-  const Scored s = score(*model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
+  const Scored s = score(model, models::DecisionRule::from_json(bundle.manifest.at("decision")),
                          loaded, items, cx.input);
   if (!distributed::is_main()) return json::object();  // rank 0 computes and writes the rest
   json out = finish(eo, cx, s, unreadable);

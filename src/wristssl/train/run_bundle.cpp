@@ -12,6 +12,7 @@
 #include "wristssl/metrics/binary_metrics.h"
 #include "wristssl/metrics/calibration.h"
 #include "wristssl/models/classifier.h"
+#include "wristssl/models/ensemble.h"
 #include "wristssl/train/checkpoint.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/version.h"
@@ -209,6 +210,31 @@ models::Bundle write_run_bundle(const std::string& run, const std::string& out,
                                 const std::string& name) {
   models::Bundle b = bundle_from_run(run, name);
   models::write_bundle(b, out.empty() ? run + "/model.wristssl" : out);
+  std::fprintf(stderr, "bundle: %s (%s)\n", b.path.c_str(), b.id().c_str());
+  return b;
+}
+
+models::Bundle write_requested_bundle(const BundleRequest& r) {
+  const int sources = !r.run.empty() + !r.members.empty() + !r.model.empty();
+  if (sources != 1) {
+    throw std::runtime_error(
+        "bundle: give exactly one of --run RUN, --members B1 B2 ... or --model BUNDLE");
+  }
+  if (r.run.empty() && r.out.empty()) throw std::runtime_error("bundle: --out FILE is needed");
+  models::Bundle b;
+  if (!r.run.empty()) {
+    b = bundle_from_run(r.run, r.name);
+  } else if (!r.members.empty()) {
+    std::vector<models::Bundle> members;
+    for (const std::string& path : r.members) members.push_back(models::read_bundle(path));
+    const std::string first = members[0].manifest.value("name", std::string("model"));
+    b = models::make_ensemble(members, r.name.empty() ? first + "-ensemble" : r.name);
+  } else {
+    b = models::read_bundle(r.model);
+    if (!r.name.empty()) b.manifest["name"] = r.name;
+  }
+  models::set_storage(b, r.storage);
+  models::write_bundle(b, r.out.empty() ? r.run + "/model.wristssl" : r.out);
   std::fprintf(stderr, "bundle: %s (%s)\n", b.path.c_str(), b.id().c_str());
   return b;
 }

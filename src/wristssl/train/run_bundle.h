@@ -52,4 +52,18 @@ models::Bundle bundle_from_run(const std::string& run, const std::string& name =
 models::Bundle write_run_bundle(const std::string& run, const std::string& out = "",
                                 const std::string& name = "");
 
+/// What `wristssl bundle` makes: from exactly one of a finished run, a list of member bundles (an
+/// ensemble, models/ensemble.h) or an existing bundle (stored again, e.g. at float16).
+struct BundleRequest {
+  std::string run;                   // a finished classifier run
+  std::vector<std::string> members;  // bundle files: an ensemble of them
+  std::string model;                 // a bundle file
+  std::string out;   // the bundle to write (default <run>/model.wristssl; required otherwise)
+  std::string name;  // recorded name (default: the run folder's, the first member's + "-ensemble")
+  std::string storage = "float32";  // or "float16"
+};
+
+/// Makes and writes the bundle of `request`; throws naming what is wrong with it.
+models::Bundle write_requested_bundle(const BundleRequest& request);
+
 }  // namespace wristssl::train
