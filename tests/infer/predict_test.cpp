@@ -232,8 +232,9 @@ TEST_F(Predict, AnEnsembleScoresTheMeanOfItsMembersEverywhere) {
   for (const auto& r : t.rows) {
     const std::string name = fs::path(r[0]).filename().string();
     for (size_t i = 0; i < files.size(); ++i) {
-      if (fs::path(files[i]).filename().string() == name)
+      if (fs::path(files[i]).filename().string() == name) {
         EXPECT_NEAR(std::stod(r[t.column("score")]), got[i], 1e-5) << name;
+      }
     }
   }
 }

@@ -27,7 +27,12 @@ TEST(TrainOptions, ARunsConfigJsonIsAConfig) {
   ClassifierOptions back;
   from_json(as_recorded(to_json(o)), back);
   EXPECT_EQ(to_json(back), to_json(o));
-  // Anything else unknown is still refused, by name.
+  // A description for the config's readers is fine (configs/ship_fracatlas.json has one);
+  nlohmann::json described = to_json(o);
+  described["description"] = "what this run is for";
+  from_json(described, back);
+  EXPECT_EQ(to_json(back), to_json(o));
+  // anything else unknown is still refused, by name.
   nlohmann::json typo = to_json(o);
   typo["finetune_epoch"] = 3;
   try {

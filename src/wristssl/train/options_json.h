@@ -34,12 +34,13 @@ nlohmann::json options_to_json(const O& o, Visit&& visit) {
 }
 
 /// Sets the fields `visit` names from the keys present in `j`; `known` holds every key allowed (the
-/// visited ones and any the caller reads itself). Throws naming the first unknown key.
+/// visited ones and any the caller reads itself) besides "description", which any config may carry
+/// for its readers. Throws naming the first unknown key.
 template <class O, class Visit>
 void options_from_json(const nlohmann::json& j, O& o, Visit&& visit, const nlohmann::json& known,
                        const char* what) {
   for (const auto& item : j.items()) {
-    if (!known.contains(item.key())) {
+    if (!known.contains(item.key()) && item.key() != "description") {
       throw std::runtime_error(std::string("unknown ") + what + " option '" + item.key() + "'");
     }
   }
