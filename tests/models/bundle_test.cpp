@@ -116,7 +116,7 @@ TEST(Bundle, StoresAtHalfPrecisionAndWidensOnReading) {
   std::string bytes = read_file(path);
   bytes[bytes.size() - 100] ^= 0x04;
   EXPECT_EQ(check_failed(bytes), "checksum");
-  // Out of half precision's range: refused with the tensor's name, the bundle unchanged.
+  // Out of half precision's range: refused with the tensor's name.
   Bundle big = b;
   big.tensors[0].values[0] = 1e6f;
   try {

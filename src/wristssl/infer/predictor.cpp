@@ -41,7 +41,6 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
   use_graph_ = o.graph && device_.is_cpu() && !bf16_;
   for (const models::Bundle& b : models::bundle_members(bundle_)) {
     Member m;
-    m.rule = models::DecisionRule::from_json(b.manifest.at("decision"));
     m.model = models::classifier_from_bundle(b);
     m.model->to(device_);
     m.model->eval();
@@ -53,7 +52,7 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
           torch::jit::freeze(torchscript_module(b), std::vector<std::string>{"feature_map"});
       m.graph = torch::jit::optimize_for_inference(frozen, {"feature_map"});
     }
-    member_rules_.push_back(m.rule);
+    member_rules_.push_back(models::DecisionRule::from_json(b.manifest.at("decision")));
     members_.push_back(std::move(m));
   }
 }

@@ -62,14 +62,13 @@ class Predictor {
  private:
   struct Member {
     models::Classifier model{nullptr};
-    models::DecisionRule rule;
     torch::jit::Module graph;
   };
   models::Bundle bundle_;
   data::Preprocessing pre_;
   models::DecisionRule rule_;
   std::vector<Member> members_;
-  std::vector<models::DecisionRule> member_rules_;
+  std::vector<models::DecisionRule> member_rules_;  // one per member, in order
   std::vector<Prediction> decide_all(const std::vector<torch::Tensor>& member_margins) const;
 
   c10::Device device_ = c10::kCPU;

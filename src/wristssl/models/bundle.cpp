@@ -115,11 +115,20 @@ float half_value(uint16_t h) {
 
 float round_to_half(float value) { return half_value(half_bits(value)); }
 
-void set_storage(Bundle& b, const std::string& storage) {
+namespace {
+
+// Bytes per value of a storage: 2 for "float16", 4 for "float32"; throws for another.
+uint64_t storage_width(const std::string& storage) {
   if (storage != "float32" && storage != "float16") {
     throw std::invalid_argument("bundle storage '" + storage + "' is neither float32 nor float16");
   }
-  if (storage == "float16") {
+  return storage == "float16" ? 2 : 4;
+}
+
+}  // namespace
+
+void set_storage(Bundle& b, const std::string& storage) {
+  if (storage_width(storage) == 2) {
     for (auto& t : b.tensors) {
       for (float& v : t.values) {
         if (std::isfinite(v) && std::fabs(v) > 65504.0f) {
@@ -134,12 +143,8 @@ void set_storage(Bundle& b, const std::string& storage) {
 }
 
 std::string bundle_bytes(Bundle& b) {
-  if (b.storage != "float32" && b.storage != "float16") {
-    throw std::invalid_argument("bundle storage '" + b.storage +
-                                "' is neither float32 nor float16");
-  }
-  const bool half = b.storage == "float16";
-  const uint64_t width = half ? 2 : 4;
+  const uint64_t width = storage_width(b.storage);
+  const bool half = width == 2;
   json list = json::array();
   uint64_t offset = 0;
   for (const auto& t : b.tensors) {

@@ -2,10 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
-#include <ctime>
-#include <map>
 
 namespace wristssl::models {
 namespace {
@@ -13,15 +10,6 @@ namespace {
 using nlohmann::json;
 
 std::string member_prefix(size_t k) { return "members." + std::to_string(k) + "."; }
-
-std::string now_utc() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 }  // namespace
 
@@ -96,11 +84,10 @@ Bundle make_ensemble(const std::vector<Bundle>& members, const std::string& name
   const json& first = members[0].manifest;
   Bundle e;
   e.manifest = first;
-  for (const char* k :
-       {"tensors", "decision", "training", "test_metrics", "format", "format_version", "member_of"})
+  for (const char* k : {"tensors", "decision", "training", "test_metrics", "format",
+                        "format_version", "member_of", "created"})
     e.manifest.erase(k);
   e.manifest["name"] = name;
-  e.manifest["created"] = now_utc();
   json list = json::array();
   double thr = 0, lo = 0, hi = 0;
   for (size_t k = 0; k < members.size(); ++k) {

@@ -30,7 +30,8 @@ std::vector<Bundle> bundle_members(const Bundle& bundle);
 /// An ensemble of ordinary bundles with the same architecture, preprocessing and class names (at
 /// least two; at most kMaxMembers). Its threshold and refer band are the means of the members'
 /// (calibrated probabilities; validation data of different folds cannot be pooled for a new fit);
-/// its temperature is 1. Throws std::invalid_argument naming the member that does not fit.
+/// its temperature is 1; its "created" is left to the writer. Throws std::invalid_argument naming
+/// the member that does not fit.
 Bundle make_ensemble(const std::vector<Bundle>& members, const std::string& name);
 
 constexpr size_t kMaxMembers = 16;

@@ -208,10 +208,11 @@ models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info
 
 models::Bundle write_run_bundle(const std::string& run, const std::string& out,
                                 const std::string& name) {
-  models::Bundle b = bundle_from_run(run, name);
-  models::write_bundle(b, out.empty() ? run + "/model.wristssl" : out);
-  std::fprintf(stderr, "bundle: %s (%s)\n", b.path.c_str(), b.id().c_str());
-  return b;
+  BundleRequest r;
+  r.run = run;
+  r.out = out;
+  r.name = name;
+  return write_requested_bundle(r);
 }
 
 models::Bundle write_requested_bundle(const BundleRequest& r) {
@@ -229,6 +230,7 @@ models::Bundle write_requested_bundle(const BundleRequest& r) {
     for (const std::string& path : r.members) members.push_back(models::read_bundle(path));
     const std::string first = members[0].manifest.value("name", std::string("model"));
     b = models::make_ensemble(members, r.name.empty() ? first + "-ensemble" : r.name);
+    b.manifest["created"] = utc_now();
   } else {
     b = models::read_bundle(r.model);
     if (!r.name.empty()) b.manifest["name"] = r.name;
