@@ -14,6 +14,8 @@ import pydicom
 warnings.simplefilter("ignore")  # pydicom warns about the malformed UIDs of a sample
 
 csv_path, out = sys.argv[1], sys.argv[2]
+expect_regions = len(sys.argv) > 3 and sys.argv[3] == "--expect-regions"
+regions = 0
 COPIED = ["SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
           "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID", "ReferringPhysicianName"]
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
@@ -85,9 +87,26 @@ for row in csv.DictReader(open(csv_path)):
     images = [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in items if i.ValueType == "IMAGE"]
     if not images or any(x != uid for x in images):
         fail(f"{path}: SR image references {images}")
+    # The boxes the image shows (predict's CSV column "boxes"): one region group each.
+    shown = int(row["boxes"]) if row.get("boxes") else 0
+    scoords = [i for i in items if i.ValueType == "SCOORD"]
+    regions += len(scoords)
+    if len(scoords) != shown:
+        fail(f"{path}: {len(scoords)} image regions, predict shows {shown} boxes")
+    for r in scoords:
+        g = [float(v) for v in r.GraphicData]
+        if r.GraphicType != "POLYLINE" or len(g) != 10 or g[:2] != g[8:]:
+            fail(f"{path}: region {r.GraphicType} {g} is not a closed polyline of 5 points")
+        elif not (g[0] < g[2] and g[5] > g[3] and 0 <= min(g) and max(g[0::2]) <= src.Columns
+                  and max(g[1::2]) <= src.Rows):
+            fail(f"{path}: region {g} is not a box inside the {src.Columns} x {src.Rows} image")
+        kids = list(r.get("ContentSequence", []))
+        if (len(kids) != 1 or kids[0].RelationshipType != "SELECTED FROM" or kids[0].ValueType != "IMAGE"
+                or kids[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID != uid):
+            fail(f"{path}: region not SELECTED FROM the source image")
     nums = [i for i in items if i.ValueType == "NUM"]
-    if len(nums) != 1:
-        fail(f"{path}: {len(nums)} NUM items")
+    if len(nums) != 1 + shown:
+        fail(f"{path}: {len(nums)} NUM items for {shown} regions")
     else:
         p = float(nums[0].MeasuredValueSequence[0].NumericValue)
         if abs(p - float(row["probability"])) > 1e-6:
@@ -95,8 +114,9 @@ for row in csv.DictReader(open(csv_path)):
     evals = [i.ConceptCodeSequence[0].CodeMeaning for i in items
              if i.ValueType == "CODE" and i.ConceptNameCodeSequence[0].CodeValue == "72704001"]
     want = {"fracture": "Present", "no_fracture": "Absent", "refer": "Indeterminate"}[row["decision"]]
-    if evals != [want]:
-        fail(f"{path}: qualitative evaluation {evals}, decision {row['decision']}")
+    if evals[:1] != [want] or len(evals) != 1 + shown or any(e not in ("Present", "Indeterminate")
+                                                            for e in evals[1:]):
+        fail(f"{path}: qualitative evaluations {evals}, decision {row['decision']}, {shown} regions")
     names = {i.ConceptNameCodeSequence[0].CodeMeaning: i.get("TextValue") for i in items if i.ValueType == "TEXT"}
     if not names.get("Algorithm Version", "").startswith("sha256:"):
         fail(f"{path}: algorithm version {names.get('Algorithm Version')}")
@@ -114,7 +134,9 @@ for row in csv.DictReader(open(csv_path)):
     if px.shape != (sc.Rows, sc.Columns, 3) or px.std() == 0:
         fail(f"{path}: SC pixels {px.shape}")
 
-print(f"check_results: {checked} DICOM inputs checked, {len(failures)} problems")
+if expect_regions and regions == 0:
+    fail("no image region in any SR, though this run was meant to show boxes")
+print(f"check_results: {checked} DICOM inputs checked, {regions} image regions, {len(failures)} problems")
 for f in failures:
     print("  " + f)
 sys.exit(1 if failures or checked == 0 else 0)

@@ -147,6 +147,65 @@ TEST(Results, ReportCopiesTheContextAndFollowsTid1500) {
   EXPECT_EQ(std::string(t.getCurrentContentItem().getStringValue().c_str()), "sha256:" + std::string(64, 'a'));
 }
 
+TEST(Results, EachRegionIsAPlanarRoiGroupWithAClosedPolylineOnTheSource) {
+  const SourceInstance src = SourceInstance::read(repo_path(kSample));
+  Finding f{0.81, "fracture", {}};
+  f.regions.push_back({100, 200, 160, 250, 0.83, "fracture"});
+  f.regions.push_back({300, 40, 330, 90, 0.52, "refer"});
+  auto file = make_report(src, f, model());
+  DSRDocument doc;
+  ASSERT_TRUE(doc.read(*file->getDataset()).good());
+  DSRDocumentTree& t = doc.getTree();
+  // Three measurement groups: the image's and one per region, each with its tracking identifier.
+  std::vector<std::string> ids;
+  for (size_t node = t.gotoNamedNode(DSRCodedEntryValue("112039", "DCM", "Tracking Identifier"));
+       node > 0;
+       node = t.gotoNextNamedNode(DSRCodedEntryValue("112039", "DCM", "Tracking Identifier")))
+    ids.push_back(t.getCurrentContentItem().getStringValue().c_str());
+  EXPECT_EQ(ids, (std::vector<std::string>{"wrist fracture", "wrist fracture region 1",
+                                           "wrist fracture region 2"}));
+  t.gotoRoot();
+  std::vector<std::vector<float>> polylines;
+  std::vector<std::string> selected_from;
+  for (size_t node = t.gotoNamedNode(DSRCodedEntryValue("111030", "DCM", "Image Region")); node > 0;
+       node = t.gotoNextNamedNode(DSRCodedEntryValue("111030", "DCM", "Image Region"))) {
+    DSRSpatialCoordinatesValue* v = t.getCurrentContentItem().getSpatialCoordinatesPtr();
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->getGraphicType(), DSRTypes::GT_Polyline);
+    std::vector<float> xy;
+    for (size_t k = 1; k <= v->getGraphicDataList().getNumberOfItems(); ++k) {
+      float x = 0, y = 0;
+      ASSERT_TRUE(v->getGraphicDataList().getItem(k, x, y).good());
+      xy.push_back(x), xy.push_back(y);
+    }
+    polylines.push_back(xy);
+    // Its one child: SELECTED FROM the analysed image.
+    ASSERT_TRUE(t.goDown() > 0);
+    EXPECT_EQ(t.getCurrentContentItem().getRelationshipType(), DSRTypes::RT_selectedFrom);
+    selected_from.push_back(
+        t.getCurrentContentItem().getImageReferencePtr()->getSOPInstanceUID().c_str());
+    t.goUp();
+  }
+  ASSERT_EQ(polylines.size(), 2u);
+  // Closed: five points, the last the first; corners in DICOM's image-relative pixels.
+  EXPECT_EQ(polylines[0], (std::vector<float>{100, 200, 160, 200, 160, 250, 100, 250, 100, 200}));
+  EXPECT_EQ(polylines[1][2], 330.0f);
+  EXPECT_EQ(selected_from, (std::vector<std::string>{src.sop_instance_uid, src.sop_instance_uid}));
+  // The region's evaluation: present in the fracture band, indeterminate in the refer band.
+  t.gotoRoot();
+  std::vector<std::string> evaluations;
+  for (size_t node = t.gotoNamedNode(DSRCodedEntryValue("72704001", "SCT", "Fracture")); node > 0;
+       node = t.gotoNextNamedNode(DSRCodedEntryValue("72704001", "SCT", "Fracture")))
+    evaluations.push_back(t.getCurrentContentItem().getCodeValue().getCodeValue().c_str());
+  EXPECT_EQ(evaluations, (std::vector<std::string>{"52101004", "52101004", "82334004"}));
+  // A region that is no box, or of no band, is refused with the file named.
+  Finding bad = f;
+  bad.regions[1] = {10, 10, 5, 20, 0.5, "refer"};
+  EXPECT_THROW(make_report(src, bad, model()), DicomError);
+  bad.regions[1] = {10, 10, 50, 20, 0.5, "no_fracture"};
+  EXPECT_THROW(make_report(src, bad, model()), DicomError);
+}
+
 TEST(Results, DecisionsMapToPresentAbsentIndeterminate) {
   const SourceInstance src = SourceInstance::read(repo_path(kSample));
   const std::pair<const char*, const char*> cases[] = {

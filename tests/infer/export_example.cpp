@@ -38,6 +38,13 @@ int main(int argc, char** argv) {
   if (lse) pooling = {"lse", 3.0};
   models::Bundle b = train::untrained_bundle(96, 96, 21, "export-test", pooling);
   models::write_bundle(b, dir + "/model.wristssl");
+  // The same weights with a threshold so low that every image is called fracture and shows its
+  // boxes (tests/dicom/dicom_check.sh: the SR's image regions).
+  models::Bundle flagging = b;
+  flagging.manifest["decision"]["threshold"] = 0.02;
+  flagging.manifest["decision"]["refer_band"]["lo"] = 0.01;
+  flagging.manifest["decision"]["refer_band"]["hi"] = 0.03;
+  models::write_bundle(flagging, dir + "/model-flagging.wristssl");
   for (const char* f : {"torchscript", "onnx"}) {
     infer::export_model(dir + "/model.wristssl", f, dir + "/model." + f);
   }

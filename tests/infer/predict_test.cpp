@@ -13,6 +13,8 @@
 #include "wristssl/infer/predictor.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/metrics/calibration.h"
+#include "wristssl/metrics/localisation.h"
+#include "wristssl/models/box_decoding.h"
 #include "wristssl/models/classifier.h"
 #include "wristssl/models/ensemble.h"
 #include "wristssl/study/evaluate.h"
@@ -81,7 +83,8 @@ TEST_F(Predict, ScoresEveryReadableFileAndNamesTheRest) {
   const std::vector<PredictRow> rows = run_predict(o, out);
   ASSERT_EQ(rows.size(), 7u);
   const util::CsvTable t = util::read_csv(o.csv);
-  ASSERT_EQ(t.header, (std::vector<std::string>{"path", "probability", "decision", "error"}));
+  ASSERT_EQ(t.header,
+            (std::vector<std::string>{"path", "probability", "decision", "error", "boxes"}));
   ASSERT_EQ(t.rows.size(), 7u);
   std::map<std::string, std::vector<std::string>> by_name;
   for (const auto& r : t.rows) by_name[fs::path(r[0]).filename().string()] = r;
@@ -131,6 +134,70 @@ TEST_F(Predict, ScoresEveryReadableFileAndNamesTheRest) {
   EXPECT_NEAR(std::stod(by_name.at("a.png")[1]), metrics::sigmoid(margin / 1.5), 2e-6);
 }
 
+TEST_F(Predict, BoxesAreDecodedFromTheModelsOwnLogOddsMap) {
+  // A 128 px input: a 4 x 4 map of per-location log-odds.
+  models::Bundle b = train::untrained_bundle(128, 128, 11, "boxes-test");
+  b.manifest["decision"]["threshold"] = 0.2;  // so that some images are called fracture or refer
+  b.manifest["decision"]["refer_band"]["lo"] = 0.1;
+  b.manifest["decision"]["refer_band"]["hi"] = 0.3;
+  const std::string path = dir_ + "/boxes.wristssl";
+  models::write_bundle(b, path);
+  PredictOptions o;
+  o.model = path;
+  o.inputs = {in_ + "/a.png", in_ + "/c.jpg", in_ + "/d.dcm"};
+  o.json = dir_ + "/boxes.json";
+  o.csv = dir_ + "/boxes.csv";
+  o.threads = 2;
+  std::ostringstream out;
+  run_predict(o, out);
+  const json j = json::parse(util::read_text(o.json));
+  EXPECT_EQ(j["model"]["localisation"]["drop"].get<double>(), 1.0);
+  const util::CsvTable t = util::read_csv(o.csv);
+
+  const models::Bundle rb = models::read_bundle(path);
+  models::Classifier net = models::classifier_from_bundle(rb);
+  const models::DecisionRule rule = models::DecisionRule::from_json(rb.manifest["decision"]);
+  const auto& pre = rb.manifest["preprocessing"];
+  const data::Preprocessing p{128, 128, false, pre["normalization"]["mean"].get<float>(),
+                              pre["normalization"]["std"].get<float>()};
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    const io::Image img = io::read_image(o.inputs[i]);
+    const std::vector<float> x = data::network_input(img, p);
+    const torch::Tensor a = net->backbone->feature_map(
+        torch::from_blob(const_cast<float*>(x.data()), {1, 1, 128, 128}).clone());
+    const torch::Tensor m = net->margin_map(a)[0].contiguous();  // [4, 4]
+    ASSERT_EQ(m.sizes(), (c10::IntArrayRef{4, 4}));
+    // Average pooling: the map's mean is the image's margin (the class activation map).
+    const json& row = j["images"][i];
+    EXPECT_NEAR(m.mean().item<double>(), row["margin"].get<double>(), 1e-4) << o.inputs[i];
+    // The boxes, decoded here from the eager network's map, in the image's pixels.
+    std::vector<data::ScoredBox> want = models::decode_boxes(
+        std::vector<float>(m.data_ptr<float>(), m.data_ptr<float>() + 16), 4, 4);
+    const json& got = row["boxes"];
+    ASSERT_EQ(got.size(), want.size()) << o.inputs[i];
+    ASSERT_FALSE(want.empty());
+    int shown = 0;
+    for (size_t k = 0; k < want.size(); ++k) {
+      const auto px = models::box_pixels(want[k].box, img.info.width, img.info.height);
+      EXPECT_NEAR(got[k]["x0"].get<int>(), px[0], 1) << o.inputs[i] << " box " << k;
+      EXPECT_NEAR(got[k]["y1"].get<int>(), px[3], 1) << o.inputs[i] << " box " << k;
+      const double prob = rule.probability(want[k].score);
+      EXPECT_NEAR(got[k]["probability"].get<double>(), prob, 1e-5);
+      EXPECT_EQ(got[k]["band"].get<std::string>(), rule.decide(prob));
+      // Shown: none on a no_fracture image; the strongest and any other in a band otherwise.
+      const bool expect_shown = row["decision"] != "no_fracture" &&
+                                (k == 0 || std::string(rule.decide(prob)) != "no_fracture");
+      EXPECT_EQ(got[k]["shown"].get<bool>(), expect_shown) << o.inputs[i] << " box " << k;
+      shown += expect_shown;
+      // A box's peak is at least the map's mean: never a weaker probability than the image's.
+      if (k == 0)
+        EXPECT_GE(got[k]["probability"].get<double>(), row["probability"].get<double>() - 1e-9);
+    }
+    EXPECT_EQ(t.rows[i][4], std::to_string(shown)) << o.inputs[i];
+  }
+}
+
 TEST_F(Predict, MatchesExternalEvaluationOfTheSameFiles) {
   // A labelled manifest over the readable files: evaluate --model must give predict's
   // probabilities.
@@ -173,7 +240,45 @@ TEST_F(Predict, MatchesExternalEvaluationOfTheSameFiles) {
     EXPECT_TRUE(found) << name;
   }
   // Standard output holds the CSV when no file is asked for.
-  EXPECT_EQ(out.str().rfind("path,probability,decision,error\n", 0), 0u);
+  EXPECT_EQ(out.str().rfind("path,probability,decision,error,boxes\n", 0), 0u);
+
+  // With annotated boxes: evaluate measures the localisation on the same boxes predict gives.
+  fs::create_directories(dir_ + "/yolo");
+  util::atomic_write(dir_ + "/yolo/a.txt", "0 0.5 0.5 0.2 0.2\n");
+  util::atomic_write(dir_ + "/yolo/c.txt", "0 0.3 0.6 0.1 0.1\nnot a box\n");  // one malformed line
+  util::atomic_write(dir_ + "/yolo/b.txt", "");
+  eo.data.boxes = dir_ + "/yolo";
+  eo.out = dir_ + "/eval-boxes";
+  const json mb = study::run_evaluate(eo);
+  const json& l = mb["localisation"];
+  EXPECT_EQ(l["images"], 4);  // d.dcm has no file but is labelled no fracture: known, no box
+  EXPECT_EQ(l["fractured_images"], 2);
+  EXPECT_EQ(l["true_boxes"], 2);
+  EXPECT_EQ(l["malformed_lines"], 1);
+  std::vector<std::string> paths;
+  const std::vector<metrics::LocalisedImage> images =
+      metrics::read_boxes_csv({dir_ + "/eval-boxes/boxes_external.csv"}, &paths);
+  ASSERT_EQ(images.size(), 4u);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const std::string name = fs::path(paths[i]).filename().string();
+    for (const auto& pr : rows) {
+      if (fs::path(pr.path).filename().string() != name) continue;
+      ASSERT_EQ(images[i].boxes.size(), pr.boxes.size()) << name;
+      for (size_t k = 0; k < pr.boxes.size(); ++k) {
+        EXPECT_NEAR(images[i].boxes[k].score, pr.boxes[k].score, 1e-5) << name;
+        EXPECT_NEAR(images[i].boxes[k].box.x0, pr.boxes[k].box.x0, 1e-6) << name;
+        EXPECT_NEAR(images[i].boxes[k].box.y1, pr.boxes[k].box.y1, 1e-6) << name;
+      }
+      EXPECT_TRUE(images[i].has_point);
+      EXPECT_EQ(images[i].truth.size(), name == "a.png" || name == "c.jpg" ? 1u : 0u) << name;
+    }
+  }
+  // The figures recomputed from the CSV are evaluate's.
+  EXPECT_DOUBLE_EQ(metrics::hit_rate(images), l["hit_rate"]["value"].get<double>());
+  EXPECT_DOUBLE_EQ(metrics::average_precision(images),
+                   l["average_precision"]["value"].get<double>());
+  EXPECT_NE(util::read_text(dir_ + "/eval-boxes/report.html").find("Where the fracture is"),
+            std::string::npos);
 }
 
 TEST_F(Predict, AnEnsembleScoresTheMeanOfItsMembersEverywhere) {

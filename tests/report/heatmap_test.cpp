@@ -131,5 +131,38 @@ TEST(Heatmap, SizeMismatchThrows) {
   EXPECT_THROW(overlay_heatmap(in.grey, in.cam, in.w, in.h, NAN), std::invalid_argument);
 }
 
+TEST(Heatmap, BoxesAreDrawnSolidOrDashedWithADarkRim) {
+  Overlay o;
+  o.width = 40, o.height = 30;
+  o.rgb.assign(static_cast<size_t>(o.width) * o.height * 3, 128);
+  auto px = [&](int x, int y) { return o.rgb[(static_cast<size_t>(y) * o.width + x) * 3]; };
+  draw_box(o, 10, 5, 30, 25, {255, 255, 255}, false, 2);
+  // Solid: every pixel of the 2 px band inside the rectangle is white, the rim outside black.
+  for (int x = 10; x < 30; ++x) EXPECT_EQ(px(x, 5), 255) << x;
+  for (int y = 5; y < 25; ++y) EXPECT_EQ(px(29, y), 255) << y;
+  EXPECT_EQ(px(11, 6), 255);
+  EXPECT_EQ(px(12, 7), 128);  // inside the band: untouched
+  EXPECT_EQ(px(20, 15), 128);
+  EXPECT_EQ(px(9, 15), 0);  // the rim, one pixel outside
+  EXPECT_EQ(px(20, 4), 0);
+  // Dashed: dashes of 6 px with gaps of 6 px along the top edge.
+  o.rgb.assign(o.rgb.size(), 128);
+  draw_box(o, 10, 5, 30, 25, {255, 255, 255}, true, 2);
+  EXPECT_EQ(px(10, 5), 255);
+  EXPECT_EQ(px(15, 5), 255);
+  EXPECT_EQ(px(16, 5), 128);
+  EXPECT_EQ(px(21, 5), 128);
+  EXPECT_EQ(px(22, 5), 255);
+  // Clipped at the image's edges; an empty box draws nothing.
+  const std::vector<uint8_t> before = o.rgb;
+  draw_box(o, 5, 5, 5, 20, {255, 0, 0});
+  EXPECT_EQ(o.rgb, before);
+  draw_box(o, -10, -10, 100, 100, {255, 0, 0});  // every line outside the image
+  EXPECT_EQ(o.rgb, before);
+  draw_box(o, -1, -1, 100, 100, {255, 0, 0}, false, 2);  // the second layer lands on row 0
+  EXPECT_EQ(px(5, 0), 255);
+  EXPECT_EQ(px(5, 1), 128);
+}
+
 }  // namespace
 }  // namespace wristssl::report

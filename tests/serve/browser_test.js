@@ -6,7 +6,8 @@
 // Usage: node browser_test.js URL IMAGE_FILE EXPECTED_PROBABILITY SCREENSHOT.png
 // Exit: 0 passed; 1 a check failed (the message says which); 2 usage; 77 skipped (no puppeteer-core, no
 // Chromium). puppeteer-core comes from tests/node (npm ci --ignore-scripts); CHROMIUM overrides the browser;
-// WRISTSSL_TOKEN, when set, is typed into #token (for a server that requires a bearer token).
+// WRISTSSL_TOKEN, when set, is typed into #token (for a server that requires a bearer token);
+// WRISTSSL_EXPECTED_BOXES, when set, is how many boxes the page must list and draw.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -120,6 +121,23 @@ async function main() {
       const v = document.getElementById('view');
       return {heatmap_shown: document.getElementById('heatmap-toggle').checked, view_size: [v.naturalWidth, v.naturalHeight]};
     });
+
+    // The boxes: as many listed and drawn (two rectangles each: a dark rim and the white edge) as
+    // predict shows for the file (WRISTSSL_EXPECTED_BOXES, its CSV's "boxes"); the toggle hides them.
+    const boxes = await page.evaluate(() => ({listed: document.querySelectorAll('#where li').length,
+                                              rects: document.querySelectorAll('#boxes rect').length}));
+    if (process.env.WRISTSSL_EXPECTED_BOXES !== undefined) {
+      const want = Number(process.env.WRISTSSL_EXPECTED_BOXES);
+      if (boxes.listed !== want || boxes.rects !== 2 * want) {
+        fail(`the page lists ${boxes.listed} boxes and draws ${boxes.rects} rectangles; predict shows ${want} boxes`);
+      }
+    }
+    await page.click('#boxes-toggle');
+    const hidden = await page.evaluate(() => document.querySelectorAll('#boxes rect').length);
+    await page.click('#boxes-toggle');
+    const again = await page.evaluate(() => document.querySelectorAll('#boxes rect').length);
+    if (hidden !== 0 || again !== boxes.rects) fail(`boxes toggle: ${hidden} rectangles hidden, ${again} after showing again`);
+    seen.boxes = boxes;
 
     if (pageErrors.length) fail(`the page threw: ${pageErrors.join('; ')}`);
     await page.screenshot({path: screenshot, fullPage: true});

@@ -62,11 +62,12 @@ class Serve : public ::testing::Test {
   }
   static std::string sample(const std::string& rel) { return read_bytes(testing::repo_path(rel)); }
   // The same file through predict's path.
-  static double predicted(const std::string& rel) {
+  static infer::Prediction prediction(const std::string& rel) {
     infer::Predictor p(models::read_bundle(*dir_ + "/model.wristssl"), {"fp32", -1});
     const auto x = p.batch({p.input(io::read_image(testing::repo_path(rel)))});
-    return p.predict(x)[0].probability;
+    return p.predict(x)[0];
   }
+  static double predicted(const std::string& rel) { return prediction(rel).probability; }
   static std::string* dir_;
   static Server* server_;
   static int port_;
@@ -110,6 +111,22 @@ TEST_F(Serve, AnswersTheOpenInferenceProtocolLikePredict) {
   EXPECT_EQ(out["outputs"][0]["shape"], json({2, 1}));
   EXPECT_NEAR(out["outputs"][0]["data"][0].get<double>(), predicted(kPng), 1e-6);
   EXPECT_NEAR(out["outputs"][0]["data"][1].get<double>(), predicted(kDcm), 1e-6);
+  // The boxes: [N, K, 5] (x0, y0, x1, y1 normalised, probability), rows past the boxes found -1,
+  // declared in the model's metadata.
+  const int k = meta["outputs"][3]["shape"][1].get<int>();
+  EXPECT_EQ(meta["outputs"][3]["name"], "boxes");
+  EXPECT_EQ(meta["outputs"][3]["shape"], json({-1, k, 5}));
+  EXPECT_EQ(out["outputs"][3]["name"], "boxes");
+  EXPECT_EQ(out["outputs"][3]["shape"], json({2, k, 5}));
+  const json& flat = out["outputs"][3]["data"];
+  ASSERT_EQ(flat.size(), static_cast<size_t>(2 * k * 5));
+  const infer::Prediction png = prediction(kPng);
+  ASSERT_LE(png.boxes.size(), static_cast<size_t>(k));
+  for (int b = 0; b < k; ++b) {
+    const bool has = b < static_cast<int>(png.boxes.size());
+    EXPECT_NEAR(flat[b * 5 + 0].get<double>(), has ? png.boxes[b].box.x0 : -1.0, 1e-6);
+    EXPECT_NEAR(flat[b * 5 + 4].get<double>(), has ? png.boxes[b].score : -1.0, 1e-6);
+  }
   // FP32: the preprocessed tensor, nested or flat.
   infer::Predictor p(models::read_bundle(*dir_ + "/model.wristssl"), {"fp32", -1});
   const std::vector<float> x = p.input(io::read_image(testing::repo_path(kPng)));
@@ -133,6 +150,21 @@ TEST_F(Serve, PredictsAFileWithItsHeatmap) {
   EXPECT_EQ(j["sha256"].get<std::string>().size(), 64u);
   EXPECT_GT(j["heatmap_png_base64"].get<std::string>().size(), 1000u);
   EXPECT_GT(j["image_png_base64"].get<std::string>().size(), 1000u);
+  // The boxes in the upload's pixels, as predict --json writes them.
+  const io::Image img = io::read_image(testing::repo_path(kPng));
+  EXPECT_EQ(j["width"], img.info.width);
+  EXPECT_EQ(j["height"], img.info.height);
+  const infer::Prediction p = prediction(kPng);
+  infer::Predictor pr(models::read_bundle(*dir_ + "/model.wristssl"), {"fp32", -1});
+  const json want = infer::boxes_json(p, pr.rule(), img.info.width, img.info.height);
+  ASSERT_EQ(j["boxes"].size(), want.size());
+  ASSERT_FALSE(want.empty());
+  for (size_t b = 0; b < want.size(); ++b) {
+    for (const char* key : {"x0", "y0", "x1", "y1", "band", "shown"})
+      EXPECT_EQ(j["boxes"][b][key], want[b][key]) << key;
+    EXPECT_NEAR(j["boxes"][b]["probability"].get<double>(), want[b]["probability"].get<double>(),
+                1e-6);
+  }
   r = client(false).Get("/");
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find("id=\"file\""), std::string::npos);

@@ -29,8 +29,15 @@ TEST(CliMetrics, NoThresholdLeavesItUnset) {
   EXPECT_EQ(o.threshold_rule, "youden");
 }
 
+TEST(CliMetrics, BoxesFilesAreRepeatableAndNeedNoScores) {
+  const metrics::MetricsCommandOptions o =
+      parse_metrics({"--boxes", "fold0/boxes_test.csv", "--boxes", "fold1/boxes_test.csv"});
+  EXPECT_EQ(o.boxes_csv,
+            (std::vector<std::string>{"fold0/boxes_test.csv", "fold1/boxes_test.csv"}));
+  EXPECT_TRUE(o.scores_csv.empty());
+}
+
 TEST(CliMetrics, MissingOrBadValuesAreRefused) {
-  EXPECT_THROW(parse_metrics({"--threshold", "0.5"}), CLI::RequiredError);
   EXPECT_THROW(parse_metrics({"--scores", "s.csv", "--threshold", "half"}), CLI::ParseError);
 }
 

@@ -17,8 +17,10 @@ CLI::App* add_options(CLI::App& app, Args& a) {
   metrics::MetricsCommandOptions& o = a.options;
   auto* cmd = app.add_subcommand(
       "metrics", "the paper's metrics with 95% CIs from any model's scores (label,score[,group])");
-  cmd->add_option("--scores", o.scores_csv, "CSV with columns label,score (higher = fracture)")
-      ->required();
+  cmd->add_option("--scores", o.scores_csv, "CSV with columns label,score (higher = fracture)");
+  cmd->add_option("--boxes", o.boxes_csv,
+                  "boxes CSVs written by evaluate (boxes_<part>.csv; several: their union, e.g. "
+                  "the folds of a cross-validation): hit rate, AP@0.5 and FROC with intervals");
   cmd->add_option("--threshold", a.threshold, "operating threshold (default 0.5)");
   cmd->add_option("--json", o.json_out, "write the metrics as JSON");
   cmd->add_option("--versus", o.versus_csv,

@@ -17,10 +17,11 @@ CLI::App* add_options(CLI::App& app, infer::PredictOptions& o) {
                   "write path,probability,decision,error here (default: standard output)");
   cmd->add_option("--json", o.json,
                   "write the rows as JSON, with margins, warnings and the model's identity");
-  cmd->add_option("--heatmaps", o.heatmaps, "folder for Grad-CAM overlays (<stem>.gradcam.png)");
+  cmd->add_option("--heatmaps", o.heatmaps,
+                  "folder for Grad-CAM overlays with the boxes shown (<stem>.gradcam.png)");
   cmd->add_option("--dicom-out", o.dicom_out,
-                  "for each DICOM input, write a TID 1500 structured report and a Grad-CAM "
-                  "secondary capture here");
+                  "for each DICOM input, write a TID 1500 structured report (with the boxes as "
+                  "image regions) and a secondary capture (Grad-CAM and boxes burnt in) here");
   cmd->add_option("--uid-root", o.uid_root,
                   "root of the new objects' UIDs (default 2.25: UUID-derived)")
       ->capture_default_str();
@@ -28,6 +29,9 @@ CLI::App* add_options(CLI::App& app, infer::PredictOptions& o) {
                   "images per forward pass (0: by input size, 1 at 512 px)")
       ->capture_default_str();
   cmd->add_option("--precision", o.precision, "fp32 | bf16 | auto")->capture_default_str();
+  cmd->add_flag("!--no-boxes", o.boxes,
+                "do not decode where the fracture is (boxes in the JSON, the CSV, the heatmaps "
+                "and the DICOM results)");
   return cmd;
 }
 

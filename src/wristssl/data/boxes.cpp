@@ -13,6 +13,19 @@ namespace fs = std::filesystem;
 
 namespace wristssl::data {
 
+double iou(const Box& a, const Box& b) {
+  const double iw = std::min(a.x1, b.x1) - std::max(a.x0, b.x0);
+  const double ih = std::min(a.y1, b.y1) - std::max(a.y0, b.y0);
+  if (iw <= 0 || ih <= 0) return 0;
+  const double inter = iw * ih;
+  const double uni = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter;
+  return uni > 0 ? inter / uni : 0;
+}
+
+bool contains(const Box& b, double x, double y) {
+  return x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1;
+}
+
 YoloFile parse_yolo(const std::string& text, const std::string& name, int box_class) {
   YoloFile out;
   std::istringstream lines(text);

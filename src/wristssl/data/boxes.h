@@ -19,6 +19,18 @@ struct Box {
   }
 };
 
+/// A box a model found: where, and how strongly (its score; larger is more confident; what the
+/// number means is the producer's: see models/box_decoding.h).
+struct ScoredBox {
+  Box box;
+  double score = 0;
+};
+
+/// Intersection over union of two boxes (0 when either is empty).
+double iou(const Box& a, const Box& b);
+/// Whether the point (x, y) lies in `b` (edges included).
+bool contains(const Box& b, double x, double y);
+
 /// One YOLO file read: the boxes of class `box_class` (-1: every class), clipped to the image;
 /// malformed lines (not five numbers, a size <= 0, a centre outside the image) are skipped and
 /// described in `problems` ("FILE:LINE: reason"), never fatal.

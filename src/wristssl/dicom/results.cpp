@@ -222,10 +222,9 @@ DSRContentItem* add_item(DSRDocumentTree& t, DSRTypes::E_RelationshipType rel,
 // An IMAGE item referencing the analysed instance, placed by `mode`. This addContentItem returns a
 // node id (0: not added), not a condition, hence the conversion.
 void add_source_image(DSRDocumentTree& t, const SourceInstance& source, DSRTypes::E_AddMode mode,
-                      const char* entry, const char* reference) {
-  check(t.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Image, mode) ? EC_Normal
-                                                                          : EC_IllegalCall,
-        entry);
+                      const char* entry, const char* reference,
+                      DSRTypes::E_RelationshipType relation = DSRTypes::RT_contains) {
+  check(t.addContentItem(relation, DSRTypes::VT_Image, mode) ? EC_Normal : EC_IllegalCall, entry);
   check(t.getCurrentContentItem().setImageReference(
             DSRImageReferenceValue(source.sop_class_uid.c_str(), source.sop_instance_uid.c_str())),
         reference);
@@ -339,6 +338,71 @@ void add_measurement_group(DSRDocumentTree& t, const SourceInstance& source, con
         "qualitative evaluation");
 }
 
+// One more Measurement Group (TID 1410, planar ROI) per region, after the image-level group (the
+// current item is inside it): the finding and its site, the algorithm, the region as a closed
+// POLYLINE selected from the analysed image, its probability and its evaluation (present in the
+// fracture band, indeterminate in the refer band).
+void add_region_groups(DSRDocumentTree& t, const SourceInstance& source, const Finding& finding,
+                       const ModelIdentity& model, const std::string& uid_root) {
+  using T = DSRTypes;
+  for (size_t k = 0; k < finding.regions.size(); ++k) {
+    const Region& r = finding.regions[k];
+    if (!(std::isfinite(r.x0 + r.y0 + r.x1 + r.y1) && r.x1 > r.x0 && r.y1 > r.y0 && r.x0 >= 0 &&
+          r.y0 >= 0) ||
+        !(r.probability >= 0 && r.probability <= 1))
+      throw DicomError(source.name() + ": region " + std::to_string(k + 1) + " is not a box");
+    if (r.band != "fracture" && r.band != "refer")
+      throw DicomError(source.name() + ": region band '" + r.band +
+                       "' is neither fracture nor refer");
+    t.goUp();  // from the previous group's last item to that group
+    add_item(t, T::RT_contains, T::VT_Container, code("125007", "DCM", "Measurement Group"), false);
+    const std::string label = "wrist fracture region " + std::to_string(k + 1);
+    check(add_item(t, T::RT_hasObsContext, T::VT_Text, code("112039", "DCM", "Tracking Identifier"),
+                   true)
+              ->setStringValue(label.c_str()),
+          "region tracking identifier");
+    check(add_item(t, T::RT_hasObsContext, T::VT_UIDRef,
+                   code("112040", "DCM", "Tracking Unique Identifier"), false)
+              ->setStringValue(uid_for("wristssl/tracking/" + source.sop_instance_uid + "/" +
+                                           model.sha256 + "/region/" + std::to_string(k + 1),
+                                       uid_root)
+                                   .c_str()),
+          "region tracking unique identifier");
+    check(add_item(t, T::RT_contains, T::VT_Code, code("121071", "DCM", "Finding"), false)
+              ->setCodeValue(code("72704001", "SCT", "Fracture")),
+          "region finding");
+    check(add_item(t, T::RT_hasConceptMod, T::VT_Code, code("363698007", "SCT", "Finding Site"),
+                   false)
+              ->setCodeValue(code("8205005", "SCT", "Wrist")),
+          "region finding site");
+    add_algorithm(t, model);
+    add_item(t, T::RT_contains, T::VT_SCoord, code("111030", "DCM", "Image Region"), false);
+    DSRSpatialCoordinatesValue region(T::GT_Polyline);
+    const float xs[5] = {static_cast<float>(r.x0), static_cast<float>(r.x1),
+                         static_cast<float>(r.x1), static_cast<float>(r.x0),
+                         static_cast<float>(r.x0)};
+    const float ys[5] = {static_cast<float>(r.y0), static_cast<float>(r.y0),
+                         static_cast<float>(r.y1), static_cast<float>(r.y1),
+                         static_cast<float>(r.y0)};
+    for (int p = 0; p < 5; ++p) region.getGraphicDataList().addItem(xs[p], ys[p]);
+    check(t.getCurrentContentItem().setSpatialCoordinates(region), "image region");
+    add_source_image(t, source, T::AM_belowCurrent, "region source image", "region source image",
+                     T::RT_selectedFrom);
+    t.goUp();
+    check(
+        add_item(t, T::RT_contains, T::VT_Num,
+                 code("WSSL-PFX", kPrivateScheme, "Probability of fracture"), false)
+            ->setNumericValue(DSRNumericMeasurementValue(
+                metrics::format_probability(r.probability).c_str(), code("1", "UCUM", "no units"))),
+        "region probability");
+    const bool present = r.band == "fracture";
+    check(add_item(t, T::RT_contains, T::VT_Code, code("72704001", "SCT", "Fracture"), false)
+              ->setCodeValue(code(present ? "52101004" : "82334004", "SCT",
+                                  present ? "Present" : "Indeterminate")),
+          "region qualitative evaluation");
+  }
+}
+
 // The document's own attributes: the evidence (the source, under a derived series UID when it has
 // none: the module requires one) and the new series in the source's study.
 void set_document_attributes(DSRDocument& doc, const SourceInstance& source,
@@ -374,6 +438,7 @@ std::unique_ptr<DcmFileFormat> make_report(const SourceInstance& source, const F
   add_report_root(doc.getTree(), model, uid_root);
   add_image_library(doc.getTree(), source);
   add_measurement_group(doc.getTree(), source, finding, model, uid_root);
+  add_region_groups(doc.getTree(), source, finding, model, uid_root);
   set_document_attributes(doc, source, model);
 
   auto file = std::make_unique<DcmFileFormat>();

@@ -45,10 +45,21 @@ struct ModelIdentity {
   bool research_only = true;  // banner "NOT FOR DIAGNOSTIC USE"
 };
 
+/// A region of the source image where the model places a fracture: a rectangle in pixel
+/// coordinates (DICOM's image-relative convention: 0\0 is the top-left corner of the top-left
+/// pixel, so x1\y1 is the bottom-right corner of the last pixel covered), its calibrated
+/// probability and its band ("fracture" or "refer").
+struct Region {
+  double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  double probability = 0;
+  std::string band;
+};
+
 /// What the model said about one image.
 struct Finding {
   double probability = 0;  // calibrated P(fracture)
   std::string decision;    // "fracture", "no_fracture" or "refer"
+  std::vector<Region> regions;  // where, strongest first (the SR's image regions)
 };
 
 /// The header of an analysed DICOM instance (pixel data not kept).

@@ -32,6 +32,7 @@ struct Decoded {
   std::optional<io::Image> image;  // kept only when heatmaps are asked for
   std::vector<float> input;
   std::string error, warning;
+  int width = 0, height = 0;
 };
 
 Decoded decode_one(const std::string& path, const Predictor& predictor, bool keep_image) {
@@ -40,6 +41,8 @@ Decoded decode_one(const std::string& path, const Predictor& predictor, bool kee
     io::Image img = io::read_image(path);
     d.warning = modality_warning(img.info);
     d.input = predictor.input(img);
+    d.width = img.info.width;
+    d.height = img.info.height;
     if (keep_image) d.image = std::move(img);
   } catch (const io::ImageError& e) {
     d.error = std::string(io::error_kind_name(e.kind())) + ": " + e.reason();
@@ -102,24 +105,38 @@ dicom::ModelIdentity model_identity(const models::Bundle& bundle, const models::
   return m;
 }
 
+dicom::Finding finding(const Prediction& p, const models::DecisionRule& rule, int width,
+                       int height) {
+  dicom::Finding f{p.probability, p.decision, {}};
+  for (size_t k : shown_boxes(p, rule)) {
+    const data::ScoredBox& b = p.boxes[k];
+    const auto px = models::box_pixels(b.box, width, height);
+    f.regions.push_back({static_cast<double>(px[0]), static_cast<double>(px[1]),
+                         static_cast<double>(px[2]), static_cast<double>(px[3]), b.score,
+                         std::string(rule.decide(b.score)) == "fracture" ? "fracture" : "refer"});
+  }
+  return f;
+}
+
 namespace {
 
 // The heatmap overlay and, for a DICOM input, the structured report and secondary capture of one
 // scored image.
 void write_extras(const PredictOptions& o, const io::Image& image, const torch::Tensor& map,
+                  const Prediction& p, const models::DecisionRule& rule,
                   const dicom::ModelIdentity& identity, std::set<std::string>& heat_names,
                   PredictRow& r) {
   if (!o.heatmaps.empty()) {
     const std::string path = (fs::path(o.heatmaps) / heatmap_name(r.path, heat_names)).string();
-    util::atomic_write(path, heatmap_png(image, map));
+    util::atomic_write(path, heatmap_png(image, map, 512, &p, &rule));
     r.heatmap = path;
   }
   if (!o.dicom_out.empty() && image.info.format == "dicom") {
     try {
       const dicom::SourceInstance source = dicom::SourceInstance::read(r.path);
       const dicom::ResultFiles f = dicom::write_results(
-          source, {r.probability, r.decision}, identity,
-          heatmap_overlay(image, map, kCaptureMaxSide), o.dicom_out, o.uid_root);
+          source, finding(p, rule, image.info.width, image.info.height), identity,
+          heatmap_overlay(image, map, kCaptureMaxSide, &p, &rule), o.dicom_out, o.uid_root);
       r.dicom_report = f.report;
       r.dicom_capture = f.secondary_capture;
     } catch (const std::exception& e) {
@@ -134,19 +151,23 @@ void write_extras(const PredictOptions& o, const io::Image& image, const torch::
 // a summary.
 void write_rows(const PredictOptions& o, const Predictor& predictor,
                 const std::vector<PredictRow>& rows, std::ostream& out) {
-  std::string csv = "path,probability,decision,error\n";
+  std::string csv = "path,probability,decision,error,boxes\n";
   json list = json::array();
   size_t n_ok = 0;
   std::map<std::string, int> decisions;
   for (const PredictRow& r : rows) {
     csv += util::csv_field(r.path) + "," +
            (r.ok ? metrics::format_probability(r.probability) : "") + "," + r.decision + "," +
-           util::csv_field(r.error) + "\n";
+           util::csv_field(r.error) + "," + (r.ok ? std::to_string(r.shown_boxes) : "") + "\n";
     json j = {{"path", r.path}};
     if (r.ok) {
       j["probability"] = r.probability;
       j["margin"] = r.margin;
       j["decision"] = r.decision;
+      Prediction p;
+      p.decision = r.decision;
+      p.boxes = r.boxes;
+      j["boxes"] = boxes_json(p, predictor.rule(), r.width, r.height);
       ++n_ok;
       ++decisions[r.decision];
     } else {
@@ -169,6 +190,7 @@ void write_rows(const PredictOptions& o, const Predictor& predictor,
                         {"refer_band", {predictor.rule().refer_lo, predictor.rule().refer_hi}},
                         {"temperature", predictor.rule().temperature},
                         {"members", predictor.members()},
+                        {"localisation", predictor.box_decoding().to_json()},
                         {"intended_use", m.value("intended_use", std::string())}}},
                       {"images", list}};
     util::atomic_write(o.json, doc.dump(2));
@@ -185,8 +207,11 @@ void write_rows(const PredictOptions& o, const Predictor& predictor,
 std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) {
   if (o.batch_size < 0) throw std::runtime_error("--batch-size must be >= 1 (or 0: by input size)");
   const std::vector<std::string> files = collect_inputs(o.inputs);
-  Predictor predictor(models::read_bundle(models::model_or_shipped(o.model)),
-                      {o.precision, o.threads});
+  PredictorOptions po;
+  po.precision = o.precision;
+  po.threads = o.threads;
+  po.boxes = o.boxes;
+  Predictor predictor(models::read_bundle(models::model_or_shipped(o.model)), po);
   std::fprintf(stderr,
                "predict: %s, %zu files, input %d px, threshold %.4f, refer band [%.4f, %.4f)\n",
                predictor.bundle().id().c_str(), files.size(), predictor.preprocessing().input_size,
@@ -237,8 +262,14 @@ std::vector<PredictRow> run_predict(const PredictOptions& o, std::ostream& out) 
         r.margin = preds[j].margin;
         r.probability = preds[j].probability;
         r.decision = preds[j].decision;
-        write_extras(o, *dec[ok[j]].image, maps.defined() ? maps[static_cast<int64_t>(j)] : maps,
-                     identity, heat_names, r);
+        r.width = dec[ok[j]].width;
+        r.height = dec[ok[j]].height;
+        r.boxes = preds[j].boxes;
+        r.shown_boxes = static_cast<int>(shown_boxes(preds[j], predictor.rule()).size());
+        if (heat) {
+          write_extras(o, *dec[ok[j]].image, maps[static_cast<int64_t>(j)], preds[j],
+                       predictor.rule(), identity, heat_names, r);
+        }
       }
     }
     bar.update(end);

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "wristssl/data/boxes.h"
 #include "wristssl/dicom/results.h"
+#include "wristssl/infer/predictor.h"
 #include "wristssl/models/bundle.h"
 
 namespace wristssl::infer {
@@ -14,14 +16,16 @@ namespace wristssl::infer {
 struct PredictOptions {
   std::string model;                // the bundle (model.wristssl)
   std::vector<std::string> inputs;  // files and folders (recursively)
-  std::string csv;   // path,probability,decision,error; standard output when csv and json are empty
+  std::string
+      csv;  // path,probability,decision,error,boxes; standard output when csv and json are empty
   std::string json;  // the same rows with margin, warning, heatmap and the model's identity
-  std::string heatmaps;  // folder for Grad-CAM overlays (<stem>.gradcam.png)
+  std::string heatmaps;   // folder for Grad-CAM overlays with the shown box (<stem>.gradcam.png)
   std::string dicom_out;  // for each DICOM input: a TID 1500 SR and a Secondary Capture (dicom/results.h)
   std::string uid_root = "2.25";  // root of the UIDs of those objects
   int batch_size = 0;    // images per forward pass; 0 = by input size (see auto_batch_size)
   int threads = 0;       // 0 = all cores
   std::string precision = "fp32";
+  bool boxes = true;  // false: no boxes decoded (the JSON's and CSV's boxes stay empty)
 };
 
 struct PredictRow {
@@ -31,6 +35,9 @@ struct PredictRow {
   std::string decision;
   std::string error;    // unreadable: "kind: reason"
   std::string warning;  // e.g. a DICOM whose Modality is not a radiograph
+  int width = 0, height = 0;           // of the decoded image
+  std::vector<data::ScoredBox> boxes;  // normalised, strongest first, scores calibrated
+  int shown_boxes = 0;                 // boxes shown (infer::shown_boxes; the CSV's "boxes")
   std::string heatmap;  // the overlay written, if any
   std::string dicom_report, dicom_capture;  // the DICOM results written, if any
 };
@@ -38,6 +45,12 @@ struct PredictRow {
 /// How DICOM results name the model: the bundle's name, hash and decision rule; research-only unless
 /// the manifest says "clinical_use": true.
 dicom::ModelIdentity model_identity(const models::Bundle& bundle, const models::DecisionRule& rule);
+
+/// What the DICOM results say about one image `width` x `height` pixels: the probability, the
+/// decision and, as image regions, the boxes shown
+/// (infer::shown_boxes, in pixel coordinates of the source image).
+dicom::Finding finding(const Prediction& p, const models::DecisionRule& rule, int width,
+                       int height);
 
 /// The Grad-CAM picture for a DICOM Secondary Capture: long side at most this many pixels.
 constexpr int kCaptureMaxSide = 1024;

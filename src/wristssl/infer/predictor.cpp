@@ -35,6 +35,13 @@ Predictor::Predictor(models::Bundle bundle, const PredictorOptions& o)
     throw models::BundleError(bundle_.path, "manifest", "preprocessing out of range: " + p.dump());
   }
   rule_ = models::DecisionRule::from_json(bundle_.manifest.at("decision"));
+  try {
+    decoding_ =
+        models::BoxDecoding::from_json(bundle_.manifest.value("localisation", nlohmann::json()));
+  } catch (const std::invalid_argument& e) {
+    throw models::BundleError(bundle_.path, "manifest", e.what());
+  }
+  boxes_ = o.boxes;
   if (o.threads >= 0) util::set_threads(o.threads);
   device_ = util::best_device();
   bf16_ = util::use_bf16(o.precision, device_);
@@ -83,51 +90,71 @@ Prediction Predictor::decide(double margin) const {
 std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   const torch::Tensor in = x.to(device_);
-  std::vector<torch::Tensor> margins;
+  std::vector<torch::Tensor> margins, maps;
   for (Member& m : members_) {
-    torch::Tensor logits;
+    // One pass: the last block's activations give both the image's logits and the per-location
+    // log-odds the boxes come from.
+    torch::Tensor a;
     if (use_graph_) {
-      logits = m.graph.forward({in}).toTensor().to(torch::kFloat);
+      a = m.graph.run_method("feature_map", in).toTensor();
     } else {
       const util::AutocastGuard autocast(bf16_, device_.type());
-      logits = m.model->forward(in);
+      a = m.model->backbone->feature_map(in);
     }
+    const torch::Tensor logits = m.model->logits_from_map(a).to(torch::kFloat);
     margins.push_back(logits.select(1, 1) - logits.select(1, 0));
+    if (boxes_) maps.push_back(m.model->margin_map(a.to(torch::kFloat)));
   }
-  return decide_all(margins);
+  return decide_all(margins, maps);
 }
 
-std::vector<Prediction> Predictor::decide_all(const std::vector<torch::Tensor>& margins) const {
+std::vector<Prediction> Predictor::decide_all(const std::vector<torch::Tensor>& margins,
+                                              const std::vector<torch::Tensor>& maps) const {
   const torch::Tensor m =
       models::combine_margins(margins, member_rules_).to(torch::kCPU, torch::kDouble).contiguous();
   std::vector<Prediction> out;
-  for (int64_t i = 0; i < m.numel(); ++i) out.push_back(decide(m.data_ptr<double>()[i]));
+  if (maps.empty()) {
+    for (int64_t i = 0; i < m.numel(); ++i) out.push_back(decide(m.data_ptr<double>()[i]));
+    return out;
+  }
+  // The members' maps combined location by location as their margins are.
+  const torch::Tensor cells =
+      models::combine_margins(maps, member_rules_).to(torch::kCPU, torch::kFloat).contiguous();
+  const int h = static_cast<int>(cells.size(1)), w = static_cast<int>(cells.size(2));
+  for (int64_t i = 0; i < m.numel(); ++i) {
+    Prediction p = decide(m.data_ptr<double>()[i]);
+    const float* c = cells.data_ptr<float>() + i * h * w;
+    p.boxes = models::decode_boxes(std::vector<float>(c, c + h * w), w, h, decoding_);
+    for (data::ScoredBox& b : p.boxes) b.score = rule_.probability(b.score);
+    out.push_back(std::move(p));
+  }
   return out;
 }
 
 std::vector<Prediction> Predictor::predict_with_heatmaps(const torch::Tensor& x,
                                                          torch::Tensor* maps) {
   const torch::Tensor in = x.to(device_);
-  std::vector<torch::Tensor> margins;
+  std::vector<torch::Tensor> margins, cells;
   torch::Tensor sum;
   for (Member& m : members_) {
-    models::GradCamResult r;
-    if (use_graph_) {
-      torch::Tensor a;
-      {
-        torch::NoGradGuard no_grad;
+    torch::Tensor a;
+    {
+      torch::NoGradGuard no_grad;
+      if (use_graph_) {
         a = m.graph.run_method("feature_map", in).toTensor();
+      } else {
+        const util::AutocastGuard autocast(bf16_, device_.type());
+        a = m.model->backbone->feature_map(in);
       }
-      r = models::grad_cam_from_features(*m.model, a, x.size(2), x.size(3));
-    } else {
-      const util::AutocastGuard autocast(bf16_, device_.type());
-      r = models::grad_cam(*m.model, in);
+      if (boxes_) cells.push_back(m.model->margin_map(a.to(torch::kFloat)));
     }
+    const models::GradCamResult r =
+        models::grad_cam_from_features(*m.model, a, x.size(2), x.size(3));
     margins.push_back(r.margins);
     sum = sum.defined() ? sum + r.maps : r.maps;
   }
   if (maps) *maps = sum / static_cast<double>(members_.size());
-  return decide_all(margins);
+  return decide_all(margins, cells);
 }
 
 namespace {
@@ -155,7 +182,17 @@ std::string display_png(const io::Image& image, int max_side) {
       io::resize_image(image.pixels, image.info.width, image.info.height, ow, oh), ow, oh, 8);
 }
 
-report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map, int max_side) {
+std::vector<size_t> shown_boxes(const Prediction& p, const models::DecisionRule& rule) {
+  std::vector<size_t> shown;
+  if (p.decision == "no_fracture") return shown;
+  for (size_t k = 0; k < p.boxes.size(); ++k) {
+    if (k == 0 || std::string(rule.decide(p.boxes[k].score)) != "no_fracture") shown.push_back(k);
+  }
+  return shown;
+}
+
+report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map, int max_side,
+                                const Prediction* prediction, const models::DecisionRule* rule) {
   const auto [ow, oh] = fit_within(image, max_side);
   const std::vector<float> grey =
       io::resize_image(image.pixels, image.info.width, image.info.height, ow, oh);
@@ -164,12 +201,41 @@ report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map
   const std::vector<float> cv(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
   const std::vector<float> cam =
       io::resize_image(cv, static_cast<int>(c.size(1)), static_cast<int>(c.size(0)), ow, oh);
-  return report::overlay_heatmap(grey, cam, ow, oh);
+  report::Overlay o = report::overlay_heatmap(grey, cam, ow, oh);
+  if (prediction && rule) {
+    for (size_t k : shown_boxes(*prediction, *rule)) {
+      const data::ScoredBox& b = prediction->boxes[k];
+      const auto px = models::box_pixels(b.box, ow, oh);
+      const bool solid = std::string(rule->decide(b.score)) == "fracture";
+      report::draw_box(o, px[0], px[1], px[2], px[3], {255, 255, 255}, !solid,
+                       std::max(2, std::max(ow, oh) / 256));
+    }
+  }
+  return o;
 }
 
-std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side) {
-  const report::Overlay o = heatmap_overlay(image, map, max_side);
+std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side,
+                        const Prediction* prediction, const models::DecisionRule* rule) {
+  const report::Overlay o = heatmap_overlay(image, map, max_side, prediction, rule);
   return io::encode_rgb_png(o.rgb, o.width, o.height);
+}
+
+nlohmann::json boxes_json(const Prediction& p, const models::DecisionRule& rule, int width,
+                          int height) {
+  nlohmann::json list = nlohmann::json::array();
+  const std::vector<size_t> shown = shown_boxes(p, rule);
+  for (size_t k = 0; k < p.boxes.size(); ++k) {
+    const data::ScoredBox& b = p.boxes[k];
+    const auto px = models::box_pixels(b.box, width, height);
+    list.push_back({{"x0", px[0]},
+                    {"y0", px[1]},
+                    {"x1", px[2]},
+                    {"y1", px[3]},
+                    {"probability", b.score},
+                    {"band", rule.decide(b.score)},
+                    {"shown", std::find(shown.begin(), shown.end(), k) != shown.end()}});
+  }
+  return list;
 }
 
 }  // namespace wristssl::infer

@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "wristssl/data/boxes.h"
 #include "wristssl/data/preprocess.h"
 #include "wristssl/io/image.h"
+#include "wristssl/models/box_decoding.h"
 #include "wristssl/models/bundle.h"
 #include "wristssl/models/classifier.h"
 #include "wristssl/models/ensemble.h"
@@ -23,13 +25,23 @@ struct PredictorOptions {
   int threads = 0;                 // LibTorch threads; 0 = all cores; <0 leaves them as they are
   bool graph = true;  // CPU fp32: score with the frozen, batch-norm-folded TorchScript graph
                       // (optimize_for_inference: oneDNN convolutions with fused ReLU)
+  bool boxes = true;  // decode boxes (Prediction::boxes); false leaves them empty
 };
 
 struct Prediction {
   double margin = 0;       // z_fracture - z_no_fracture
   double probability = 0;  // calibrated P(fracture)
   std::string decision;    // "fracture", "no_fracture" or "refer"
+  /// Where: the boxes decoded from the per-location log-odds (models/box_decoding.h), in
+  /// coordinates normalised to the image, strongest first; each score is the calibrated
+  /// probability of the box's peak (the decision rule applied to it).
+  std::vector<data::ScoredBox> boxes;
 };
+
+/// The boxes an image shows (indices into p.boxes): none for an image called `no_fracture`; for
+/// `fracture` or `refer`, its strongest box and every other box whose own probability is in the
+/// fracture or refer band. Each is drawn solid in the fracture band, dashed otherwise.
+std::vector<size_t> shown_boxes(const Prediction& p, const models::DecisionRule& rule);
 
 class Predictor {
  public:
@@ -58,6 +70,8 @@ class Predictor {
   std::vector<Prediction> predict_with_heatmaps(const torch::Tensor& x, torch::Tensor* maps);
   /// The prediction for a margin.
   Prediction decide(double margin) const;
+  /// How boxes are decoded: the bundle manifest's "localisation" (defaults when absent).
+  const models::BoxDecoding& box_decoding() const { return decoding_; }
 
  private:
   struct Member {
@@ -69,7 +83,11 @@ class Predictor {
   models::DecisionRule rule_;
   std::vector<Member> members_;
   std::vector<models::DecisionRule> member_rules_;  // one per member, in order
-  std::vector<Prediction> decide_all(const std::vector<torch::Tensor>& member_margins) const;
+  models::BoxDecoding decoding_;
+  bool boxes_ = true;
+  // The predictions from each member's margins [N] and margin maps [N, h, w] (none: no boxes).
+  std::vector<Prediction> decide_all(const std::vector<torch::Tensor>& member_margins,
+                                     const std::vector<torch::Tensor>& member_maps) const;
 
   c10::Device device_ = c10::kCPU;
   bool bf16_ = false;
@@ -84,11 +102,24 @@ std::string modality_warning(const io::ImageInfo& info);
 /// (for display: a browser cannot show DICOM or 16-bit).
 std::string display_png(const io::Image& image, int max_side = 512);
 
-/// The Grad-CAM overlay of `image` (as heatmap_png) as RGB pixels.
-report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map, int max_side = 512);
+/// The Grad-CAM overlay of `image` (as heatmap_png) as RGB pixels; with `prediction` and `rule`,
+/// its shown boxes (shown_boxes) drawn on top in white: solid when the box's own probability is in
+/// the fracture band, dashed otherwise.
+report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map,
+                                int max_side = 512, const Prediction* prediction = nullptr,
+                                const models::DecisionRule* rule = nullptr);
 
 /// The Grad-CAM overlay of `image` (the decoded radiograph at its own aspect, long side at most
-/// `max_side`) with the map [S, S] stretched back over it, as an RGB PNG file in memory.
-std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side = 512);
+/// `max_side`) with the map [S, S] stretched back over it and the shown box, as an RGB PNG file in
+/// memory.
+std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side = 512,
+                        const Prediction* prediction = nullptr,
+                        const models::DecisionRule* rule = nullptr);
+
+/// The boxes of `p` as JSON for an image `width` x `height` pixels: [{"x0", "y0", "x1", "y1"
+/// (pixels, x1/y1 exclusive), "probability", "band" (the decision rule's band of that probability),
+/// "shown" (see shown_boxes)}].
+nlohmann::json boxes_json(const Prediction& p, const models::DecisionRule& rule, int width,
+                          int height);
 
 }  // namespace wristssl::infer

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "wristssl/metrics/binary_metrics.h"
+#include "wristssl/metrics/localisation.h"
 #include "wristssl/metrics/paired.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
@@ -96,13 +97,45 @@ std::vector<double> paired_scores(const ScoreTable& a, const std::string& a_name
   return out;
 }
 
-int run_metrics_command(const MetricsCommandOptions& options, std::ostream& out) {
-  if (options.scores_csv.empty()) throw std::invalid_argument("metrics: no score file given (--scores FILE.csv)");
-  if (options.threshold && !std::isfinite(*options.threshold)) {
-    throw std::invalid_argument("metrics: threshold is not a finite number");
+namespace {
+
+// `metrics --boxes`: the localisation figures over the files' union.
+nlohmann::json localisation_of(const MetricsCommandOptions& options, std::ostream& out) {
+  const std::vector<LocalisedImage> images = read_boxes_csv(options.boxes_csv);
+  LocalisationOptions lo;
+  lo.bootstrap = options.bootstrap;
+  lo.seed = options.seed;
+  LocalisationReport rep;
+  try {
+    rep = compute_localisation(images, lo);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(options.boxes_csv.front() +
+                             (options.boxes_csv.size() > 1 ? " ...: " : ": ") + e.what());
   }
+  out << "Boxes";
+  for (const std::string& f : options.boxes_csv) out << " " << f;
+  out << "\n" << format_localisation(rep);
+  nlohmann::json j = rep.to_json();
+  j["files"] = options.boxes_csv;
+  return j;
+}
+
+}  // namespace
+
+int run_metrics_command(const MetricsCommandOptions& options, std::ostream& out) {
   if (options.bootstrap < 1) {
     throw std::invalid_argument("metrics: bootstrap resamples must be >= 1, got " + std::to_string(options.bootstrap));
+  }
+  if (options.scores_csv.empty() && !options.boxes_csv.empty()) {
+    const nlohmann::json j = {{"localisation", localisation_of(options, out)}};
+    if (!options.json_out.empty()) util::atomic_write(options.json_out, j.dump(2));
+    return 0;
+  }
+  if (options.scores_csv.empty())
+    throw std::invalid_argument(
+        "metrics: no score file given (--scores FILE.csv, or --boxes FILE.csv)");
+  if (options.threshold && !std::isfinite(*options.threshold)) {
+    throw std::invalid_argument("metrics: threshold is not a finite number");
   }
   ReportOptions ro;
   ro.rule = parse_threshold_rule(options.threshold_rule);
@@ -147,6 +180,7 @@ int run_metrics_command(const MetricsCommandOptions& options, std::ostream& out)
                        {"resamples", pb.used},
                        {"grouped", !table.groups.empty()}}}};
   }
+  if (!options.boxes_csv.empty()) doc["localisation"] = localisation_of(options, out);
   if (!options.json_out.empty()) {
     util::atomic_write(options.json_out, doc.dump(2) + "\n");
     out << "Wrote " << options.json_out << "\n";

@@ -22,6 +22,10 @@ struct MetricsCommandOptions {
   /// and a paired (grouped) bootstrap. Rows are matched by their "path" column when both files
   /// have one, else by position; the labels must agree.
   std::string versus_csv;
+  /// Boxes CSVs (metrics/localisation.h; e.g. each fold's boxes_test.csv): the localisation
+  /// figures over their union, with intervals (grouped when the rows name groups). With no
+  /// --scores, only these.
+  std::vector<std::string> boxes_csv;
 };
 
 /// Labels, scores and (when the file has a group column) groups read from a score CSV.

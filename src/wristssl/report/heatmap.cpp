@@ -96,4 +96,31 @@ Overlay overlay_heatmap(const std::vector<float>& grey, const std::vector<float>
   return o;
 }
 
+void draw_box(Overlay& image, int x0, int y0, int x1, int y1, std::array<uint8_t, 3> colour,
+              bool dashed, int thickness) {
+  const int w = image.width, h = image.height;
+  if (x1 <= x0 || y1 <= y0 || w <= 0 || h <= 0) return;
+  const int t = std::max(1, thickness), dash = 3 * t;
+  auto put = [&](int x, int y, std::array<uint8_t, 3> c) {
+    if (x < 0 || y < 0 || x >= w || y >= h) return;
+    uint8_t* p = &image.rgb[(static_cast<size_t>(y) * w + x) * 3];
+    p[0] = c[0], p[1] = c[1], p[2] = c[2];
+  };
+  // Position along the outline decides dash or gap: running clockwise from the top-left corner.
+  auto on = [&](int along) { return !dashed || (along / dash) % 2 == 0; };
+  const std::array<uint8_t, 3> black = {0, 0, 0};
+  // The dark rim first (one pixel outside), then the coloured band inside it.
+  for (int layer = -1; layer < t; ++layer) {
+    const std::array<uint8_t, 3> c = layer < 0 ? black : colour;
+    const int l = x0 + layer, r = x1 - 1 - layer, top = y0 + layer, bottom = y1 - 1 - layer;
+    if (l > r || top > bottom) break;
+    for (int x = l; x <= r; ++x) {
+      if (on(x - x0)) put(x, top, c), put(x, bottom, c);
+    }
+    for (int y = top; y <= bottom; ++y) {
+      if (on(y - y0)) put(l, y, c), put(r, y, c);
+    }
+  }
+}
+
 }  // namespace wristssl::report

@@ -29,4 +29,11 @@ struct Overlay {
 Overlay overlay_heatmap(const std::vector<float>& grey, const std::vector<float>& cam, int width,
                         int height, float alpha = 0.45f, bool scale_bar = true);
 
+/// Draws the outline of the pixel rectangle [x0, x1) x [y0, y1) on `image` (clipped to it),
+/// `thickness` pixels wide inside the rectangle, in `colour`; `dashed`: dashes of 3 * thickness
+/// pixels with equal gaps (the "doubtful" style of a box, as BoneView draws it). A black line of
+/// one pixel runs outside the outline so that it shows on bright bone and on the heatmap alike.
+void draw_box(Overlay& image, int x0, int y0, int x1, int y1, std::array<uint8_t, 3> colour,
+              bool dashed = false, int thickness = 2);
+
 }  // namespace wristssl::report

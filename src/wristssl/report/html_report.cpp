@@ -1018,6 +1018,46 @@ std::string gallery(const std::vector<GalleryItem>& items, const std::string& em
   return s;
 }
 
+// "0.412 (0.350 to 0.470)" from {"value", "lo", "hi"} (nulls: "n/a" / the value alone).
+std::string estimate_cell(const json& e) {
+  if (!e.is_object() || !e["value"].is_number()) return "n/a";
+  std::string s = fixed(e["value"].get<double>(), 3);
+  if (e["lo"].is_number() && e["hi"].is_number())
+    s += " (" + fixed(e["lo"].get<double>(), 3) + " to " + fixed(e["hi"].get<double>(), 3) + ")";
+  return s;
+}
+
+// Where the fracture is: the localisation figures against the annotated boxes and examples.
+std::string localisation_section(const ReportInputs& in) {
+  const json& l = in.localisation;
+  std::string h = "<h2>Where the fracture is</h2>\n";
+  h += "<p class=\"tablenote\">" + std::to_string(l.value("fractured_images", 0)) +
+       " fractured images with " + std::to_string(l.value("true_boxes", 0)) +
+       " annotated boxes, among " + std::to_string(l.value("images", 0)) +
+       " images scored. Hit: the centre of the model's strongest box inside an annotated box. " +
+       html_escape(l.value("definitions", std::string())) + ".</p>\n";
+  h += "<table class=\"metrics\"><tr><th>Figure</th><th>Value (95% interval)</th></tr>\n";
+  h += "<tr><td>Hit rate of the boxes</td><td>" + estimate_cell(l["hit_rate"]) + "</td></tr>\n";
+  if (l.value("point_images", 0) > 0) {
+    h += "<tr><td>Hit rate of Grad-CAM's peak</td><td>" + estimate_cell(l["point_hit_rate"]) +
+         "</td></tr>\n<tr><td>Boxes minus Grad-CAM (paired)</td><td>" +
+         estimate_cell(l["hit_difference"]) + "</td></tr>\n";
+  }
+  h += "<tr><td>Average precision at IoU " + fixed(l.value("iou", 0.5), 2) + "</td><td>" +
+       estimate_cell(l["average_precision"]) + "</td></tr>\n";
+  for (const json& f : l.value("froc", json::array())) {
+    h += "<tr><td>Sensitivity at " + g4(f.value("fp_per_image", 0.0)) +
+         " false boxes per image (FROC)</td><td>" + estimate_cell(f) + "</td></tr>\n";
+  }
+  h += "</table>\n";
+  if (!in.localised.empty()) {
+    h += "<p class=\"tablenote\">Examples: green, the annotated boxes; white, the boxes the model "
+         "shows (dashed: uncertain).</p>\n";
+    h += gallery(in.localised, "");
+  }
+  return h;
+}
+
 std::string metric_cell(const Metric& m, bool proportion) {
   if (!m.present) return "&ndash;";
   if (m.undefined()) return "undefined";
@@ -1202,6 +1242,8 @@ std::string render_report_html(const ReportInputs& in) {
          ".</p>\n";
   }
   h += gallery(in.false_positives, "No false alarms to show.");
+
+  if (in.localisation.is_object()) h += localisation_section(in);
 
   h += "<h2>All metrics</h2>\n" + metrics_table(in);
   h += "<h2>Run</h2>\n" + run_table(in.run_info);

@@ -66,6 +66,11 @@ struct ReportInputs {
   /// The "refer to a radiologist" band, or null: {"lo": 0.41, "hi": 0.62, "rule": "...",
   /// "test_referred": 12, "test_images": 211, "accuracy_outside": 0.81}.
   nlohmann::json refer_band;
+  /// Where the fracture is, measured against annotated boxes
+  /// (metrics::LocalisationReport::to_json), or null; with examples whose thumbnails carry the true
+  /// boxes (green) and the model's (white).
+  nlohmann::json localisation;
+  std::vector<GalleryItem> localised;
 };
 
 /// The figure ids, in page order; each is a `<figure id="...">` that the render check looks for.

@@ -22,8 +22,9 @@ int run_listen(const ListenOptions& o) {
     torch::Tensor maps;
     const std::vector<infer::Prediction> p = predictor.predict_with_heatmaps(x, &maps);
     dicom::Scored s;
-    s.finding = {p.at(0).probability, p.at(0).decision};
-    s.picture = infer::heatmap_overlay(image, maps[0], infer::kCaptureMaxSide);
+    s.finding = infer::finding(p.at(0), predictor.rule(), image.info.width, image.info.height);
+    s.picture =
+        infer::heatmap_overlay(image, maps[0], infer::kCaptureMaxSide, &p.at(0), &predictor.rule());
     return s;
   };
   util::install_stop_handlers();

@@ -50,6 +50,7 @@ struct Job {
   bool ok = false;
   int status = 400;
   std::string error, warning, heatmap_png, image_png;
+  int width = 0, height = 0;  // of the decoded upload (0 for a preprocessed input)
   infer::Prediction prediction;
   std::promise<void> done;
 };
@@ -187,6 +188,8 @@ struct Server::Impl {
           images[k] = io::decode_image(reinterpret_cast<const uint8_t*>(j.bytes.data()), j.bytes.size(), "upload");
           j.warning = infer::modality_warning(images[k].info);
           j.input = predictor->input(images[k]);
+          j.width = images[k].info.width;
+          j.height = images[k].info.height;
           j.bytes.clear();  // the upload is not kept
         } catch (const io::ImageError& e) {
           j.error = std::string(io::error_kind_name(e.kind())) + ": " + e.reason();
@@ -217,6 +220,7 @@ struct Server::Impl {
           j.ok = true;
           j.status = 200;
           const io::Image& img = images[ok[i]];
+          // The page draws the boxes itself (over the radiograph or the heatmap): none burnt in.
           if (j.heatmap && !j.preprocessed) j.heatmap_png = infer::heatmap_png(img, maps[static_cast<int64_t>(i)]);
           if (j.image && !j.preprocessed) j.image_png = infer::display_png(img);
         }
@@ -256,6 +260,7 @@ struct Server::Impl {
             {"threshold", predictor->rule().threshold},
             {"refer_band", {predictor->rule().refer_lo, predictor->rule().refer_hi}},
             {"input_size", predictor->preprocessing().input_size},
+            {"localisation", predictor->box_decoding().to_json()},
             {"intended_use", m.value("intended_use", std::string())}};
   }
 
@@ -407,7 +412,9 @@ struct Server::Impl {
       throw std::invalid_argument("unknown input '" + tname + "' (input: FP32 [N,1,S,S]; image: BYTES [N])");
     }
     if (!run_jobs(jobs, res)) return;
-    json prob = json::array(), decision = json::array(), margin = json::array();
+    json prob = json::array(), decision = json::array(), margin = json::array(),
+         boxes = json::array();
+    const int k_boxes = predictor->box_decoding().max_boxes;
     for (const auto& j : jobs) {
       if (!j->ok) {
         res.status = j->status;
@@ -417,14 +424,25 @@ struct Server::Impl {
       prob.push_back(j->prediction.probability);
       decision.push_back(j->prediction.decision);
       margin.push_back(j->prediction.margin);
+      // [K, 5] per image: x0, y0, x1, y1 normalised to the image, calibrated probability; rows
+      // past the boxes found are -1.
+      for (int k = 0; k < k_boxes; ++k) {
+        const bool has = k < static_cast<int>(j->prediction.boxes.size());
+        const data::ScoredBox b =
+            has ? j->prediction.boxes[static_cast<size_t>(k)] : data::ScoredBox{};
+        for (double v : {b.box.x0, b.box.y0, b.box.x1, b.box.y1, b.score})
+          boxes.push_back(has ? v : -1.0);
+      }
     }
     const int64_t n = static_cast<int64_t>(jobs.size());
-    json out = {{"model_name", name},
-                {"model_version", predictor->bundle().sha256.substr(0, 12)},
-                {"outputs",
-                 {{{"name", "probability"}, {"datatype", "FP32"}, {"shape", {n, 1}}, {"data", prob}},
-                  {{"name", "decision"}, {"datatype", "BYTES"}, {"shape", {n, 1}}, {"data", decision}},
-                  {{"name", "margin"}, {"datatype", "FP32"}, {"shape", {n, 1}}, {"data", margin}}}}};
+    json out = {
+        {"model_name", name},
+        {"model_version", predictor->bundle().sha256.substr(0, 12)},
+        {"outputs",
+         {{{"name", "probability"}, {"datatype", "FP32"}, {"shape", {n, 1}}, {"data", prob}},
+          {{"name", "decision"}, {"datatype", "BYTES"}, {"shape", {n, 1}}, {"data", decision}},
+          {{"name", "margin"}, {"datatype", "FP32"}, {"shape", {n, 1}}, {"data", margin}},
+          {{"name", "boxes"}, {"datatype", "FP32"}, {"shape", {n, k_boxes, 5}}, {"data", boxes}}}}};
     if (body.contains("id")) out["id"] = body["id"];
     res.set_content(out.dump(), "application/json");
   }
@@ -445,6 +463,9 @@ struct Server::Impl {
     out["probability"] = j->prediction.probability;
     out["margin"] = j->prediction.margin;
     out["decision"] = j->prediction.decision;
+    out["width"] = j->width;
+    out["height"] = j->height;
+    out["boxes"] = infer::boxes_json(j->prediction, predictor->rule(), j->width, j->height);
     if (!j->warning.empty()) out["warning"] = j->warning;
     if (!j->heatmap_png.empty()) out["heatmap_png_base64"] = report::base64_encode(j->heatmap_png);
     if (!j->image_png.empty()) out["image_png_base64"] = report::base64_encode(j->image_png);
@@ -509,7 +530,10 @@ struct Server::Impl {
                      {"outputs",
                       {{{"name", "probability"}, {"datatype", "FP32"}, {"shape", {-1, 1}}},
                        {{"name", "decision"}, {"datatype", "BYTES"}, {"shape", {-1, 1}}},
-                       {{"name", "margin"}, {"datatype", "FP32"}, {"shape", {-1, 1}}}}},
+                       {{"name", "margin"}, {"datatype", "FP32"}, {"shape", {-1, 1}}},
+                       {{"name", "boxes"},
+                        {"datatype", "FP32"},
+                        {"shape", {-1, predictor->box_decoding().max_boxes, 5}}}}},
                      {"parameters", model_json()}}
                     .dump(),
                 "application/json");

@@ -15,6 +15,8 @@
 #include "wristssl/io/resize.h"
 #include "wristssl/metrics/binary_metrics.h"
 #include "wristssl/metrics/calibration.h"
+#include "wristssl/metrics/localisation.h"
+#include "wristssl/models/box_decoding.h"
 #include "wristssl/models/bundle.h"
 #include "wristssl/models/classifier.h"
 #include "wristssl/models/ensemble.h"
@@ -170,6 +172,8 @@ struct Context {
   std::vector<report::EpochRow> history;
   std::vector<report::PretrainRow> pretrain;
   json val_metrics;
+  std::string boxes;  // folder of YOLO box files: the localisation is measured when set
+  int box_class = -1;
 };
 
 // The refer band's counts over the scored images.
@@ -291,7 +295,8 @@ void add_error_gallery(const EvaluateOptions& eo, const Context& cx, const Score
 
 // report.html: the metrics, curves, calibration, refer band and error gallery for a clinician.
 void write_evaluation_report(const EvaluateOptions& eo, const Context& cx, const Scored& s,
-                             size_t unreadable, const models::DecisionRule& rule, const json& out) {
+                             size_t unreadable, const models::DecisionRule& rule, const json& out,
+                             const std::vector<report::GalleryItem>& localised) {
   const json& d = cx.bundle->manifest.at("decision");
   report::ReportInputs in;
   in.title = cx.kind == "external evaluation" ? "wristssl external evaluation report"
@@ -313,6 +318,10 @@ void write_evaluation_report(const EvaluateOptions& eo, const Context& cx, const
                    {"test_images", s.items.size()},
                    {"accuracy_outside", out["refer"]["accuracy_outside"]}};
   add_error_gallery(eo, cx, s, rule, in);
+  if (out.contains("localisation") && out["localisation"].contains("hit_rate")) {
+    in.localisation = out["localisation"];
+    in.localised = localised;
+  }
   in.run_info = cx.run_info;
   in.run_info["model"] = cx.bundle->id();
   in.run_info["images scored"] = s.items.size();
@@ -329,12 +338,176 @@ void write_evaluation_report(const EvaluateOptions& eo, const Context& cx, const
   std::printf("report: %s\n", (cx.out_dir + "/report.html").c_str());
 }
 
+// The localisation of the scored images whose truth is known (an annotation file, or a label of no
+// fracture): their boxes and Grad-CAM's peak, against the annotated boxes.
+struct Localisation {
+  std::vector<size_t> rows;  // into Scored
+  std::vector<metrics::LocalisedImage> images;
+  size_t unknown = 0;  // fractured images without an annotation file
+  std::vector<std::string> problems;
+};
+
+Localisation localise(const Context& cx, const Scored& s, const models::DecisionRule& rule) {
+  const data::Dataset& ds = cx.loaded->dataset;
+  std::vector<std::string> paths;
+  for (int item : s.items) paths.push_back(ds.records[item].path);
+  const data::BoxTable table = data::read_box_folder(cx.boxes, paths, cx.box_class);
+  Localisation l;
+  l.problems = table.problems;
+  std::vector<int> items;
+  for (size_t k = 0; k < s.items.size(); ++k) {
+    if (table.by_image.count(k) || s.labels[k] == 0) {
+      l.rows.push_back(k);
+      items.push_back(s.items[k]);
+    } else {
+      ++l.unknown;
+    }
+  }
+  if (items.empty()) return l;
+  const models::BoxDecoding decoding =
+      models::BoxDecoding::from_json(cx.bundle->manifest.value("localisation", json()));
+  train::InferenceInput in32 = cx.input;
+  in32.bf16 = false;
+  in32.shard = false;
+  int64_t h = 0, w = 0;
+  // Per image: the combined margin map, flattened, then Grad-CAM's peak (x, y), normalised.
+  const torch::Tensor rows =
+      train::infer(*cx.loaded->pixels, items, in32, [&](const torch::Tensor& x) {
+        std::vector<torch::Tensor> maps;
+        torch::Tensor cam;
+        for (auto& m : cx.model->members) {
+          torch::Tensor a;
+          {
+            torch::NoGradGuard no_grad;
+            a = m->backbone->feature_map(x);
+            maps.push_back(m->margin_map(a.to(torch::kFloat)));
+          }
+          const torch::Tensor c = models::grad_cam_from_features(*m, a, x.size(2), x.size(3)).maps;
+          cam = cam.defined() ? cam + c : c;
+        }
+        const torch::Tensor combined =
+            models::combine_margins(maps, cx.model->rules).to(torch::kFloat);
+        h = combined.size(1), w = combined.size(2);
+        const int64_t ch = cam.size(1), cw = cam.size(2);
+        const torch::Tensor peak = cam.flatten(1).argmax(1);
+        const torch::Tensor px = ((peak % cw).to(torch::kFloat) + 0.5) / static_cast<double>(cw);
+        const torch::Tensor py = ((peak / cw).to(torch::kFloat) + 0.5) / static_cast<double>(ch);
+        return torch::cat({combined.flatten(1), px.unsqueeze(1), py.unsqueeze(1)}, 1);
+      }).contiguous();
+  for (size_t j = 0; j < l.rows.size(); ++j) {
+    const size_t k = l.rows[j];
+    const float* r = rows.data_ptr<float>() + static_cast<int64_t>(j) * rows.size(1);
+    metrics::LocalisedImage im;
+    im.group = s.groups[k];
+    const auto it = table.by_image.find(k);
+    if (it != table.by_image.end() && s.labels[k] == 1) im.truth = it->second;
+    im.boxes = models::decode_boxes(std::vector<float>(r, r + h * w), static_cast<int>(w),
+                                    static_cast<int>(h), decoding);
+    for (data::ScoredBox& b : im.boxes) b.score = rule.probability(b.score);
+    im.has_point = true;
+    im.point_x = r[h * w];
+    im.point_y = r[h * w + 1];
+    l.images.push_back(std::move(im));
+  }
+  return l;
+}
+
+// A thumbnail of a localised image: the true boxes in green, the model's shown boxes in white
+// (dashed outside the fracture band), as the outputs show them.
+report::GalleryItem localised_item(const Context& cx, const Scored& s, size_t k,
+                                   const metrics::LocalisedImage& im,
+                                   const models::DecisionRule& rule) {
+  const data::PixelSource& px = *cx.loaded->pixels;
+  const int n = px.image_size(), t = std::min(n, 200);
+  std::vector<float> v(static_cast<size_t>(n) * n);
+  const uint16_t* p = px.pixels(s.items[k]);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = p[i] / 65535.0f;
+  const std::vector<float> grey = io::resize_image(v, n, n, t, t);
+  report::Overlay o;
+  o.width = o.height = t;
+  for (float g : grey) {
+    const uint8_t b = static_cast<uint8_t>(std::lround(std::clamp(g, 0.0f, 1.0f) * 255));
+    o.rgb.insert(o.rgb.end(), {b, b, b});
+  }
+  for (const data::Box& b : im.truth) {
+    const auto q = models::box_pixels(b, t, t);
+    report::draw_box(o, q[0], q[1], q[2], q[3], {60, 220, 90}, false, 2);
+  }
+  if (rule.decide(s.probs[k]) != std::string("no_fracture")) {
+    for (size_t j = 0; j < im.boxes.size(); ++j) {
+      const bool band = std::string(rule.decide(im.boxes[j].score)) != "no_fracture";
+      if (j > 0 && !band) continue;
+      const auto q = models::box_pixels(im.boxes[j].box, t, t);
+      report::draw_box(o, q[0], q[1], q[2], q[3], {255, 255, 255},
+                       std::string(rule.decide(im.boxes[j].score)) != "fracture", 2);
+    }
+  }
+  report::GalleryItem g;
+  g.path = cx.loaded->dataset.records[s.items[k]].path;
+  g.label = s.labels[k];
+  g.score = s.probs[k];
+  g.thumbnail_png_base64 = report::base64_encode(io::encode_rgb_png(o.rgb, o.width, o.height));
+  return g;
+}
+
+// boxes_<part>.csv and the figures (added to `out`), printed; examples for the report.
+void measure_localisation(const EvaluateOptions& eo, const Context& cx, const Scored& s,
+                          const models::DecisionRule& rule, json& out,
+                          std::vector<report::GalleryItem>* examples) {
+  const Localisation l = localise(cx, s, rule);
+  for (size_t i = 0; i < l.problems.size() && i < 5; ++i)
+    std::fprintf(stderr, "evaluate: warning: boxes: %s\n", l.problems[i].c_str());
+  if (l.problems.size() > 5)
+    std::fprintf(stderr, "evaluate: warning: boxes: %zu more malformed lines\n",
+                 l.problems.size() - 5);
+  std::vector<std::string> paths;
+  std::vector<int> labels;
+  for (size_t k : l.rows) {
+    paths.push_back(cx.loaded->dataset.records[s.items[k]].path);
+    labels.push_back(s.labels[k]);
+  }
+  util::atomic_write(cx.out_dir + "/boxes_" + cx.part + ".csv",
+                     metrics::boxes_csv(paths, labels, l.images));
+  metrics::LocalisationOptions lo;
+  lo.bootstrap = eo.bootstrap;
+  lo.seed = cx.seed;
+  json j;
+  try {
+    const metrics::LocalisationReport rep = metrics::compute_localisation(l.images, lo);
+    std::printf("%s", metrics::format_localisation(rep).c_str());
+    j = rep.to_json();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "evaluate: no localisation figures: %s\n", e.what());
+    j = {{"error", e.what()}};
+  }
+  j["boxes"] = cx.boxes;
+  j["fractured_without_annotation"] = l.unknown;
+  j["malformed_lines"] = l.problems.size();
+  j["decoding"] =
+      models::BoxDecoding::from_json(cx.bundle->manifest.value("localisation", json())).to_json();
+  out["localisation"] = j;
+  // Examples: the fractured images the model scored highest.
+  std::vector<size_t> fractured;
+  for (size_t j2 = 0; j2 < l.images.size(); ++j2) {
+    if (!l.images[j2].truth.empty()) fractured.push_back(j2);
+  }
+  std::sort(fractured.begin(), fractured.end(),
+            [&](size_t a, size_t b) { return s.probs[l.rows[a]] > s.probs[l.rows[b]]; });
+  for (size_t i = 0; i < fractured.size() && static_cast<int>(i) < eo.gallery; ++i)
+    examples->push_back(localised_item(cx, s, l.rows[fractured[i]], l.images[fractured[i]], rule));
+}
+
 json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_t unreadable) {
   const models::DecisionRule rule =
       models::DecisionRule::from_json(cx.bundle->manifest.at("decision"));
   const ReferCounts n = write_scores(cx, s, rule);
-  const json out = write_metrics(eo, cx, s, unreadable, rule, n);
-  if (eo.report) write_evaluation_report(eo, cx, s, unreadable, rule, out);
+  json out = write_metrics(eo, cx, s, unreadable, rule, n);
+  std::vector<report::GalleryItem> examples;
+  if (!cx.boxes.empty()) {
+    measure_localisation(eo, cx, s, rule, out, &examples);
+    util::atomic_write(cx.out_dir + "/metrics_" + cx.part + ".json", out.dump(2));
+  }
+  if (eo.report) write_evaluation_report(eo, cx, s, unreadable, rule, out, examples);
   return out;
 }
 
@@ -406,6 +579,8 @@ json evaluate_run(const EvaluateOptions& eo) {
   cx.group_name = group_noun(loaded.dataset, o.data);
   cx.kind = "internal " + eo.part + " split";
   cx.seed = o.seed;
+  cx.boxes = eo.data.boxes.empty() ? o.data.boxes : eo.data.boxes;
+  cx.box_class = eo.data.boxes.empty() ? o.data.box_class : eo.data.box_class;
   const json thr = json::parse(util::read_text(eo.run + "/threshold.json"));
   cx.threshold_rule = thr.value("rule", std::string());
   if (eo.part == "test" && fs::exists(eo.run + "/metrics_val.json"))
@@ -488,6 +663,8 @@ json evaluate_external(const EvaluateOptions& eo) {
   cx.group_name = group_noun(ds, eo.data);
   cx.kind = "external evaluation";
   cx.threshold_rule = bundle.manifest.at("decision").value("rule", std::string());
+  cx.boxes = eo.data.boxes;
+  cx.box_class = eo.data.box_class;
   const json& tr = bundle.manifest.value("training", json::object());
   cx.run_info = {
       {"data", eo.data.data},
