@@ -89,10 +89,15 @@ for row in csv.DictReader(open(csv_path)):
         fail(f"{path}: SR image references {images}")
     # The boxes the image shows (predict's CSV column "boxes"): one region group each.
     shown = int(row["boxes"]) if row.get("boxes") else 0
+    # The image-level group's region is the whole image, then one per box.
     scoords = [i for i in items if i.ValueType == "SCOORD"]
+    whole = [0.0, 0.0, src.Columns, 0.0, src.Columns, src.Rows, 0.0, src.Rows, 0.0, 0.0]
+    if not scoords or [float(v) for v in scoords[0].GraphicData] != whole:
+        fail(f"{path}: the first image region is not the whole image")
+    scoords = scoords[1:]
     regions += len(scoords)
     if len(scoords) != shown:
-        fail(f"{path}: {len(scoords)} image regions, predict shows {shown} boxes")
+        fail(f"{path}: {len(scoords)} box regions, predict shows {shown} boxes")
     for r in scoords:
         g = [float(v) for v in r.GraphicData]
         if r.GraphicType != "POLYLINE" or len(g) != 10 or g[:2] != g[8:]:

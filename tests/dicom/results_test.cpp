@@ -186,11 +186,13 @@ TEST(Results, EachRegionIsAPlanarRoiGroupWithAClosedPolylineOnTheSource) {
         t.getCurrentContentItem().getImageReferencePtr()->getSOPInstanceUID().c_str());
     t.goUp();
   }
-  ASSERT_EQ(polylines.size(), 2u);
-  // Closed: five points, the last the first; corners in DICOM's image-relative pixels.
-  EXPECT_EQ(polylines[0], (std::vector<float>{100, 200, 160, 200, 160, 250, 100, 250, 100, 200}));
-  EXPECT_EQ(polylines[1][2], 330.0f);
-  EXPECT_EQ(selected_from, (std::vector<std::string>{src.sop_instance_uid, src.sop_instance_uid}));
+  ASSERT_EQ(polylines.size(), 3u);
+  // Closed: five points, the last the first; corners in DICOM's image-relative pixels. The
+  // image-level group's region is the whole 32 x 32 image.
+  EXPECT_EQ(polylines[0], (std::vector<float>{0, 0, 32, 0, 32, 32, 0, 32, 0, 0}));
+  EXPECT_EQ(polylines[1], (std::vector<float>{100, 200, 160, 200, 160, 250, 100, 250, 100, 200}));
+  EXPECT_EQ(polylines[2][2], 330.0f);
+  EXPECT_EQ(selected_from, std::vector<std::string>(3, src.sop_instance_uid));
   // The region's evaluation: present in the fracture band, indeterminate in the refer band.
   t.gotoRoot();
   std::vector<std::string> evaluations;

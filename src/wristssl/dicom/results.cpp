@@ -277,6 +277,30 @@ void add_image_library(DSRDocumentTree& t, const SourceInstance& source) {
   t.goUp();
 }
 
+// An "Image Region" SCOORD: the closed polyline around the pixel rectangle [x0, x1] x [y0, y1]
+// (DICOM's image-relative coordinates), SELECTED FROM the analysed image. Leaves the current item
+// at the SCOORD.
+void add_image_region(DSRDocumentTree& t, const SourceInstance& source, double x0, double y0,
+                      double x1, double y1, const char* what) {
+  using T = DSRTypes;
+  add_item(t, T::RT_contains, T::VT_SCoord, code("111030", "DCM", "Image Region"), false);
+  DSRSpatialCoordinatesValue region(T::GT_Polyline);
+  const double xs[5] = {x0, x1, x1, x0, x0}, ys[5] = {y0, y0, y1, y1, y0};
+  for (int p = 0; p < 5; ++p)
+    region.getGraphicDataList().addItem(static_cast<float>(xs[p]), static_cast<float>(ys[p]));
+  check(t.getCurrentContentItem().setSpatialCoordinates(region), what);
+  add_source_image(t, source, T::AM_belowCurrent, what, what, T::RT_selectedFrom);
+  t.goUp();
+}
+
+// The source's size in pixels from its header, or {0, 0} when it does not say.
+std::pair<int, int> source_size(const SourceInstance& source) {
+  Uint16 rows = 0, cols = 0;
+  source.dataset().findAndGetUint16(DCM_Rows, rows);
+  source.dataset().findAndGetUint16(DCM_Columns, cols);
+  return {cols, rows};
+}
+
 // TID 4019: the algorithm is the bundle, its version the bundle file's hash.
 void add_algorithm(DSRDocumentTree& t, const ModelIdentity& model) {
   using T = DSRTypes;
@@ -294,8 +318,9 @@ void add_algorithm(DSRDocumentTree& t, const ModelIdentity& model) {
           "algorithm parameters");
 }
 
-// Imaging Measurements > Measurement Group (TID 1501): the finding and its site, the algorithm, the
-// calibrated probability (TID 300), the image and the qualitative evaluation.
+// Imaging Measurements > Measurement Group (TID 1410, its region the whole image): the finding and
+// its site, the algorithm, the calibrated probability (TID 300), the image and the qualitative
+// evaluation.
 void add_measurement_group(DSRDocumentTree& t, const SourceInstance& source, const Finding& finding,
                            const ModelIdentity& model, const std::string& uid_root) {
   using T = DSRTypes;
@@ -327,7 +352,15 @@ void add_measurement_group(DSRDocumentTree& t, const SourceInstance& source, con
                 DSRNumericMeasurementValue(metrics::format_probability(finding.probability).c_str(),
                                            code("1", "UCUM", "no units"))),
         "probability");
-  add_source_image(t, source, T::AM_afterCurrent, "image reference", "image reference");
+  // Where: the whole image (the classifier's finding concerns all of it), so that the group is a
+  // planar ROI group (TID 1410) like the box groups that may follow; a source that does not give
+  // its size gets a plain reference instead.
+  const auto [cols, rows] = source_size(source);
+  if (cols > 0 && rows > 0) {
+    add_image_region(t, source, 0, 0, cols, rows, "whole image region");
+  } else {
+    add_source_image(t, source, T::AM_afterCurrent, "image reference", "image reference");
+  }
   // Qualitative evaluation
   const char* value = by_decision(finding.decision, "52101004", "2667000", "82334004");
   const char* meaning = by_decision(finding.decision, "Present", "Absent", "Indeterminate");
@@ -338,10 +371,10 @@ void add_measurement_group(DSRDocumentTree& t, const SourceInstance& source, con
         "qualitative evaluation");
 }
 
-// One more Measurement Group (TID 1410, planar ROI) per region, after the image-level group (the
-// current item is inside it): the finding and its site, the algorithm, the region as a closed
-// POLYLINE selected from the analysed image, its probability and its evaluation (present in the
-// fracture band, indeterminate in the refer band).
+// One more Measurement Group (TID 1410, planar ROI) per region, after the image-level group (whose
+// region is the whole image; the current item is inside it): the finding and its site, the
+// algorithm, the region as a closed POLYLINE selected from the analysed image, its probability and
+// its evaluation (present in the fracture band, indeterminate in the refer band).
 void add_region_groups(DSRDocumentTree& t, const SourceInstance& source, const Finding& finding,
                        const ModelIdentity& model, const std::string& uid_root) {
   using T = DSRTypes;
