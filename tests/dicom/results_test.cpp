@@ -254,6 +254,11 @@ TEST(Results, SecondaryCaptureIsDerivedWithBannerAndSource) {
   ModelIdentity clinical = model();
   clinical.research_only = false;
   EXPECT_EQ(banner_text({0.2, "no_fracture"}, clinical).size(), 3u);
+  // A finding with a region says what the box means.
+  Finding boxed{0.8, "fracture", {{1, 2, 30, 40, 0.85, "fracture"}}};
+  const std::vector<std::string> b2 = banner_text(boxed, clinical);
+  ASSERT_EQ(b2.size(), 4u);
+  EXPECT_EQ(b2[3], "White box: where the AI places the fracture");
 }
 
 TEST(Results, WritingAgainReplacesWithTheSameUids) {

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   flagging.manifest["decision"]["threshold"] = 0.02;
   flagging.manifest["decision"]["refer_band"]["lo"] = 0.01;
   flagging.manifest["decision"]["refer_band"]["hi"] = 0.03;
+  flagging.manifest["localisation"] = {{"show", true}};
   models::write_bundle(flagging, dir + "/model-flagging.wristssl");
   for (const char* f : {"torchscript", "onnx"}) {
     infer::export_model(dir + "/model.wristssl", f, dir + "/model." + f);

@@ -140,6 +140,7 @@ TEST_F(Predict, BoxesAreDecodedFromTheModelsOwnLogOddsMap) {
   b.manifest["decision"]["threshold"] = 0.2;  // so that some images are called fracture or refer
   b.manifest["decision"]["refer_band"]["lo"] = 0.1;
   b.manifest["decision"]["refer_band"]["hi"] = 0.3;
+  b.manifest["localisation"] = {{"show", true}};  // untrained, so not by its training
   const std::string path = dir_ + "/boxes.wristssl";
   models::write_bundle(b, path);
   PredictOptions o;
@@ -151,7 +152,8 @@ TEST_F(Predict, BoxesAreDecodedFromTheModelsOwnLogOddsMap) {
   std::ostringstream out;
   run_predict(o, out);
   const json j = json::parse(util::read_text(o.json));
-  EXPECT_EQ(j["model"]["localisation"]["drop"].get<double>(), 1.0);
+  EXPECT_EQ(j["model"]["localisation"]["drop"].get<double>(), 0.25);
+  EXPECT_EQ(j["model"]["localisation"]["show"].get<bool>(), true);
   const util::CsvTable t = util::read_csv(o.csv);
 
   const models::Bundle rb = models::read_bundle(path);

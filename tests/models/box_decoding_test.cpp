@@ -19,6 +19,7 @@ TEST(BoxDecoding, OnePeakGivesTheCellsWithinTheDrop) {
   std::vector<float> m = flat(10, 10, -4);
   m[6 * 10 + 3] = 3, m[6 * 10 + 4] = 3, m[6 * 10 + 5] = 2.5f, m[7 * 10 + 3] = 1;
   BoxDecoding d;
+  d.drop = 1;
   d.upsample = 1;
   d.max_boxes = 1;
   const std::vector<data::ScoredBox> b = decode_boxes(m, 10, 10, d);
@@ -36,6 +37,7 @@ TEST(BoxDecoding, TwoPeaksTwoBoxesStrongestFirstAndTheSlopeIsNoBox) {
   m[5 * 8 + 6] = 4;     // stronger, bottom right
   m[5 * 8 + 5] = 3.5f;  // on its slope: part of its box, never a seed of its own
   BoxDecoding d;
+  d.drop = 1;
   d.upsample = 1;
   const std::vector<data::ScoredBox> b = decode_boxes(m, 8, 8, d);
   ASSERT_GE(b.size(), 2u);
@@ -86,6 +88,24 @@ TEST(BoxDecoding, JsonRoundTripAndRefusals) {
   EXPECT_EQ(px[1], 20);
   EXPECT_EQ(px[2], 70);
   EXPECT_EQ(px[3], 50);
+}
+
+TEST(BoxDecoding, OnlyModelsTrainedWithBoxesShowThemUnlessTheManifestSays) {
+  using nlohmann::json;
+  EXPECT_FALSE(bundle_decoding(json{{"training", {{"box_loss", 0.0}}}}).show);
+  EXPECT_FALSE(bundle_decoding(json::object()).show);
+  EXPECT_TRUE(bundle_decoding(json{{"training", {{"box_loss", 1.0}}}}).show);
+  EXPECT_TRUE(
+      bundle_decoding(json{{"training", {{"box_loss", 0.0}}}, {"localisation", {{"show", true}}}})
+          .show);
+  EXPECT_FALSE(
+      bundle_decoding(json{{"training", {{"box_loss", 1.0}}}, {"localisation", {{"show", false}}}})
+          .show);
+  // An ensemble shows boxes when every member was trained with them.
+  const json yes = {{"training", {{"box_loss", 1.0}}}}, no = {{"training", {{"box_loss", 0.0}}}};
+  EXPECT_TRUE(bundle_decoding(json{{"members", {yes, yes}}}).show);
+  EXPECT_FALSE(bundle_decoding(json{{"members", {yes, no}}}).show);
+  EXPECT_EQ(bundle_decoding(json{{"localisation", {{"drop", 0.5}}}}).drop, 0.5);
 }
 
 }  // namespace

@@ -31,6 +31,10 @@ CLI::App* add_options(CLI::App& app, Args& a) {
   cmd->add_option("--gallery", o.gallery, "most confident errors shown per kind, with Grad-CAM")
       ->capture_default_str();
   cmd->add_flag("!--no-report", o.report, "do not write report.html");
+  cmd->add_option("--box-drop", o.box_drop,
+                  "with boxes: decode each box over the cells within this many log-odds of its "
+                  "peak (default: the bundle's, 0.25)")
+      ->check(CLI::NonNegativeNumber);
   return cmd;
 }
 

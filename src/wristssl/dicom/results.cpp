@@ -496,6 +496,10 @@ std::vector<std::string> banner_text(const Finding& finding, const ModelIdentity
                                        "UNCERTAIN - REFER TO A READER");
   std::vector<std::string> lines = {head + "  P(fracture) " + p, "AI: " + ascii(model.id),
                                     "Heatmap: Grad-CAM, red = evidence for fracture"};
+  if (!finding.regions.empty())
+    lines.push_back(finding.regions.size() == 1
+                        ? "White box: where the AI places the fracture"
+                        : "White boxes: where the AI places fractures (dashed: uncertain)");
   if (model.research_only) lines.push_back("RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE");
   return lines;
 }

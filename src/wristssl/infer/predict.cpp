@@ -167,6 +167,7 @@ void write_rows(const PredictOptions& o, const Predictor& predictor,
       Prediction p;
       p.decision = r.decision;
       p.boxes = r.boxes;
+      p.show_boxes = predictor.box_decoding().show;
       j["boxes"] = boxes_json(p, predictor.rule(), r.width, r.height);
       ++n_ok;
       ++decisions[r.decision];

@@ -125,6 +125,7 @@ std::vector<Prediction> Predictor::decide_all(const std::vector<torch::Tensor>& 
     Prediction p = decide(m.data_ptr<double>()[i]);
     const float* c = cells.data_ptr<float>() + i * h * w;
     p.boxes = models::decode_boxes(std::vector<float>(c, c + h * w), w, h, decoding_);
+    p.show_boxes = decoding_.show;
     for (data::ScoredBox& b : p.boxes) b.score = rule_.probability(b.score);
     out.push_back(std::move(p));
   }
@@ -184,7 +185,7 @@ std::string display_png(const io::Image& image, int max_side) {
 
 std::vector<size_t> shown_boxes(const Prediction& p, const models::DecisionRule& rule) {
   std::vector<size_t> shown;
-  if (p.decision == "no_fracture") return shown;
+  if (p.decision == "no_fracture" || !p.show_boxes) return shown;
   for (size_t k = 0; k < p.boxes.size(); ++k) {
     if (k == 0 || std::string(rule.decide(p.boxes[k].score)) != "no_fracture") shown.push_back(k);
   }

@@ -36,11 +36,13 @@ struct Prediction {
   /// coordinates normalised to the image, strongest first; each score is the calibrated
   /// probability of the box's peak (the decision rule applied to it).
   std::vector<data::ScoredBox> boxes;
+  bool show_boxes = true;  // the bundle's decoding says outputs show boxes (BoxDecoding::show)
 };
 
-/// The boxes an image shows (indices into p.boxes): none for an image called `no_fracture`; for
-/// `fracture` or `refer`, its strongest box and every other box whose own probability is in the
-/// fracture or refer band. Each is drawn solid in the fracture band, dashed otherwise.
+/// The boxes an image shows (indices into p.boxes): none for an image called `no_fracture` or when
+/// the model's boxes are not shown (p.show_boxes); for `fracture` or `refer`, its strongest box and
+/// every other box whose own probability is in the fracture or refer band. Each is drawn solid in
+/// the fracture band, dashed otherwise.
 std::vector<size_t> shown_boxes(const Prediction& p, const models::DecisionRule& rule);
 
 class Predictor {
@@ -70,7 +72,7 @@ class Predictor {
   std::vector<Prediction> predict_with_heatmaps(const torch::Tensor& x, torch::Tensor* maps);
   /// The prediction for a margin.
   Prediction decide(double margin) const;
-  /// How boxes are decoded: the bundle manifest's "localisation" (defaults when absent).
+  /// How boxes are decoded and whether they are shown (models::bundle_decoding).
   const models::BoxDecoding& box_decoding() const { return decoding_; }
 
  private:

@@ -11,7 +11,11 @@
 namespace wristssl::models {
 
 nlohmann::json BoxDecoding::to_json() const {
-  return {{"drop", drop}, {"max_boxes", max_boxes}, {"upsample", upsample}, {"nms_iou", nms_iou}};
+  return {{"drop", drop},
+          {"max_boxes", max_boxes},
+          {"upsample", upsample},
+          {"nms_iou", nms_iou},
+          {"show", show}};
 }
 
 BoxDecoding BoxDecoding::from_json(const nlohmann::json& j) {
@@ -23,6 +27,7 @@ BoxDecoding BoxDecoding::from_json(const nlohmann::json& j) {
   d.max_boxes = j.value("max_boxes", d.max_boxes);
   d.upsample = j.value("upsample", d.upsample);
   d.nms_iou = j.value("nms_iou", d.nms_iou);
+  d.show = j.value("show", d.show);
   if (!(d.drop > 0) || !std::isfinite(d.drop))
     throw std::invalid_argument("box decoding: drop must be > 0, got " + std::to_string(d.drop));
   if (d.max_boxes < 1 || d.max_boxes > 100)
@@ -34,6 +39,24 @@ BoxDecoding BoxDecoding::from_json(const nlohmann::json& j) {
   if (!(d.nms_iou > 0 && d.nms_iou <= 1))
     throw std::invalid_argument("box decoding: nms_iou must be in (0, 1], got " +
                                 std::to_string(d.nms_iou));
+  return d;
+}
+
+BoxDecoding bundle_decoding(const nlohmann::json& manifest) {
+  const nlohmann::json loc = manifest.value("localisation", nlohmann::json());
+  BoxDecoding d = BoxDecoding::from_json(loc);
+  if (loc.is_object() && loc.contains("show")) return d;
+  auto trained = [](const nlohmann::json& m) {
+    const nlohmann::json t = m.value("training", nlohmann::json::object());
+    return t.is_object() && t.value("box_loss", 0.0) > 0;
+  };
+  const nlohmann::json members = manifest.value("members", nlohmann::json::array());
+  if (members.is_array() && !members.empty()) {
+    d.show = true;
+    for (const nlohmann::json& m : members) d.show = d.show && m.is_object() && trained(m);
+  } else {
+    d.show = trained(manifest);
+  }
   return d;
 }
 

@@ -174,6 +174,7 @@ struct Context {
   json val_metrics;
   std::string boxes;  // folder of YOLO box files: the localisation is measured when set
   int box_class = -1;
+  models::BoxDecoding decoding;  // the bundle's, or as overridden
 };
 
 // The refer band's counts over the scored images.
@@ -364,8 +365,7 @@ Localisation localise(const Context& cx, const Scored& s, const models::Decision
     }
   }
   if (items.empty()) return l;
-  const models::BoxDecoding decoding =
-      models::BoxDecoding::from_json(cx.bundle->manifest.value("localisation", json()));
+  const models::BoxDecoding& decoding = cx.decoding;
   train::InferenceInput in32 = cx.input;
   in32.bf16 = false;
   in32.shard = false;
@@ -497,7 +497,9 @@ void measure_localisation(const EvaluateOptions& eo, const Context& cx, const Sc
     examples->push_back(localised_item(cx, s, l.rows[fractured[i]], l.images[fractured[i]], rule));
 }
 
-json finish(const EvaluateOptions& eo, const Context& cx, const Scored& s, size_t unreadable) {
+json finish(const EvaluateOptions& eo, Context& cx, const Scored& s, size_t unreadable) {
+  cx.decoding = models::bundle_decoding(cx.bundle->manifest);
+  if (eo.box_drop > 0) cx.decoding.drop = eo.box_drop;
   const models::DecisionRule rule =
       models::DecisionRule::from_json(cx.bundle->manifest.at("decision"));
   const ReferCounts n = write_scores(cx, s, rule);

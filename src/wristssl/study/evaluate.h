@@ -26,12 +26,17 @@ struct EvaluateOptions {
   int threads = 0;
   bool report = true;  // also write report.html
   int gallery = 8;     // most confident errors shown per kind, with Grad-CAM
+  // Where the fracture is: measured when annotated boxes are known (data.boxes, or for --run the
+  // run's own config's). box_drop > 0 overrides the bundle's decoding (models/box_decoding.h), for
+  // choosing it on validation parts.
+  double box_drop = 0;
 };
 
 /// Scores the chosen split part of a run (writing the run's bundle first when missing), or, with
 /// `model` set, every readable image of `data`. Writes scores_<part>.csv
 /// (path,group,label,score,margin,decision), metrics_<part>.json and report.html (part "external"
-/// for external data). Returns the metrics JSON.
+/// for external data), and with boxes boxes_<part>.csv (metrics/localisation.h) and the
+/// localisation figures in the metrics. Returns the metrics JSON.
 nlohmann::json run_evaluate(const EvaluateOptions& options);
 
 }  // namespace wristssl::study
