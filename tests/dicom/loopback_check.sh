@@ -119,11 +119,18 @@ kill -TERM "$node"
 wait "$node" || fail "listen did not exit cleanly on SIGTERM"
 port2=$(free_port)
 "$wristssl" --threads 2 listen --model "$dir/model.wristssl" --port "$port2" --state "$dir/state2" --queue 1 \
-  2>"$dir/node2.log" &
+  --allow SENDER@127.0.0.1 2>"$dir/node2.log" &
 node2=$!
 pids+=($node2)
 wait_port "$port2" || fail "the second node did not start"
 set +e
+# Who may send: a calling AE title not in --allow is refused at association, and the log says who and why.
+storescu -aet STRANGER -aec WRISTSSL 127.0.0.1 "$port2" "${radiographs[0]}" >"$dir/send-stranger.log" 2>&1
+stranger=$?
+[[ $stranger != 0 ]] || fail "an AE title not in --allow could send"
+grep -qi "calling AE title not recogni" "$dir/send-stranger.log" || { cat "$dir/send-stranger.log"; fail "storescu was not told why"; }
+grep -q "refused an association from AE title 'STRANGER' at 127.0.0.1" "$dir/node2.log" || fail "the refusal is not in the log"
+[[ -z $(ls "$dir/state2/incoming" 2>/dev/null) ]] || fail "a refused sender's instance was kept"
 storescu -v -aet SENDER -aec WRISTSSL -nh 127.0.0.1 "$port2" "${radiographs[0]}" "${radiographs[2]}" >"$dir/send4.log" 2>&1
 set -e
 grep -qi "0xa700\|OutOfResources\|Out of Resources" "$dir/send4.log" || { cat "$dir/send4.log"; fail "no 0xA700 when the queue was full"; }

@@ -375,5 +375,32 @@ TEST(Node, DestinationsAreParsed) {
   EXPECT_NE(instance_tag("1.2.3"), instance_tag("1.2.4"));
 }
 
+TEST(Node, WhoMaySend) {
+  // No allowlist: loopback callers only, whatever their AE title.
+  EXPECT_TRUE(peer_allowed({}, "ANY", "127.0.0.1"));
+  EXPECT_TRUE(peer_allowed({}, "ANY", "127.0.0.1:40000"));
+  EXPECT_TRUE(peer_allowed({}, "ANY", "::1"));
+  EXPECT_TRUE(peer_allowed({}, "ANY", "::ffff:127.0.0.1"));
+  EXPECT_FALSE(peer_allowed({}, "ANY", "10.1.2.3"));
+  EXPECT_FALSE(peer_allowed({}, "ANY", "128.0.0.1"));
+  // An AE title from anywhere, and one from one host only.
+  const std::vector<Peer> allow = {parse_peer("MODALITY"),
+                                   resolve_peer(parse_peer("ROUTER@127.0.0.2"))};
+  EXPECT_EQ(allow[1].addresses, (std::vector<std::string>{"127.0.0.2"}));
+  EXPECT_TRUE(peer_allowed(allow, "MODALITY", "10.1.2.3"));
+  EXPECT_TRUE(peer_allowed(allow, "ROUTER", "127.0.0.2"));
+  EXPECT_FALSE(peer_allowed(allow, "ROUTER", "127.0.0.1"));  // another host
+  EXPECT_FALSE(
+      peer_allowed(allow, "STRANGER", "127.0.0.1"));  // an allowlist replaces the loopback rule
+  EXPECT_FALSE(peer_allowed(allow, "modality", "10.1.2.3"));  // AE titles are matched exactly
+  // Bad entries are named.
+  for (const char* bad : {"", "@host", "AE@", "SEVENTEEN_CHARS_AE", "A\\B"})
+    EXPECT_THROW(parse_peer(bad), std::invalid_argument) << bad;
+  // A name is resolved at start (no lookup per association).
+  const Peer local = resolve_peer(parse_peer("LOCAL@localhost"));
+  ASSERT_FALSE(local.addresses.empty());
+  for (const std::string& a : local.addresses) EXPECT_TRUE(is_loopback(a)) << a;
+}
+
 }  // namespace
 }  // namespace wristssl::dicom

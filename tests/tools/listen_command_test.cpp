@@ -43,6 +43,13 @@ TEST(CliListen, Defaults) {
   EXPECT_EQ(o.node.timeout_s, 30);
   EXPECT_EQ(o.node.max_instances, 0);
   EXPECT_EQ(o.precision, "fp32");
+  EXPECT_TRUE(o.node.allow.empty());  // loopback senders only
+}
+
+TEST(CliListen, AllowIsRepeatable) {
+  const serve::ListenOptions o =
+      parse_listen({"--allow", "MODALITY", "--allow", "ROUTER@10.0.0.5"});
+  EXPECT_EQ(o.node.allow, (std::vector<std::string>{"MODALITY", "ROUTER@10.0.0.5"}));
 }
 
 TEST(CliListen, MissingOrBadValuesAreRefused) {

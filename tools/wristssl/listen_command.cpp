@@ -18,6 +18,8 @@ CLI::App* add_options(CLI::App& app, serve::ListenOptions& o) {
          "--state", o.node.state_dir,
          "folder for received instances and results (incoming/, results/, outbox/, failed/)")
       ->capture_default_str();
+  cmd->add_option("--allow", o.node.allow,
+                  "AET or AET@HOST that may send (repeatable); none: loopback peers only");
   cmd->add_option("--forward", o.node.forward,
                   "send the results to HOST:PORT:AET (a PACS or router)");
   cmd->add_option("--queue", o.node.queue_capacity,

@@ -8,6 +8,9 @@
 #include <dcmtk/dcmnet/scu.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -73,6 +76,8 @@ class NodeSCP : public DcmSCP {
  protected:
   OFCondition handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresentationContextInfo& info) override;
   void notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) override;
+  OFBool checkCallingHostAccepted(const OFString& host) override;
+  OFBool checkCallingAETitleAccepted(const OFString& aet) override;
   void notifyAssociationTermination() override;
   void notifyAbortRequest() override;
   OFBool stopAfterConnectionTimeout() override;
@@ -80,6 +85,7 @@ class NodeSCP : public DcmSCP {
 
  private:
   Node& node_;
+  std::string host_;  // the caller's address, for the AE title check that follows
 };
 
 class Node {
@@ -87,6 +93,7 @@ class Node {
   Node(const NodeOptions& o, const ModelIdentity& model, const Scorer& scorer, const std::atomic<bool>& stop)
       : o_(o), model_(model), scorer_(scorer), external_stop_(stop) {
     if (!o.forward.empty()) destination_ = parse_destination(o.forward);
+    for (const std::string& a : o.allow) allow_.push_back(resolve_peer(parse_peer(a)));
     const fs::path state(o.state_dir);
     incoming_ = state / "incoming";
     results_ = state / "results";
@@ -96,6 +103,15 @@ class Node {
   }
 
   bool stopping() const { return stop_ || external_stop_; }
+
+  // Whether the caller may send; a refusal is logged with its AE title and address.
+  bool admit(const std::string& calling, const std::string& address) {
+    if (peer_allowed(allow_, calling, address)) return true;
+    log("refused an association from AE title '%s' at %s: %s (calling AE title not recognised)",
+        calling.c_str(), address.c_str(),
+        allow_.empty() ? "only loopback peers may send without --allow" : "not in --allow");
+    return false;
+  }
 
   int run() {
     // Instances a previous run received but did not score; half-received files are dropped.
@@ -113,6 +129,15 @@ class Node {
       for (const fs::path& p : found) enqueue_locked(p.string());
     }
     if (!found.empty()) log("%zu instances received before a restart are queued again", found.size());
+    if (allow_.empty()) {
+      log("warning: no --allow: accepting associations from loopback addresses only; give --allow "
+          "AET[@HOST] for each modality or router that may send");
+    } else {
+      std::string list;
+      for (const Peer& p : allow_)
+        list += (list.empty() ? "" : ", ") + p.aet + (p.host.empty() ? "" : "@" + p.host);
+      log("accepting associations from %s", list.c_str());
+    }
 
     NodeSCP scp(*this);
     scp.setAETitle(o_.aet.c_str());
@@ -384,6 +409,7 @@ class Node {
   const std::atomic<bool>& external_stop_;
   std::atomic<bool> stop_{false};
   Destination destination_;
+  std::vector<Peer> allow_;
   fs::path incoming_, results_, outbox_, failed_;
 
   std::mutex mutex_;
@@ -440,12 +466,89 @@ void NodeSCP::notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPAct
         std::string(params.DULparams.callingAPTitle).c_str(), list.c_str());
   }
 }
+OFBool NodeSCP::checkCallingHostAccepted(const OFString& host) {
+  host_ = host.c_str();
+  return OFTrue;  // decided with the AE title, so that the refusal names both
+}
+OFBool NodeSCP::checkCallingAETitleAccepted(const OFString& aet) {
+  std::string calling = aet.c_str();
+  while (!calling.empty() && calling.back() == ' ') calling.pop_back();
+  std::string address = getPeerIP().c_str();
+  if (address.empty()) address = host_;
+  return node_.admit(calling, address) ? OFTrue : OFFalse;
+}
 void NodeSCP::notifyAssociationTermination() { node_.association_ended(); }
 void NodeSCP::notifyAbortRequest() { log("the sender aborted the association"); }
 OFBool NodeSCP::stopAfterConnectionTimeout() { return node_.stopping(); }
 OFBool NodeSCP::stopAfterCurrentAssociation() { return node_.stopping(); }
 
 }  // namespace
+
+Peer parse_peer(const std::string& text) {
+  Peer p;
+  const size_t at = text.find('@');
+  p.aet = text.substr(0, at);
+  if (at != std::string::npos) p.host = text.substr(at + 1);
+  auto bad = [&](const std::string& why) {
+    return std::invalid_argument("--allow '" + text + "': " + why + " (expected AET or AET@HOST)");
+  };
+  if (p.aet.empty() || p.aet.size() > 16) throw bad("the AE title must have 1 to 16 characters");
+  for (char c : p.aet) {
+    if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
+      throw bad("the AE title holds a backslash or a control character");
+  }
+  if (at != std::string::npos && p.host.empty()) throw bad("no host after '@'");
+  return p;
+}
+
+Peer resolve_peer(Peer p) {
+  if (p.host.empty()) return p;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(p.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0)
+    throw std::invalid_argument("--allow " + p.aet + "@" + p.host +
+                                ": the host does not resolve (" + gai_strerror(rc) + ")");
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    char buf[NI_MAXHOST];
+    if (getnameinfo(a->ai_addr, a->ai_addrlen, buf, sizeof(buf), nullptr, 0, NI_NUMERICHOST) == 0)
+      p.addresses.push_back(buf);
+  }
+  freeaddrinfo(found);
+  return p;
+}
+
+namespace {
+
+// The address without a ":port" suffix or an IPv4-mapped IPv6 prefix.
+std::string bare_address(std::string a) {
+  if (std::count(a.begin(), a.end(), ':') == 1) a = a.substr(0, a.find(':'));
+  if (a.rfind("::ffff:", 0) == 0 && a.find('.') != std::string::npos) a = a.substr(7);
+  return a;
+}
+
+}  // namespace
+
+bool is_loopback(const std::string& address) {
+  const std::string a = bare_address(address);
+  return a == "::1" || a == "localhost" || a.rfind("127.", 0) == 0;
+}
+
+bool peer_allowed(const std::vector<Peer>& allow, const std::string& calling_aet,
+                  const std::string& address) {
+  if (allow.empty()) return is_loopback(address);
+  const std::string a = bare_address(address);
+  for (const Peer& p : allow) {
+    if (p.aet != calling_aet) continue;
+    if (p.host.empty()) return true;
+    for (const std::string& x : p.addresses) {
+      if (bare_address(x) == a) return true;
+    }
+  }
+  return false;
+}
 
 Destination parse_destination(const std::string& text) {
   const size_t a = text.find(':');

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "wristssl/dicom/results.h"
 #include "wristssl/report/heatmap.h"
@@ -42,7 +43,35 @@ struct NodeOptions {
   std::string uid_root = "2.25";
   int timeout_s = 30;                       // ACSE / DIMSE timeouts
   int max_instances = 0;                    // stop after scoring this many (tests); 0 = run until stopped
+  // Who may send: "AET" (from any host) or "AET@HOST" (HOST an IP address or a name resolved at
+  // start). Empty: any AE title, from a loopback address only. Others are refused with "calling AE
+  // title not recognised", and the log names their AE title and address.
+  std::vector<std::string> allow;
 };
+
+/// An allowed peer: its calling AE title and, optionally, the addresses its host has.
+struct Peer {
+  std::string aet;
+  std::string host;                    // as given; empty: any host
+  std::vector<std::string> addresses;  // numeric, as the node sees peers (resolve_peer fills them)
+};
+
+/// Parses "AET" or "AET@HOST" (an AE title of 1 to 16 characters, no backslash or control
+/// character; a non-empty host); throws std::invalid_argument naming the entry and what is wrong.
+Peer parse_peer(const std::string& text);
+
+/// The peer with its host's addresses (getaddrinfo); throws std::invalid_argument naming a host
+/// that does not resolve.
+Peer resolve_peer(Peer peer);
+
+/// Whether `address` (as DCMTK reports the caller: an IP address, perhaps with ":port") is
+/// loopback.
+bool is_loopback(const std::string& address);
+
+/// Whether a caller may send: with `allow` empty, a loopback caller only; otherwise an entry with
+/// its AE title (exactly) and either no host or one of the host's addresses.
+bool peer_allowed(const std::vector<Peer>& allow, const std::string& calling_aet,
+                  const std::string& address);
 
 /// Parses HOST:PORT:AET; throws std::invalid_argument naming what is wrong.
 struct Destination {
