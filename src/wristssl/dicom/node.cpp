@@ -76,7 +76,6 @@ class NodeSCP : public DcmSCP {
  protected:
   OFCondition handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresentationContextInfo& info) override;
   void notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) override;
-  OFBool checkCallingHostAccepted(const OFString& host) override;
   OFBool checkCallingAETitleAccepted(const OFString& aet) override;
   void notifyAssociationTermination() override;
   void notifyAbortRequest() override;
@@ -85,7 +84,6 @@ class NodeSCP : public DcmSCP {
 
  private:
   Node& node_;
-  std::string host_;  // the caller's address, for the AE title check that follows
 };
 
 class Node {
@@ -466,16 +464,11 @@ void NodeSCP::notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPAct
         std::string(params.DULparams.callingAPTitle).c_str(), list.c_str());
   }
 }
-OFBool NodeSCP::checkCallingHostAccepted(const OFString& host) {
-  host_ = host.c_str();
-  return OFTrue;  // decided with the AE title, so that the refusal names both
-}
 OFBool NodeSCP::checkCallingAETitleAccepted(const OFString& aet) {
   std::string calling = aet.c_str();
   while (!calling.empty() && calling.back() == ' ') calling.pop_back();
-  std::string address = getPeerIP().c_str();
-  if (address.empty()) address = host_;
-  return node_.admit(calling, address) ? OFTrue : OFFalse;
+  // The caller's address is checked here too, so that a refusal names both.
+  return node_.admit(calling, getPeerIP().c_str()) ? OFTrue : OFFalse;
 }
 void NodeSCP::notifyAssociationTermination() { node_.association_ended(); }
 void NodeSCP::notifyAbortRequest() { log("the sender aborted the association"); }

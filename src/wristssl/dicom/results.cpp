@@ -318,6 +318,46 @@ void add_algorithm(DSRDocumentTree& t, const ModelIdentity& model) {
           "algorithm parameters");
 }
 
+// The calibrated probability as a NUM (TID 300; six decimals, as predict's CSV), after the current
+// item.
+void add_probability(DSRDocumentTree& t, double probability, const char* what) {
+  check(add_item(t, DSRTypes::RT_contains, DSRTypes::VT_Num,
+                 code("WSSL-PFX", kPrivateScheme, "Probability of fracture"), false)
+            ->setNumericValue(DSRNumericMeasurementValue(
+                metrics::format_probability(probability).c_str(), code("1", "UCUM", "no units"))),
+        what);
+}
+
+// A Measurement Group's opening, shared by the image-level group and each box's: the container (as
+// the first child of the current item when `first`, else after it), its tracking identifier `label`
+// and a tracking UID derived from the source, the model and `key`, the finding (fracture) and its
+// site (wrist), and the algorithm (TID 4019).
+void add_group_head(DSRDocumentTree& t, bool first, const SourceInstance& source,
+                    const ModelIdentity& model, const std::string& label, const std::string& key,
+                    const std::string& uid_root) {
+  using T = DSRTypes;
+  add_item(t, T::RT_contains, T::VT_Container, code("125007", "DCM", "Measurement Group"), first);
+  check(add_item(t, T::RT_hasObsContext, T::VT_Text, code("112039", "DCM", "Tracking Identifier"),
+                 true)
+            ->setStringValue(label.c_str()),
+        label + ": tracking identifier");
+  check(add_item(t, T::RT_hasObsContext, T::VT_UIDRef,
+                 code("112040", "DCM", "Tracking Unique Identifier"), false)
+            ->setStringValue(
+                uid_for("wristssl/tracking/" + source.sop_instance_uid + "/" + model.sha256 + key,
+                        uid_root)
+                    .c_str()),
+        label + ": tracking unique identifier");
+  check(add_item(t, T::RT_contains, T::VT_Code, code("121071", "DCM", "Finding"), false)
+            ->setCodeValue(code("72704001", "SCT", "Fracture")),
+        label + ": finding");
+  check(
+      add_item(t, T::RT_hasConceptMod, T::VT_Code, code("363698007", "SCT", "Finding Site"), false)
+          ->setCodeValue(code("8205005", "SCT", "Wrist")),
+      label + ": finding site");
+  add_algorithm(t, model);
+}
+
 // Imaging Measurements > Measurement Group (TID 1410, its region the whole image): the finding and
 // its site, the algorithm, the calibrated probability (TID 300), the image and the qualitative
 // evaluation.
@@ -326,32 +366,8 @@ void add_measurement_group(DSRDocumentTree& t, const SourceInstance& source, con
   using T = DSRTypes;
   add_item(t, T::RT_contains, T::VT_Container, code("126010", "DCM", "Imaging Measurements"),
            false);
-  add_item(t, T::RT_contains, T::VT_Container, code("125007", "DCM", "Measurement Group"), true);
-  check(add_item(t, T::RT_hasObsContext, T::VT_Text, code("112039", "DCM", "Tracking Identifier"),
-                 true)
-            ->setStringValue("wrist fracture"),
-        "tracking identifier");
-  check(
-      add_item(t, T::RT_hasObsContext, T::VT_UIDRef,
-               code("112040", "DCM", "Tracking Unique Identifier"), false)
-          ->setStringValue(
-              uid_for("wristssl/tracking/" + source.sop_instance_uid + "/" + model.sha256, uid_root)
-                  .c_str()),
-      "tracking unique identifier");
-  check(add_item(t, T::RT_contains, T::VT_Code, code("121071", "DCM", "Finding"), false)
-            ->setCodeValue(code("72704001", "SCT", "Fracture")),
-        "finding");
-  check(
-      add_item(t, T::RT_hasConceptMod, T::VT_Code, code("363698007", "SCT", "Finding Site"), false)
-          ->setCodeValue(code("8205005", "SCT", "Wrist")),
-      "finding site");
-  add_algorithm(t, model);
-  check(add_item(t, T::RT_contains, T::VT_Num,
-                 code("WSSL-PFX", kPrivateScheme, "Probability of fracture"), false)
-            ->setNumericValue(
-                DSRNumericMeasurementValue(metrics::format_probability(finding.probability).c_str(),
-                                           code("1", "UCUM", "no units"))),
-        "probability");
+  add_group_head(t, true, source, model, "wrist fracture", "", uid_root);
+  add_probability(t, finding.probability, "probability");
   // Where: the whole image (the classifier's finding concerns all of it), so that the group is a
   // planar ROI group (TID 1410) like the box groups that may follow; a source that does not give
   // its size gets a plain reference instead.
@@ -388,46 +404,10 @@ void add_region_groups(DSRDocumentTree& t, const SourceInstance& source, const F
       throw DicomError(source.name() + ": region band '" + r.band +
                        "' is neither fracture nor refer");
     t.goUp();  // from the previous group's last item to that group
-    add_item(t, T::RT_contains, T::VT_Container, code("125007", "DCM", "Measurement Group"), false);
-    const std::string label = "wrist fracture region " + std::to_string(k + 1);
-    check(add_item(t, T::RT_hasObsContext, T::VT_Text, code("112039", "DCM", "Tracking Identifier"),
-                   true)
-              ->setStringValue(label.c_str()),
-          "region tracking identifier");
-    check(add_item(t, T::RT_hasObsContext, T::VT_UIDRef,
-                   code("112040", "DCM", "Tracking Unique Identifier"), false)
-              ->setStringValue(uid_for("wristssl/tracking/" + source.sop_instance_uid + "/" +
-                                           model.sha256 + "/region/" + std::to_string(k + 1),
-                                       uid_root)
-                                   .c_str()),
-          "region tracking unique identifier");
-    check(add_item(t, T::RT_contains, T::VT_Code, code("121071", "DCM", "Finding"), false)
-              ->setCodeValue(code("72704001", "SCT", "Fracture")),
-          "region finding");
-    check(add_item(t, T::RT_hasConceptMod, T::VT_Code, code("363698007", "SCT", "Finding Site"),
-                   false)
-              ->setCodeValue(code("8205005", "SCT", "Wrist")),
-          "region finding site");
-    add_algorithm(t, model);
-    add_item(t, T::RT_contains, T::VT_SCoord, code("111030", "DCM", "Image Region"), false);
-    DSRSpatialCoordinatesValue region(T::GT_Polyline);
-    const float xs[5] = {static_cast<float>(r.x0), static_cast<float>(r.x1),
-                         static_cast<float>(r.x1), static_cast<float>(r.x0),
-                         static_cast<float>(r.x0)};
-    const float ys[5] = {static_cast<float>(r.y0), static_cast<float>(r.y0),
-                         static_cast<float>(r.y1), static_cast<float>(r.y1),
-                         static_cast<float>(r.y0)};
-    for (int p = 0; p < 5; ++p) region.getGraphicDataList().addItem(xs[p], ys[p]);
-    check(t.getCurrentContentItem().setSpatialCoordinates(region), "image region");
-    add_source_image(t, source, T::AM_belowCurrent, "region source image", "region source image",
-                     T::RT_selectedFrom);
-    t.goUp();
-    check(
-        add_item(t, T::RT_contains, T::VT_Num,
-                 code("WSSL-PFX", kPrivateScheme, "Probability of fracture"), false)
-            ->setNumericValue(DSRNumericMeasurementValue(
-                metrics::format_probability(r.probability).c_str(), code("1", "UCUM", "no units"))),
-        "region probability");
+    add_group_head(t, false, source, model, "wrist fracture region " + std::to_string(k + 1),
+                   "/region/" + std::to_string(k + 1), uid_root);
+    add_image_region(t, source, r.x0, r.y0, r.x1, r.y1, "image region");
+    add_probability(t, r.probability, "region probability");
     const bool present = r.band == "fracture";
     check(add_item(t, T::RT_contains, T::VT_Code, code("72704001", "SCT", "Fracture"), false)
               ->setCodeValue(code(present ? "52101004" : "82334004", "SCT",

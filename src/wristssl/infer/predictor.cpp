@@ -87,6 +87,12 @@ Prediction Predictor::decide(double margin) const {
   return p;
 }
 
+torch::Tensor Predictor::feature_map(Member& m, const torch::Tensor& in) {
+  if (use_graph_) return m.graph.run_method("feature_map", in).toTensor();
+  const util::AutocastGuard autocast(bf16_, device_.type());
+  return m.model->backbone->feature_map(in);
+}
+
 std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   const torch::Tensor in = x.to(device_);
@@ -94,13 +100,7 @@ std::vector<Prediction> Predictor::predict(const torch::Tensor& x) {
   for (Member& m : members_) {
     // One pass: the last block's activations give both the image's logits and the per-location
     // log-odds the boxes come from.
-    torch::Tensor a;
-    if (use_graph_) {
-      a = m.graph.run_method("feature_map", in).toTensor();
-    } else {
-      const util::AutocastGuard autocast(bf16_, device_.type());
-      a = m.model->backbone->feature_map(in);
-    }
+    const torch::Tensor a = feature_map(m, in);
     const torch::Tensor logits = m.model->logits_from_map(a).to(torch::kFloat);
     margins.push_back(logits.select(1, 1) - logits.select(1, 0));
     if (boxes_) maps.push_back(m.model->margin_map(a.to(torch::kFloat)));
@@ -141,12 +141,7 @@ std::vector<Prediction> Predictor::predict_with_heatmaps(const torch::Tensor& x,
     torch::Tensor a;
     {
       torch::NoGradGuard no_grad;
-      if (use_graph_) {
-        a = m.graph.run_method("feature_map", in).toTensor();
-      } else {
-        const util::AutocastGuard autocast(bf16_, device_.type());
-        a = m.model->backbone->feature_map(in);
-      }
+      a = feature_map(m, in);
       if (boxes_) cells.push_back(m.model->margin_map(a.to(torch::kFloat)));
     }
     const models::GradCamResult r =
@@ -203,16 +198,19 @@ report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map
   const std::vector<float> cam =
       io::resize_image(cv, static_cast<int>(c.size(1)), static_cast<int>(c.size(0)), ow, oh);
   report::Overlay o = report::overlay_heatmap(grey, cam, ow, oh);
-  if (prediction && rule) {
-    for (size_t k : shown_boxes(*prediction, *rule)) {
-      const data::ScoredBox& b = prediction->boxes[k];
-      const auto px = models::box_pixels(b.box, ow, oh);
-      const bool solid = std::string(rule->decide(b.score)) == "fracture";
-      report::draw_box(o, px[0], px[1], px[2], px[3], {255, 255, 255}, !solid,
-                       std::max(2, std::max(ow, oh) / 256));
-    }
-  }
+  if (prediction && rule) draw_shown_boxes(o, ow, oh, *prediction, *rule);
   return o;
+}
+
+void draw_shown_boxes(report::Overlay& image, int w, int h, const Prediction& p,
+                      const models::DecisionRule& rule) {
+  for (size_t k : shown_boxes(p, rule)) {
+    const data::ScoredBox& b = p.boxes[k];
+    const auto px = models::box_pixels(b.box, w, h);
+    const bool solid = std::string(rule.decide(b.score)) == "fracture";
+    report::draw_box(image, px[0], px[1], px[2], px[3], {255, 255, 255}, !solid,
+                     std::max(2, std::max(w, h) / 256));
+  }
 }
 
 std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side,

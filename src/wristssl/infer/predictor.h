@@ -87,6 +87,9 @@ class Predictor {
   std::vector<models::DecisionRule> member_rules_;  // one per member, in order
   models::BoxDecoding decoding_;
   bool boxes_ = true;
+  // The last block's activations [N, 512, h, w] of `in` on the member's graph, or its eager
+  // backbone under the predictor's autocast.
+  torch::Tensor feature_map(Member& m, const torch::Tensor& in);
   // The predictions from each member's margins [N] and margin maps [N, h, w] (none: no boxes).
   std::vector<Prediction> decide_all(const std::vector<torch::Tensor>& member_margins,
                                      const std::vector<torch::Tensor>& member_maps) const;
@@ -117,6 +120,13 @@ report::Overlay heatmap_overlay(const io::Image& image, const torch::Tensor& map
 std::string heatmap_png(const io::Image& image, const torch::Tensor& map, int max_side = 512,
                         const Prediction* prediction = nullptr,
                         const models::DecisionRule* rule = nullptr);
+
+/// Draws the boxes `p` shows (shown_boxes) on `image`, whose top-left `width` x `height` pixels are
+/// the radiograph (a colour bar may follow on the right): white, solid when the box's own
+/// probability is in the fracture band, dashed otherwise, lines 1/256 of the long side thick (at
+/// least 2 px).
+void draw_shown_boxes(report::Overlay& image, int width, int height, const Prediction& p,
+                      const models::DecisionRule& rule);
 
 /// The boxes of `p` as JSON for an image `width` x `height` pixels: [{"x0", "y0", "x1", "y1"
 /// (pixels, x1/y1 exclusive), "probability", "band" (the decision rule's band of that probability),

@@ -128,7 +128,7 @@ int run_metrics_command(const MetricsCommandOptions& options, std::ostream& out)
   }
   if (options.scores_csv.empty() && !options.boxes_csv.empty()) {
     const nlohmann::json j = {{"localisation", localisation_of(options, out)}};
-    if (!options.json_out.empty()) util::atomic_write(options.json_out, j.dump(2));
+    if (!options.json_out.empty()) util::atomic_write(options.json_out, j.dump(2) + "\n");
     return 0;
   }
   if (options.scores_csv.empty())

@@ -11,6 +11,7 @@
 #include "wristssl/data/source.h"
 #include "wristssl/data/split.h"
 #include "wristssl/distributed/group.h"
+#include "wristssl/infer/predictor.h"
 #include "wristssl/io/read_image.h"
 #include "wristssl/io/resize.h"
 #include "wristssl/metrics/binary_metrics.h"
@@ -433,15 +434,12 @@ report::GalleryItem localised_item(const Context& cx, const Scored& s, size_t k,
     const auto q = models::box_pixels(b, t, t);
     report::draw_box(o, q[0], q[1], q[2], q[3], {60, 220, 90}, false, 2);
   }
-  if (rule.decide(s.probs[k]) != std::string("no_fracture")) {
-    for (size_t j = 0; j < im.boxes.size(); ++j) {
-      const bool band = std::string(rule.decide(im.boxes[j].score)) != "no_fracture";
-      if (j > 0 && !band) continue;
-      const auto q = models::box_pixels(im.boxes[j].box, t, t);
-      report::draw_box(o, q[0], q[1], q[2], q[3], {255, 255, 255},
-                       std::string(rule.decide(im.boxes[j].score)) != "fracture", 2);
-    }
-  }
+  // The boxes as predict would show them, whatever the bundle says about showing them: this is
+  // where they are measured.
+  infer::Prediction shown;
+  shown.decision = rule.decide(s.probs[k]);
+  shown.boxes = im.boxes;
+  infer::draw_shown_boxes(o, t, t, shown, rule);
   report::GalleryItem g;
   g.path = cx.loaded->dataset.records[s.items[k]].path;
   g.label = s.labels[k];
@@ -483,8 +481,7 @@ void measure_localisation(const EvaluateOptions& eo, const Context& cx, const Sc
   j["boxes"] = cx.boxes;
   j["fractured_without_annotation"] = l.unknown;
   j["malformed_lines"] = l.problems.size();
-  j["decoding"] =
-      models::BoxDecoding::from_json(cx.bundle->manifest.value("localisation", json())).to_json();
+  j["decoding"] = cx.decoding.to_json();
   out["localisation"] = j;
   // Examples: the fractured images the model scored highest.
   std::vector<size_t> fractured;
