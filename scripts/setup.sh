@@ -21,6 +21,7 @@ packages=(
   nodejs npm                                  # ONNX Runtime (onnxruntime-node) runs the exported model
   libcpp-httplib-dev                          # the HTTP service (cpp-httplib with OpenSSL)
   dcmtk dicom3tools pixelmed-apps default-jre-headless   # DICOM node tests: storescp/storescu, dciodvfy, SR validator
+  openssl                                     # the DICOM TLS test makes its CA and certificates
   orthanc curl                                # the DICOM node behind a real router (examples/orthanc)
   python3-torch python3-torchvision           # the exports checked in PyTorch; the Python peers of the benchmarks
 )

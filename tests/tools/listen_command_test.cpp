@@ -44,6 +44,26 @@ TEST(CliListen, Defaults) {
   EXPECT_EQ(o.node.max_instances, 0);
   EXPECT_EQ(o.precision, "fp32");
   EXPECT_TRUE(o.node.allow.empty());  // loopback senders only
+  EXPECT_EQ(o.node.tls_key, "");      // no TLS unless asked
+  EXPECT_TRUE(o.node.tls_require_peer_certificate);
+  EXPECT_EQ(o.node.audit, "");  // STATE/audit.jsonl
+  EXPECT_EQ(o.node.audit_max_mb, 64u);
+  EXPECT_EQ(o.node.min_free_mb, 64u);
+}
+
+TEST(CliListen, TlsAuditAndFreeSpace) {
+  const serve::ListenOptions o =
+      parse_listen({"--tls-key", "k.pem", "--tls-cert", "c.pem", "--tls-ca", "ca.pem",
+                    "--tls-optional-peer-certificate", "--audit", "/var/log/wristssl/audit.jsonl",
+                    "--audit-max-mb", "8", "--min-free", "500"});
+  EXPECT_EQ(o.node.tls_key, "k.pem");
+  EXPECT_EQ(o.node.tls_cert, "c.pem");
+  EXPECT_EQ(o.node.tls_ca, "ca.pem");
+  EXPECT_FALSE(o.node.tls_require_peer_certificate);
+  EXPECT_EQ(o.node.audit, "/var/log/wristssl/audit.jsonl");
+  EXPECT_EQ(o.node.audit_max_mb, 8u);
+  EXPECT_EQ(o.node.min_free_mb, 500u);
+  EXPECT_THROW(parse_listen({"--min-free", "-1"}), CLI::ParseError);
 }
 
 TEST(CliListen, AllowIsRepeatable) {

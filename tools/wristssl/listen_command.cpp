@@ -22,6 +22,23 @@ CLI::App* add_options(CLI::App& app, serve::ListenOptions& o) {
                   "AET or AET@HOST that may send (repeatable); none: loopback peers only");
   cmd->add_option("--forward", o.node.forward,
                   "send the results to HOST:PORT:AET (a PACS or router)");
+  cmd->add_option("--tls-key", o.node.tls_key,
+                  "DICOM TLS on both links: this node's private key (PEM)");
+  cmd->add_option("--tls-cert", o.node.tls_cert, "DICOM TLS: this node's certificate (PEM)");
+  cmd->add_option(
+      "--tls-ca", o.node.tls_ca,
+      "DICOM TLS: CA certificates (PEM file or folder) that peers' certificates must chain to");
+  cmd->add_flag("!--tls-optional-peer-certificate", o.node.tls_require_peer_certificate,
+                "DICOM TLS: accept a sender that presents no certificate (one it presents is still "
+                "verified)");
+  cmd->add_option("--audit", o.node.audit, "the audit trail (default STATE/audit.jsonl)");
+  cmd->add_option("--audit-max-mb", o.node.audit_max_mb, "rotate the audit trail past this size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--min-free", o.node.min_free_mb,
+                  "MB that must stay free in --state; below it new instances get 0xA700")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--queue", o.node.queue_capacity,
                   "instances waiting to be scored; beyond it, senders get 0xA700 and retry")
       ->capture_default_str();

@@ -6,20 +6,27 @@
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/scp.h>
 #include <dcmtk/dcmnet/scu.h>
+#include <dcmtk/dcmtls/tlslayer.h>
 #include <dcmtk/oflog/oflog.h>
-
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -27,12 +34,14 @@
 #include <vector>
 
 #include "wristssl/io/image.h"
+#include "wristssl/util/audit.h"
 #include "wristssl/util/hash.h"
 
 namespace wristssl::dicom {
 namespace {
 
 namespace fs = std::filesystem;
+using json = nlohmann::json;
 
 constexpr Uint16 kSuccess = 0x0000;
 constexpr Uint16 kOutOfResources = 0xA700;  // Refused: out of resources (the sender may retry)
@@ -67,11 +76,102 @@ OFList<OFString> transfer_syntaxes() {
   return ts;
 }
 
+// ---- DICOM TLS
+
+// Where TLS refusals are reported (the node running in this process), with the peer's address.
+std::mutex tls_report_mutex;
+std::function<void(const std::string& peer, const std::string& what)> tls_report;
+
+std::string socket_peer(int fd) {
+  sockaddr_storage a{};
+  socklen_t n = sizeof(a);
+  char host[NI_MAXHOST];
+  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0 ||
+      getnameinfo(reinterpret_cast<sockaddr*>(&a), n, host, sizeof(host), nullptr, 0,
+                  NI_NUMERICHOST) != 0)
+    return "?";
+  return host;
+}
+
+void report_tls(const SSL* ssl, const std::string& what) {
+  const std::string peer = ssl ? socket_peer(SSL_get_fd(ssl)) : "?";
+  std::lock_guard<std::mutex> lock(tls_report_mutex);
+  if (tls_report) tls_report(peer, what);
+}
+
+// OpenSSL's verdict on each certificate of the peer's chain: a refusal names the reason and the
+// subject.
+int verify_peer(int ok, X509_STORE_CTX* ctx) {
+  if (!ok) {
+    char subject[256] = "?";
+    if (X509* cert = X509_STORE_CTX_get_current_cert(ctx))
+      X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+    const auto* ssl = static_cast<const SSL*>(
+        X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    report_tls(ssl, std::string("its certificate was refused: ") +
+                        X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)) + " (" +
+                        subject + ")");
+  }
+  return ok;
+}
+
+// A handshake that fails on our side (no certificate, not TLS at all, ...) or that the peer ends
+// with an alert.
+void tls_info(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && (ret & 0xff) != SSL_AD_CLOSE_NOTIFY) {
+    report_tls(ssl, std::string("it ended the TLS handshake: ") + SSL_alert_desc_string_long(ret) +
+                        " (it does not accept this node's certificate?)");
+  } else if ((where & SSL_CB_EXIT) && ret <= 0 && ERR_peek_last_error() != 0) {
+    const unsigned long e = ERR_peek_last_error();
+    const char* why = e ? ERR_reason_error_string(e) : nullptr;
+    report_tls(ssl, std::string("TLS handshake failed: ") + (why ? why : "no reason given"));
+  }
+}
+
+std::unique_ptr<DcmTLSTransportLayer> make_tls(T_ASC_NetworkRole role, const NodeOptions& o) {
+  auto t = std::make_unique<DcmTLSTransportLayer>(role, nullptr, OFTrue);
+  auto check = [](const OFCondition& c, const std::string& what) {
+    if (c.bad()) throw std::invalid_argument(what + ": " + c.text());
+  };
+  check(t->setTLSProfile(TSP_Profile_BCP195_ND), "TLS profile BCP 195");
+  check(t->activateCipherSuites(), "TLS cipher suites");
+  check(t->setPrivateKeyFile(o.tls_key.c_str(), DCF_Filetype_PEM), "--tls-key " + o.tls_key);
+  check(t->setCertificateFile(o.tls_cert.c_str(), DCF_Filetype_PEM), "--tls-cert " + o.tls_cert);
+  if (!t->checkPrivateKeyMatchesCertificate())
+    throw std::invalid_argument("--tls-key " + o.tls_key + " is not the key of --tls-cert " +
+                                o.tls_cert);
+  check(fs::is_directory(o.tls_ca)
+            ? t->addTrustedCertificateDir(o.tls_ca.c_str(), DCF_Filetype_PEM)
+            : t->addTrustedCertificateFile(o.tls_ca.c_str(), DCF_Filetype_PEM),
+        "--tls-ca " + o.tls_ca);
+  t->setCertificateVerification(role == NET_ACCEPTOR && !o.tls_require_peer_certificate
+                                    ? DCV_checkCertificate
+                                    : DCV_requireCertificate);
+  SSL_CTX* ctx = t->getNativeHandle();
+  SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_peer);
+  SSL_CTX_set_info_callback(ctx, tls_info);
+  return t;
+}
+
+// The link to --forward (DcmSCU keeps its TLS set-up protected).
+class ForwardSCU : public DcmSCU {
+ public:
+  using DcmSCU::useSecureConnection;
+};
+
 class Node;
 
 class NodeSCP : public DcmSCP {
  public:
   explicit NodeSCP(Node& node) : node_(node) {}
+
+  OFCondition receive_into(T_DIMSE_C_StoreRQ& req, T_ASC_PresentationContextID pres,
+                           const std::string& file) {
+    return receiveSTORERequest(req, pres, file.c_str());
+  }
+  OFCondition respond(T_ASC_PresentationContextID pres, T_DIMSE_C_StoreRQ& req, Uint16 status) {
+    return sendSTOREResponse(pres, req, status);
+  }
 
  protected:
   OFCondition handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresentationContextInfo& info) override;
@@ -98,16 +198,50 @@ class Node {
     outbox_ = state / "outbox";
     failed_ = state / "failed";
     for (const fs::path& d : {incoming_, results_, outbox_, failed_}) fs::create_directories(d);
+    const int tls_given = !o.tls_key.empty() + !o.tls_cert.empty() + !o.tls_ca.empty();
+    if (tls_given != 0 && tls_given != 3)
+      throw std::invalid_argument("DICOM TLS needs all of --tls-key, --tls-cert and --tls-ca");
+    if (tls_given == 3) {
+      tls_in_ = make_tls(NET_ACCEPTOR, o);
+      if (!destination_.host.empty()) tls_out_ = make_tls(NET_REQUESTOR, o);
+    }
+    audit_ = std::make_unique<util::AuditTrail>(util::AuditOptions{
+        o.audit.empty() ? (state / "audit.jsonl").string() : o.audit, o.audit_max_mb << 20, 10});
+    std::lock_guard<std::mutex> lock(tls_report_mutex);
+    tls_report = [this](const std::string& peer, const std::string& what) {
+      log("TLS: peer %s: %s", peer.c_str(), what.c_str());
+      audit({{"event", "tls_refused"}, {"peer", peer}, {"reason", what}});
+    };
+  }
+  ~Node() {
+    std::lock_guard<std::mutex> lock(tls_report_mutex);
+    tls_report = nullptr;
   }
 
   bool stopping() const { return stop_ || external_stop_; }
 
+  // One audit record, with who this node is.
+  void audit(json record) {
+    record["service"] = "listen";
+    record["node"] = o_.aet;
+    audit_->append(record);
+  }
+
   // Whether the caller may send; a refusal is logged with its AE title and address.
   bool admit(const std::string& calling, const std::string& address) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      peer_ = address;
+    }
     if (peer_allowed(allow_, calling, address)) return true;
+    const char* why =
+        allow_.empty() ? "only loopback peers may send without --allow" : "not in --allow";
     log("refused an association from AE title '%s' at %s: %s (calling AE title not recognised)",
-        calling.c_str(), address.c_str(),
-        allow_.empty() ? "only loopback peers may send without --allow" : "not in --allow");
+        calling.c_str(), address.c_str(), why);
+    audit({{"event", "association_refused"},
+           {"peer", address},
+           {"calling_aet", calling},
+           {"reason", std::string(why) + " (calling AE title not recognised)"}});
     return false;
   }
 
@@ -138,6 +272,7 @@ class Node {
     }
 
     NodeSCP scp(*this);
+    if (tls_in_) scp.getConfig().setTransportLayer(tls_in_.get());
     scp.setAETitle(o_.aet.c_str());
     scp.setPort(static_cast<Uint16>(o_.port));
     scp.setConnectionBlockingMode(DUL_NOBLOCK);
@@ -160,7 +295,13 @@ class Node {
     if (opened.bad())
       throw std::runtime_error("cannot listen on port " + std::to_string(o_.port) + ": " + opened.text());
     std::thread worker([this] { work(); });
-    log("listening as %s on port %d; state in %s; results %s", o_.aet.c_str(), o_.port, o_.state_dir.c_str(),
+    log("listening as %s on port %d%s; state in %s; audit trail %s; results %s", o_.aet.c_str(),
+        o_.port,
+        tls_in_ ? (o_.tls_require_peer_certificate
+                       ? " (DICOM TLS, peer certificates required)"
+                       : " (DICOM TLS, peer certificates checked when given)")
+                : "",
+        o_.state_dir.c_str(), audit_->path().c_str(),
         destination_.host.empty() ? "kept in results/"
                                   : ("sent to " + destination_.aet + "@" + destination_.host + ":" +
                                      std::to_string(destination_.port))
@@ -187,35 +328,75 @@ class Node {
     calling_ = calling;
   }
 
-  // Receives one C-STORE: the data set goes to a file bit for bit, then is checked.
-  OFCondition store(NodeSCP& scp, T_DIMSE_C_StoreRQ& req, T_ASC_PresentationContextID pres,
-                    const std::function<OFCondition(T_DIMSE_C_StoreRQ&, T_ASC_PresentationContextID,
-                                                    const OFString&)>& receive,
-                    const std::function<OFCondition(T_ASC_PresentationContextID, T_DIMSE_C_StoreRQ&, Uint16)>&
-                        respond) {
-    (void)scp;
+  // Receives one C-STORE: the data set goes to a file bit for bit, then is checked. With less than
+  // --min-free left, the data set is read off the network into /dev/null and refused with 0xA700.
+  OFCondition store(NodeSCP& scp, T_DIMSE_C_StoreRQ& req, T_ASC_PresentationContextID pres) {
+    const std::string tag = instance_tag(req.AffectedSOPInstanceUID);
+    std::uint64_t free_mb = 0;
+    try {
+      free_mb = free_megabytes(incoming_.string());
+    } catch (const std::exception& e) {
+      log("%s", e.what());
+    }
+    if (free_mb < o_.min_free_mb) {
+      const OFCondition c = scp.receive_into(req, pres, "/dev/null");
+      if (c.bad()) return c;
+      log("disk nearly full: %llu MB free in %s (--min-free %llu): instance %s refused with "
+          "0xA700, the "
+          "sender should retry",
+          static_cast<unsigned long long>(free_mb), incoming_.c_str(),
+          static_cast<unsigned long long>(o_.min_free_mb), tag.c_str());
+      received_audit(req.AffectedSOPInstanceUID, "", kOutOfResources,
+                     "refused: " + std::to_string(free_mb) + " MB free in " + incoming_.string());
+      return scp.respond(pres, req, kOutOfResources);
+    }
     const fs::path part = incoming_ / ("receiving-" + std::to_string(++received_counter_) + ".part");
-    const OFCondition c = receive(req, pres, part.string().c_str());
+    const OFCondition c = scp.receive_into(req, pres, part.string());
     if (c.bad()) {
       std::error_code ec;
       fs::remove(part, ec);
       log("a transfer failed mid-way (%s); nothing of it is kept", c.text());
+      received_audit(req.AffectedSOPInstanceUID, "", 0xFFFF,
+                     std::string("transfer failed mid-way: ") + c.text());
       return c;
     }
-    return respond(pres, req, check_received(part, req.AffectedSOPInstanceUID));
+    return scp.respond(pres, req, check_received(part, req.AffectedSOPInstanceUID));
+  }
+
+  void received_audit(const std::string& instance, const std::string& study, Uint16 status,
+                      const std::string& outcome) {
+    std::string peer, calling;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      peer = peer_;
+      calling = calling_;
+    }
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "0x%04X", status);
+    audit({{"event", "received"},
+           {"peer", peer},
+           {"calling_aet", calling},
+           {"study", util::audit_hash(study)},
+           {"instance", util::audit_hash(instance)},
+           {"status", status == 0xFFFF ? "none" : hex},
+           {"outcome", outcome}});
   }
 
   Uint16 check_received(const fs::path& part, const std::string& request_uid) {
     std::error_code ec;
     const std::string tag = instance_tag(request_uid);
+    bool full = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (queue_.size() + this_association_.size() + (busy_ ? 1 : 0) >= static_cast<size_t>(o_.queue_capacity)) {
-        fs::remove(part, ec);
-        log("queue full (%d instances): instance %s refused with 0xA700, the sender should retry",
-            o_.queue_capacity, tag.c_str());
-        return kOutOfResources;
-      }
+      full = queue_.size() + retry_.size() + this_association_.size() + (busy_ ? 1 : 0) >=
+             static_cast<size_t>(o_.queue_capacity);
+    }
+    if (full) {
+      fs::remove(part, ec);
+      log("queue full (%d instances): instance %s refused with 0xA700, the sender should retry",
+          o_.queue_capacity, tag.c_str());
+      received_audit(request_uid, "", kOutOfResources, "refused: queue full");
+      return kOutOfResources;
     }
     SourceInstance s;
     try {
@@ -226,35 +407,48 @@ class Node {
       const size_t at = reason.find(": ");  // the message starts with our temporary file's name
       if (at != std::string::npos) reason = reason.substr(at + 2);
       log("instance refused with 0xC000: %s", reason.c_str());
+      received_audit(request_uid, "", kCannotUnderstand, "refused: " + reason);
       return kCannotUnderstand;
     }
     const std::string id = instance_tag(s.sop_instance_uid);
     if (is_wristssl_result(s.dataset())) {
       fs::remove(part, ec);
       log("instance %s is a wristssl result: acknowledged, not scored", id.c_str());
+      received_audit(s.sop_instance_uid, s.study_uid, kSuccess, "a wristssl result: not scored");
       return kSuccess;
     }
     if (!io::is_radiograph_modality(s.modality)) {
       fs::remove(part, ec);
       log("instance %s has Modality '%s', not a radiograph (CR, DX, RG): acknowledged, not scored", id.c_str(),
           s.modality.c_str());
+      received_audit(s.sop_instance_uid, s.study_uid, kSuccess,
+                     "Modality " + s.modality + ": not scored");
       return kSuccess;
     }
     if (!s.has_pixel_data) {
       fs::remove(part, ec);
       log("instance %s refused with 0xC000: no pixel data", id.c_str());
+      received_audit(s.sop_instance_uid, s.study_uid, kCannotUnderstand, "refused: no pixel data");
       return kCannotUnderstand;
     }
-    const fs::path final_path = incoming_ / (full_tag(s.sop_instance_uid) + ".dcm");
+    const fs::path final_path = incoming_ / (util::audit_hash(s.sop_instance_uid) + ".dcm");
     fs::rename(part, final_path, ec);
     if (ec) {
+      const std::string why = ec.message();
       fs::remove(part, ec);
-      log("instance %s refused with 0xA700: cannot keep it (%s)", id.c_str(), ec.message().c_str());
+      log("instance %s refused with 0xA700: cannot keep it in %s (%s)", id.c_str(),
+          incoming_.c_str(), why.c_str());
+      received_audit(s.sop_instance_uid, s.study_uid, kOutOfResources,
+                     "refused: cannot keep it: " + why);
       return kOutOfResources;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    this_association_.push_back(final_path.string());
-    log("received %s instance %s from %s", s.modality.c_str(), id.c_str(), calling_.c_str());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      this_association_.push_back(final_path.string());
+      log("received %s instance %s from %s", s.modality.c_str(), id.c_str(), calling_.c_str());
+    }
+    received_audit(s.sop_instance_uid, s.study_uid, kSuccess,
+                   "kept; scored when the association ends");
     return kSuccess;
   }
 
@@ -267,10 +461,6 @@ class Node {
   }
 
  private:
-  static std::string full_tag(const std::string& uid) {
-    return util::to_hex(util::sha256_digest(uid.data(), uid.size())).substr(0, 32);
-  }
-
   void enqueue_locked(const std::string& path) {
     if (queued_.insert(path).second) queue_.push_back(path);  // a resend while queued is kept once
   }
@@ -285,6 +475,11 @@ class Node {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping() || !queue_.empty(); });
         if (stopping()) return;
+        // Instances whose results could not be written (a full disk) are tried again after a pause.
+        if (!retry_.empty() && std::chrono::steady_clock::now() >= retry_at_) {
+          for (const std::string& p : retry_) enqueue_locked(p);
+          retry_.clear();
+        }
         if (!queue_.empty()) {
           path = queue_.front();
           queue_.pop_front();
@@ -311,13 +506,33 @@ class Node {
     }
   }
 
+  // Scores one instance and writes its results. An instance that cannot be read or scored goes to
+  // failed/ with the reason; one whose results cannot be written (a full disk) stays in incoming/
+  // and is retried.
   void process(const std::string& path) {
+    if (!fs::exists(path)) return;  // replaced and already scored
     std::string id = "?";
+    SourceInstance s;
+    Scored scored;
     try {
-      if (!fs::exists(path)) return;  // replaced and already scored
-      const SourceInstance s = SourceInstance::read(path);
+      s = SourceInstance::read(path);
       id = instance_tag(s.sop_instance_uid);
-      const Scored scored = scorer_(path);
+      scored = scorer_(path);
+    } catch (const std::exception& e) {
+      std::error_code ec;
+      const fs::path to = failed_ / fs::path(path).filename();
+      fs::rename(path, to, ec);
+      std::ofstream(to.string() + ".txt") << e.what() << "\n";
+      ++scored_;  // counted as handled
+      log("instance %s could not be scored (moved to failed/): %s", id.c_str(), e.what());
+      audit({{"event", "not_scored"},
+             {"study", util::audit_hash(s.study_uid)},
+             {"instance", util::audit_hash(s.sop_instance_uid)},
+             {"model", model_.id},
+             {"outcome", std::string("moved to failed/: ") + e.what()}});
+      return;
+    }
+    try {
       const ResultFiles f = write_results(s, scored.finding, model_, scored.picture, results_.string(), o_.uid_root);
       if (!destination_.host.empty()) {
         for (const std::string& r : {f.report, f.secondary_capture}) {
@@ -327,17 +542,38 @@ class Node {
         }
       }
       fs::remove(path);
-      ++scored_;
-      log("scored instance %s: %s (P(fracture) %.3f); report and secondary capture written", id.c_str(),
-          scored.finding.decision.c_str(), scored.finding.probability);
     } catch (const std::exception& e) {
-      std::error_code ec;
-      const fs::path to = failed_ / fs::path(path).filename();
-      fs::rename(path, to, ec);
-      std::ofstream(to.string() + ".txt") << e.what() << "\n";
-      ++scored_;  // counted as handled
-      log("instance %s could not be scored (moved to failed/): %s", id.c_str(), e.what());
+      for (const auto& entry : fs::directory_iterator(outbox_)) {
+        std::error_code ec;
+        if (entry.path().extension() == ".tmp") fs::remove(entry.path(), ec);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        retry_.push_back(path);
+        retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(kRetrySeconds);
+      }
+      log("cannot write the results of instance %s (%s); it stays in incoming/ and is tried again "
+          "in %d s",
+          id.c_str(), e.what(), kRetrySeconds);
+      audit({{"event", "results_not_written"},
+             {"study", util::audit_hash(s.study_uid)},
+             {"instance", util::audit_hash(s.sop_instance_uid)},
+             {"model", model_.id},
+             {"outcome", std::string("kept in incoming/, retried: ") + e.what()}});
+      return;
     }
+    ++scored_;
+    log("scored instance %s: %s (P(fracture) %.3f); report and secondary capture written",
+        id.c_str(), scored.finding.decision.c_str(), scored.finding.probability);
+    audit({{"event", "scored"},
+           {"study", util::audit_hash(s.study_uid)},
+           {"instance", util::audit_hash(s.sop_instance_uid)},
+           {"model", model_.id},
+           {"model_sha256", model_.sha256},
+           {"decision", scored.finding.decision},
+           {"probability", scored.finding.probability},
+           {"boxes", scored.finding.regions.size()},
+           {"outcome", "report and secondary capture written"}});
   }
 
   bool outbox_empty() const {
@@ -352,7 +588,7 @@ class Node {
       if (e.path().extension() == ".dcm") files.push_back(e.path());
     if (files.empty()) return;
     std::sort(files.begin(), files.end());
-    DcmSCU scu;
+    ForwardSCU scu;
     scu.setAETitle((o_.forward_aet.empty() ? o_.aet : o_.forward_aet).c_str());
     scu.setPeerHostName(destination_.host.c_str());
     scu.setPeerPort(static_cast<Uint16>(destination_.port));
@@ -367,10 +603,18 @@ class Node {
     for (const char* sop : {UID_Comprehensive3DSRStorage, UID_SecondaryCaptureImageStorage})
       scu.addPresentationContext(sop, ts);
     OFCondition c = scu.initNetwork();
+    if (c.good() && tls_out_)
+      c = scu.useSecureConnection(tls_out_.get());  // after initNetwork, which it needs
     if (c.good()) c = scu.negotiateAssociation();
+    const std::string where =
+        destination_.aet + "@" + destination_.host + ":" + std::to_string(destination_.port);
     if (c.bad()) {
-      log("cannot reach %s@%s:%d (%s); %zu results wait in outbox/", destination_.aet.c_str(),
-          destination_.host.c_str(), destination_.port, c.text(), files.size());
+      log("cannot reach %s (%s); %zu results wait in outbox/", where.c_str(), c.text(),
+          files.size());
+      audit({{"event", "send_failed"},
+             {"destination", where},
+             {"reason", c.text()},
+             {"waiting", files.size()}});
       return;
     }
     size_t sent = 0;
@@ -386,7 +630,24 @@ class Node {
       const T_ASC_PresentationContextID pres = scu.findPresentationContextID(sop_class.c_str(), "");
       Uint16 status = 0xFFFF;
       c = pres == 0 ? OFCondition(EC_IllegalCall) : scu.sendSTORERequest(pres, "", file.getDataset(), status);
-      if (c.good() && (status == kSuccess || (status & 0xF000) == 0xB000)) {
+      const bool delivered = c.good() && (status == kSuccess || (status & 0xF000) == 0xB000);
+      // The file is named after its source instance: SOURCE_UID.sr.dcm or SOURCE_UID.sc.dcm.
+      const std::string name = f.filename().string();
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "0x%04X", status);
+      audit({{"event", "sent"},
+             {"study", util::audit_hash(attribute(*file.getDataset(), DCM_StudyInstanceUID))},
+             {"instance",
+              util::audit_hash(name.substr(0, name.size() - std::string(".sr.dcm").size()))},
+             {"object", sop_class == UID_SecondaryCaptureImageStorage ? "secondary capture"
+                                                                      : "structured report"},
+             {"object_uid", util::audit_hash(attribute(*file.getDataset(), DCM_SOPInstanceUID))},
+             {"destination", where},
+             {"status", c.good() ? hex : "none"},
+             {"outcome", delivered  ? "delivered"
+                         : c.good() ? "refused by the destination"
+                                    : c.text()}});
+      if (delivered) {
         fs::remove(f);
         ++sent;
       } else {
@@ -409,28 +670,26 @@ class Node {
   Destination destination_;
   std::vector<Peer> allow_;
   fs::path incoming_, results_, outbox_, failed_;
+  std::unique_ptr<DcmTLSTransportLayer> tls_in_, tls_out_;
+  std::unique_ptr<util::AuditTrail> audit_;
+  static constexpr int kRetrySeconds = 5;
 
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
   std::set<std::string> queued_;
   std::vector<std::string> this_association_;
+  std::vector<std::string> retry_;  // results not written (a full disk): tried again at retry_at_
+  std::chrono::steady_clock::time_point retry_at_;
   bool busy_ = false;
-  std::string calling_;
+  std::string calling_, peer_;
   std::atomic<int> scored_{0};
   std::atomic<long> received_counter_{0};
 };
 
 OFCondition NodeSCP::handleIncomingCommand(T_DIMSE_Message* msg, const DcmPresentationContextInfo& info) {
   if (msg->CommandField != DIMSE_C_STORE_RQ) return DcmSCP::handleIncomingCommand(msg, info);
-  return node_.store(
-      *this, msg->msg.CStoreRQ, info.presentationContextID,
-      [this](T_DIMSE_C_StoreRQ& req, T_ASC_PresentationContextID pres, const OFString& file) {
-        return receiveSTORERequest(req, pres, file);
-      },
-      [this](T_ASC_PresentationContextID pres, T_DIMSE_C_StoreRQ& req, Uint16 status) {
-        return sendSTOREResponse(pres, req, status);
-      });
+  return node_.store(*this, msg->msg.CStoreRQ, info.presentationContextID);
 }
 
 void NodeSCP::notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) {
@@ -559,6 +818,13 @@ Destination parse_destination(const std::string& text) {
   d.port = std::stoi(port);
   if (d.aet.empty() || d.aet.size() > 16) throw std::invalid_argument("--forward '" + text + "': AE title must be 1-16 characters");
   return d;
+}
+
+std::uint64_t free_megabytes(const std::string& path) {
+  struct statvfs st {};
+  if (statvfs(path.c_str(), &st) != 0)
+    throw std::runtime_error("cannot tell the free space in " + path + ": " + std::strerror(errno));
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize / (1024 * 1024);
 }
 
 std::string instance_tag(const std::string& uid) {
