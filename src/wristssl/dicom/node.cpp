@@ -353,11 +353,18 @@ class Node {
     const fs::path part = incoming_ / ("receiving-" + std::to_string(++received_counter_) + ".part");
     const OFCondition c = scp.receive_into(req, pres, part.string());
     if (c.bad()) {
+      // The sender went away, or this node could not write (then the reason names the folder).
+      std::string why = c.text();
+      std::replace(why.begin(), why.end(), '\n', ' ');
+      try {
+        if (free_megabytes(incoming_.string()) == 0)
+          why += "; no space left in " + incoming_.string();
+      } catch (const std::exception&) {
+      }
       std::error_code ec;
       fs::remove(part, ec);
-      log("a transfer failed mid-way (%s); nothing of it is kept", c.text());
-      received_audit(req.AffectedSOPInstanceUID, "", 0xFFFF,
-                     std::string("transfer failed mid-way: ") + c.text());
+      log("a transfer failed mid-way (%s); nothing of it is kept", why.c_str());
+      received_audit(req.AffectedSOPInstanceUID, "", 0xFFFF, "transfer failed mid-way: " + why);
       return c;
     }
     return scp.respond(pres, req, check_received(part, req.AffectedSOPInstanceUID));

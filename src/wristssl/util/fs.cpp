@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 namespace wristssl::util {
 namespace {
 
-[[noreturn]] void fail(const std::string& what, const std::string& path) {
-  throw std::runtime_error(what + " " + path + ": " + std::strerror(errno));
+[[noreturn]] void fail(const std::string& what, const std::string& path, int err = errno) {
+  throw std::runtime_error(what + " " + path + ": " + std::strerror(err));
 }
 
 }  // namespace
@@ -35,21 +35,24 @@ void atomic_write(const std::string& path, std::string_view bytes) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
+      const int err = errno;  // before close and unlink can change it
       ::close(fd);
       ::unlink(tmp.c_str());
-      fail("cannot write", tmp);
+      fail("cannot write", path, err);
     }
     done += static_cast<size_t>(n);
   }
   if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) {
+    const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    fail("cannot sync", tmp);
+    fail("cannot sync", path, err);
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
     ::unlink(tmp.c_str());
-    fail("cannot rename into", path);
+    fail("cannot rename into", path, err);
   }
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
