@@ -20,6 +20,7 @@
 #include "wristssl/models/bundle.h"
 #include "wristssl/report/png_thumb.h"
 #include "wristssl/train/run_bundle.h"
+#include "wristssl/util/audit.h"
 #include "wristssl/util/fs.h"
 
 using nlohmann::json;
@@ -47,6 +48,7 @@ class Serve : public ::testing::Test {
     o.read_timeout_s = 1;
     o.threads = 2;
     o.log = false;
+    o.audit = *dir_ + "/audit.jsonl";
     server_ = new Server(o);
     port_ = server_->start();
   }
@@ -172,6 +174,62 @@ TEST_F(Serve, PredictsAFileWithItsHeatmap) {
 }
 
 // Every hostile request gets a 4xx with a JSON reason, and the server keeps serving.
+// The audit trail: a record per request, with the client, the endpoint, the status, whether the
+// token was accepted, a hash of the body (never the body) and, for a prediction, the model and the
+// decision.
+TEST_F(Serve, AuditsEveryRequestWithoutTheImage) {
+  const std::string path = *dir_ + "/audit.jsonl";
+  auto lines = [&] {
+    std::vector<json> out;
+    std::ifstream in(path);
+    for (std::string l; std::getline(in, l);) out.push_back(json::parse(l));
+    return out;
+  };
+  // Records of earlier tests' requests may still be on their way: wait until the file is quiet.
+  size_t before = lines().size();
+  for (int quiet = 0; quiet < 10;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const size_t n = lines().size();
+    quiet = n == before ? quiet + 1 : 0;
+    before = n;
+  }
+  const std::string png = sample(kPng);
+  auto ok = client().Post("/v1/predict", png, "application/octet-stream");
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200);
+  auto refused = client(false).Post("/v1/predict", png, "application/octet-stream");
+  ASSERT_TRUE(refused);
+  auto bad = client().Post("/v1/predict", "not an image", "application/octet-stream");
+  ASSERT_TRUE(bad);
+  // The record is appended after the answer is sent: wait for it.
+  std::vector<json> got;
+  for (int i = 0; i < 100 && (got = lines()).size() < before + 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_GE(got.size(), before + 3);
+  // Each record is appended after its answer went out, so they may land in any order.
+  std::map<int, json> mine;
+  for (size_t i = before; i < got.size(); ++i) mine[got[i]["status"].get<int>()] = got[i];
+  ASSERT_EQ(mine.size(), 3u);
+  const json& a = mine[200];
+  EXPECT_EQ(a["event"], "request");
+  EXPECT_EQ(a["client"], "127.0.0.1");
+  EXPECT_EQ(a["endpoint"], "/v1/predict");
+  EXPECT_EQ(a["status"], 200);
+  EXPECT_EQ(a["token"], "accepted");
+  EXPECT_EQ(a["bytes_in"], png.size());
+  EXPECT_EQ(a["body_sha256"], util::audit_hash(png));
+  EXPECT_EQ(a["decisions"], json::array({json::parse(ok->body)["decision"]}));
+  EXPECT_NEAR(a["probabilities"][0].get<double>(),
+              json::parse(ok->body)["probability"].get<double>(), 1e-12);
+  EXPECT_EQ(a["model"], json::parse(ok->body)["model"]);
+  EXPECT_EQ(mine[401]["token"], "refused");
+  EXPECT_FALSE(mine[401].contains("decisions"));
+  EXPECT_EQ(mine[400]["token"], "accepted");
+  EXPECT_EQ(mine[400]["body_sha256"], util::audit_hash("not an image"));
+  EXPECT_EQ(util::verify_audit_chain({path}), "");
+  EXPECT_EQ(util::read_text(path).find("not an image"), std::string::npos);
+}
+
 TEST_F(Serve, RefusesHostileRequestsAndKeepsServing) {
   auto c = client();
   auto expect = [&](const httplib::Result& r, int status, const std::string& what) {

@@ -46,6 +46,15 @@ TEST(CliServe, Defaults) {
   EXPECT_EQ(o.http_threads, 32);
   EXPECT_EQ(o.precision, "fp32");
   EXPECT_TRUE(o.log);
+  EXPECT_EQ(o.audit, "");  // no audit trail unless asked
+}
+
+TEST(CliServe, AuditTrail) {
+  const serve::ServeOptions o =
+      parse_serve({"--audit", "/var/log/wristssl/serve.jsonl", "--audit-max-mb", "16"});
+  EXPECT_EQ(o.audit, "/var/log/wristssl/serve.jsonl");
+  EXPECT_EQ(o.audit_max_mb, 16u);
+  EXPECT_THROW(parse_serve({"--audit-max-mb", "0"}), CLI::ParseError);
 }
 
 TEST(CliServe, MissingOrBadValuesAreRefused) {

@@ -31,6 +31,12 @@ CLI::App* add_options(CLI::App& app, serve::ServeOptions& o) {
       ->capture_default_str();
   cmd->add_option("--precision", o.precision, "fp32 | bf16 | auto")->capture_default_str();
   cmd->add_flag("!--no-log", o.log, "no JSON log line per request");
+  cmd->add_option(
+      "--audit", o.audit,
+      "append an audit record per request to this file (fsynced, hashed bodies; none by default)");
+  cmd->add_option("--audit-max-mb", o.audit_max_mb, "rotate the audit trail past this size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   return cmd;
 }
 

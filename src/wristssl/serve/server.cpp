@@ -26,6 +26,7 @@
 #include "wristssl/io/read_image.h"
 #include "wristssl/report/png_thumb.h"
 #include "wristssl/serve_page.h"
+#include "wristssl/util/audit.h"
 #include "wristssl/util/fs.h"
 #include "wristssl/util/memory_format.h"
 #include "wristssl/util/stop_signal.h"
@@ -106,6 +107,7 @@ struct Server::Impl {
   std::unique_ptr<infer::Predictor> predictor;
   std::string name, token;
   std::unique_ptr<httplib::Server> http;
+  std::unique_ptr<util::AuditTrail> audit;
   std::thread listener, worker;
   int listen_fd = -1;  // the listening socket, seen by the socket-options hook
   int port = 0;
@@ -132,6 +134,9 @@ struct Server::Impl {
     predictor = std::make_unique<infer::Predictor>(
         models::read_bundle(models::model_or_shipped(o.model)), po);
     name = predictor->bundle().manifest.value("name", std::string("model"));
+    if (!o.audit.empty())
+      audit =
+          std::make_unique<util::AuditTrail>(util::AuditOptions{o.audit, o.audit_max_mb << 20, 10});
     if (!o.token_file.empty()) {
       std::istringstream in(util::read_text(o.token_file));
       std::getline(in, token);
@@ -308,6 +313,7 @@ struct Server::Impl {
       std::lock_guard<std::mutex> lock(metrics_mu);
       ++requests[{endpoint, res.status}];
     }
+    if (audit) audit_request(req, res, endpoint);
     if (!o.log) return;
     // Never the query, the body or any header value: no patient data reaches the log.
     const json line = {{"ts", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
@@ -318,6 +324,42 @@ struct Server::Impl {
                        {"bytes_in", req.body.size()},
                        {"bytes_out", res.body.size()}};
     std::fprintf(stderr, "%s\n", line.dump().c_str());
+  }
+
+  // The audit record of a request: who (address; whether a token was shown), what (the endpoint, a
+  // hash of the uploaded bytes, never the bytes, the query or a header value), and what came back
+  // (status, model, decisions and probabilities).
+  void audit_request(const httplib::Request& req, const httplib::Response& res,
+                     const std::string& endpoint) {
+    json r = {{"event", "request"},
+              {"service", "serve"},
+              {"client", req.remote_addr},
+              {"method", req.method},
+              {"endpoint", endpoint},
+              {"status", res.status},
+              {"token", token.empty()       ? "not required"
+                        : res.status == 401 ? "refused"
+                                            : "accepted"},
+              {"bytes_in", req.body.size()}};
+    if (!req.body.empty()) r["body_sha256"] = util::audit_hash(req.body);
+    if (res.status == 200 && (endpoint == "/v1/predict" || endpoint == "/v2/models/{name}/infer")) {
+      r["model"] = predictor->bundle().id();
+      r["model_sha256"] = predictor->bundle().sha256;
+      try {
+        const json out = json::parse(res.body);
+        if (out.contains("decision")) {
+          r["decisions"] = {out["decision"]};
+          r["probabilities"] = {out["probability"]};
+        } else {
+          for (const json& t : out.value("outputs", json::array())) {
+            if (t.value("name", "") == "decision") r["decisions"] = t["data"];
+            if (t.value("name", "") == "probability") r["probabilities"] = t["data"];
+          }
+        }
+      } catch (const std::exception&) {
+      }
+    }
+    audit->append(r);
   }
 
   std::string metrics_text() {
@@ -623,9 +665,11 @@ int run_serve(const ServeOptions& o) {
   util::install_stop_handlers();
   const int port = server.start();
   const bool tls = !o.tls_cert.empty();
-  std::fprintf(stderr, "serve: %s on %s://%s:%d/ (model name in URLs: %s; batch up to %d, %d ms)\n",
+  std::fprintf(stderr,
+               "serve: %s on %s://%s:%d/ (model name in URLs: %s; batch up to %d, %d ms; %s%s)\n",
                models::model_or_shipped(o.model).c_str(), tls ? "https" : "http", o.host.c_str(),
-               port, server.model_name().c_str(), o.max_batch, o.max_delay_ms);
+               port, server.model_name().c_str(), o.max_batch, o.max_delay_ms,
+               o.audit.empty() ? "no audit trail" : "audit trail ", o.audit.c_str());
   while (!util::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::fprintf(stderr, "serve: signal %d: finishing the requests in flight, refusing new ones\n",
                util::take_stop_signal());

@@ -1,8 +1,8 @@
 #pragma once
-// `wristssl serve`: a model bundle behind HTTP. KServe's Open Inference Protocol v2 (REST) for systems,
-// POST /v1/predict for a file, a page at / for a person, Prometheus metrics, one JSON log line per
-// request (never patient data, never an uploaded image on disk), dynamic batching with a bounded queue,
-// bearer tokens, TLS, and a graceful stop on SIGTERM.
+// `wristssl serve`: a model bundle behind HTTP. KServe's Open Inference Protocol v2 (REST) for
+// systems, POST /v1/predict for a file, a page at / for a person, Prometheus metrics, one JSON log
+// line per request (never patient data, never an uploaded image on disk), an optional audit trail,
+// dynamic batching with a bounded queue, bearer tokens, TLS, and a graceful stop on SIGTERM.
 
 #include <cstdint>
 #include <memory>
@@ -25,6 +25,8 @@ struct ServeOptions {
   int threads = 0;                  // LibTorch threads (0 = all cores)
   std::string precision = "fp32";
   bool log = true;                  // one JSON line per request on stderr
+  std::string audit;  // audit trail (util/audit.h): one fsynced line per request; empty: none
+  std::uint64_t audit_max_mb = 64;  // rotated past this size (10 files kept)
 };
 
 /// A running server (in its own threads) for tests and for run_serve.
