@@ -125,4 +125,33 @@ grep -q "no DICOM results: .*$dir/disk/out/.*No space left on device" "$dir/pred
   { cat "$dir/predict.log"; fail "predict did not name the file it could not write"; }
 [[ -z $(find "$dir/disk/out" -type f) ]] || fail "predict left files in a full disk: $(ls -a "$dir/disk/out")"
 echo "diskfull_check: predict --dicom-out into a full disk warned and left no partial file"
+
+# 5. A training run whose folder is on a full disk stops with an error naming the file, leaves no file that a
+# rerun would trust, and the same command finishes once space returns (Fashion-MNIST, Debian's package).
+data=/usr/share/datasets/fashion-mnist
+if [[ -d $data ]]; then
+  mkdir -p "$dir/big"
+  mount -t tmpfs -o size=400m tmpfs "$dir/big" || fail "cannot mount the second tmpfs"
+  cleanup_big() { umount "$dir/big" 2>/dev/null || umount -l "$dir/big" 2>/dev/null || true; }
+  trap 'cleanup_big; cleanup' EXIT
+  args=(--data "$data" --limit 64 --image-size 28 --init random --probe-epochs 0 --finetune-epochs 3
+        --batch-size 16 --workers 1 --seed 3 --cache-dir "$dir/cache" --out "$dir/big/run")
+  dd if=/dev/zero of="$dir/big/filler" bs=1M count=396 status=none 2>/dev/null || true
+  if "$wristssl" --threads 1 train "${args[@]}" >"$dir/train1.log" 2>&1; then
+    fail "training into a full disk reported success"
+  fi
+  grep -q "$dir/big/run/.*No space left on device" "$dir/train1.log" ||
+    { tail -5 "$dir/train1.log"; fail "the training error does not name the file and the reason"; }
+  for f in model.pt checkpoint.pt model.wristssl threshold.json; do
+    [[ ! -e $dir/big/run/$f ]] || fail "a $f was left in the full disk's run folder"
+  done
+  [[ -z $(find "$dir/big/run" -name '*tmp*' 2>/dev/null) ]] || fail "temporary files left: $(find "$dir/big/run" -name '*tmp*')"
+  rm -f "$dir/big/filler"
+  "$wristssl" --threads 1 train "${args[@]}" >"$dir/train2.log" 2>&1 || { tail -5 "$dir/train2.log"; fail "the rerun failed"; }
+  [[ -s $dir/big/run/model.pt ]] || fail "the rerun left no model.pt"
+  echo "diskfull_check: training into a full disk stopped with the file named, left nothing to trust; the rerun finished"
+  cleanup_big
+else
+  echo "diskfull_check: (training part skipped: dataset-fashion-mnist not installed)"
+fi
 echo "diskfull_check: passed"

@@ -5,7 +5,8 @@
 #   instance sent twice and one left in incoming/ by a "crash" before start give no duplicates);
 # - a data set without pixel data is answered 0xC000, a CT is refused at negotiation, a full queue answers
 #   0xA700, and the node keeps running through all of it;
-# - no patient name or ID reaches the node's log; SIGTERM stops it with status 0.
+# - no patient name or ID reaches the node's log; SIGTERM stops it with status 0;
+# - a caller not in --allow is refused, and a forward peer's rejection is logged with the peer's reason.
 # Usage: loopback_check.sh WRISTSSL_BINARY EXPORT_EXAMPLE_BINARY. Exit 77 when DCMTK's tools are missing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -134,6 +135,21 @@ grep -q "refused an association from AE title 'STRANGER' at 127.0.0.1" "$dir/nod
 storescu -v -aet SENDER -aec WRISTSSL -nh 127.0.0.1 "$port2" "${radiographs[0]}" "${radiographs[2]}" >"$dir/send4.log" 2>&1
 set -e
 grep -qi "0xa700\|OutOfResources\|Out of Resources" "$dir/send4.log" || { cat "$dir/send4.log"; fail "no 0xA700 when the queue was full"; }
+# The forward peer's answer: a node forwarding to node2 (which allows only SENDER) is rejected, and its log
+# says why, as the peer said it.
+port3=$(free_port)
+"$wristssl" --threads 2 listen --model "$dir/model.wristssl" --port "$port3" --state "$dir/state3" \
+  --forward "127.0.0.1:$port2:WRISTSSL" 2>"$dir/node3.log" &
+node3=$!
+pids+=($node3)
+wait_port "$port3" || fail "the third node did not start"
+storescu $(propose "${radiographs[1]}") -aet SENDER -aec WRISTSSL 127.0.0.1 "$port3" "${radiographs[1]}" >"$dir/send5.log" 2>&1 || fail "node3 refused"
+for _ in $(seq 100); do grep -q "cannot reach" "$dir/node3.log" && break; sleep 0.1; done
+grep -q "cannot reach WRISTSSL@127.0.0.1:$port2 (Association Rejected: .*Calling AE Title Not Recognized); 2 results wait in outbox/" \
+  "$dir/node3.log" || { cat "$dir/node3.log"; fail "the forward peer's rejection is not logged with its reason"; }
+grep -q '"event":"send_failed".*Calling AE Title Not Recognized' "$dir/state3/audit.jsonl" || fail "no send_failed audit record"
+kill -TERM "$node3"
+wait "$node3" || fail "the third node did not exit cleanly"
 kill -0 "$node2" || fail "the second node died"
 kill -TERM "$node2"
 wait "$node2" || fail "the second node did not exit cleanly"

@@ -103,7 +103,7 @@ TEST(Results, ReportCopiesTheContextAndFollowsTid1500) {
   const SourceInstance src = SourceInstance::read(repo_path(kSample));
   EXPECT_FALSE(src.has_pixel_data);  // this sample is a header only
   EXPECT_TRUE(SourceInstance::read(repo_path("samples/dicom/CR-MONO1-10-chest.dcm")).has_pixel_data);
-  auto file = make_report(src, {0.873, "fracture"}, model());
+  auto file = make_report(src, {0.873, "fracture", {}}, model());
   DcmDataset& ds = *file->getDataset();
   DcmDataset& in = src.dataset();
   EXPECT_EQ(str(ds, DCM_SOPClassUID), UID_Comprehensive3DSRStorage);
@@ -213,20 +213,20 @@ TEST(Results, DecisionsMapToPresentAbsentIndeterminate) {
   const std::pair<const char*, const char*> cases[] = {
       {"fracture", "52101004"}, {"no_fracture", "2667000"}, {"refer", "82334004"}};
   for (const auto& [decision, code] : cases) {
-    auto file = make_report(src, {0.5, decision}, model());
+    auto file = make_report(src, {0.5, decision, {}}, model());
     DSRDocument doc;
     ASSERT_TRUE(doc.read(*file->getDataset()).good());
     ASSERT_GT(doc.getTree().gotoNamedNode(DSRCodedEntryValue("72704001", "SCT", "Fracture")), 0u);
     EXPECT_EQ(std::string(doc.getTree().getCurrentContentItem().getCodeValue().getCodeValue().c_str()), code)
         << decision;
   }
-  EXPECT_THROW(make_report(src, {0.5, "maybe"}, model()), DicomError);
-  EXPECT_THROW(make_report(src, {1.5, "fracture"}, model()), DicomError);
+  EXPECT_THROW(make_report(src, {0.5, "maybe", {}}, model()), DicomError);
+  EXPECT_THROW(make_report(src, {1.5, "fracture", {}}, model()), DicomError);
 }
 
 TEST(Results, SecondaryCaptureIsDerivedWithBannerAndSource) {
   const SourceInstance src = SourceInstance::read(repo_path(kSample));
-  auto file = make_secondary_capture(src, {0.2, "no_fracture"}, model(), picture(300, 200));
+  auto file = make_secondary_capture(src, {0.2, "no_fracture", {}}, model(), picture(300, 200));
   DcmDataset& ds = *file->getDataset();
   EXPECT_EQ(str(ds, DCM_SOPClassUID), UID_SecondaryCaptureImageStorage);
   EXPECT_EQ(str(ds, DCM_ImageType), "DERIVED\\SECONDARY");
@@ -246,14 +246,14 @@ TEST(Results, SecondaryCaptureIsDerivedWithBannerAndSource) {
   ASSERT_TRUE(ds.findAndGetSequenceItem(DCM_SourceImageSequence, item).good());
   EXPECT_EQ(str(*item, DCM_ReferencedSOPInstanceUID), src.sop_instance_uid);
   EXPECT_EQ(str(*item, DCM_ReferencedSOPClassUID), src.sop_class_uid);
-  const std::vector<std::string> banner = banner_text({0.2, "no_fracture"}, model());
+  const std::vector<std::string> banner = banner_text({0.2, "no_fracture", {}}, model());
   ASSERT_EQ(banner.size(), 4u);
   EXPECT_EQ(banner[0], "NO FRACTURE FOUND  P(fracture) 20%");
   EXPECT_EQ(banner[1], "AI: wrist-test@aaaaaaaaaaaa");
   EXPECT_EQ(banner[3], "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE");
   ModelIdentity clinical = model();
   clinical.research_only = false;
-  EXPECT_EQ(banner_text({0.2, "no_fracture"}, clinical).size(), 3u);
+  EXPECT_EQ(banner_text({0.2, "no_fracture", {}}, clinical).size(), 3u);
   // A finding with a region says what the box means.
   Finding boxed{0.8, "fracture", {{1, 2, 30, 40, 0.85, "fracture"}}};
   const std::vector<std::string> b2 = banner_text(boxed, clinical);
@@ -264,14 +264,15 @@ TEST(Results, SecondaryCaptureIsDerivedWithBannerAndSource) {
 TEST(Results, WritingAgainReplacesWithTheSameUids) {
   const std::string dir = testing::temp_dir("dicom-results");
   const SourceInstance src = SourceInstance::read(repo_path(kSample));
-  const ResultFiles a = write_results(src, {0.7, "fracture"}, model(), picture(64, 64), dir);
-  const ResultFiles b = write_results(src, {0.7, "fracture"}, model(), picture(64, 64), dir);
+  const ResultFiles a = write_results(src, {0.7, "fracture", {}}, model(), picture(64, 64), dir);
+  const ResultFiles b = write_results(src, {0.7, "fracture", {}}, model(), picture(64, 64), dir);
   EXPECT_EQ(a.report_uid, b.report_uid);
   EXPECT_EQ(a.secondary_capture_uid, b.secondary_capture_uid);
   size_t files = 0;
   for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file() ? 1 : 0;
   EXPECT_EQ(files, 2u);  // no temporaries left, nothing duplicated
-  const ResultFiles c = write_results(src, {0.7, "fracture"}, model(std::string(64, 'b')), picture(64, 64), dir);
+  const ResultFiles c =
+      write_results(src, {0.7, "fracture", {}}, model(std::string(64, 'b')), picture(64, 64), dir);
   EXPECT_NE(c.report_uid, a.report_uid);  // another model: other objects
   EXPECT_EQ(c.report, a.report);  // one result per image in a folder: the latest model's
   DcmFileFormat back;
@@ -284,7 +285,7 @@ TEST(Results, WritingAgainReplacesWithTheSameUids) {
 // that the in-memory stream hands over its buffer several times).
 TEST(Results, SavedBytesAreDcmtksFile) {
   const SourceInstance src = SourceInstance::read(repo_path(kSample));
-  auto sc = make_secondary_capture(src, {0.7, "fracture"}, model(), picture(1000, 800));
+  auto sc = make_secondary_capture(src, {0.7, "fracture", {}}, model(), picture(1000, 800));
   const std::string dir = testing::temp_dir("dicom-bytes");
   ASSERT_TRUE(sc->saveFile((dir + "/dcmtk.dcm").c_str(), EXS_LittleEndianExplicit, EET_UndefinedLength, EGL_recalcGL,
                            EPD_noChange, 0, 0, EWM_createNewMeta)

@@ -31,21 +31,7 @@ wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 # The PKI: a CA; the node, the PACS and a sender with certificates from it; a rogue CA and its sender; a
 # sender whose certificate expired yesterday.
 pki="$dir/pki"
-mkdir -p "$pki"
-ca() { openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/$1.key" -out "$pki/$1.crt" -days 2 -subj "/CN=$1" 2>/dev/null; }
-cert() {  # NAME CA DAYS
-  openssl req -newkey rsa:2048 -nodes -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "/CN=$1" 2>/dev/null
-  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.crt" -CAkey "$pki/$2.key" -CAcreateserial -out "$pki/$1.crt" \
-    -days "$3" 2>/dev/null
-}
-ca testca
-ca rogueca
-cert node testca 2
-cert pacs testca 2
-cert sender testca 2
-cert stranger rogueca 2
-cert expired testca -1
-cert roguepacs rogueca 2
+"$here/make_test_pki.sh" "$pki"
 
 radiograph=""
 for f in "$samples"/*.dcm; do

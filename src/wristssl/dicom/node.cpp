@@ -7,7 +7,10 @@
 #include <dcmtk/dcmnet/scp.h>
 #include <dcmtk/dcmnet/scu.h>
 #include <dcmtk/dcmtls/tlslayer.h>
+#include <dcmtk/oflog/appender.h>
+#include <dcmtk/oflog/logger.h>
 #include <dcmtk/oflog/oflog.h>
+#include <dcmtk/oflog/spi/logevent.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -74,6 +77,35 @@ OFList<OFString> transfer_syntaxes() {
         UID_BigEndianExplicitTransferSyntax})
     ts.push_back(uid);
   return ts;
+}
+
+// ---- Why a peer rejected an association: DcmSCU only logs it (at debug level). Its network
+// layer's log goes to an appender that keeps that one message, per thread, and prints nothing.
+
+thread_local std::string dcmnet_error;
+
+class KeepErrors : public dcmtk::log4cplus::Appender {
+ public:
+  ~KeepErrors() override { destructorImpl(); }
+  void close() override {}
+
+ protected:
+  void append(const dcmtk::log4cplus::spi::InternalLoggingEvent& event) override {
+    std::string m = event.getMessage().c_str();
+    if (m.rfind("Association Rejected", 0) != 0) return;
+    std::replace(m.begin(), m.end(), '\n', ' ');
+    dcmnet_error = m;
+  }
+};
+
+void keep_dcmnet_errors() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    dcmtk::log4cplus::Logger net = dcmtk::log4cplus::Logger::getInstance("dcmtk.dcmnet");
+    net.setLogLevel(dcmtk::log4cplus::DEBUG_LOG_LEVEL);  // DcmSCU says why at DEBUG level
+    net.setAdditivity(false);
+    net.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new KeepErrors));
+  });
 }
 
 // ---- DICOM TLS
@@ -609,6 +641,7 @@ class Node {
     ts.push_back(UID_LittleEndianImplicitTransferSyntax);
     for (const char* sop : {UID_Comprehensive3DSRStorage, UID_SecondaryCaptureImageStorage})
       scu.addPresentationContext(sop, ts);
+    dcmnet_error.clear();
     OFCondition c = scu.initNetwork();
     if (c.good() && tls_out_)
       c = scu.useSecureConnection(tls_out_.get());  // after initNetwork, which it needs
@@ -616,11 +649,16 @@ class Node {
     const std::string where =
         destination_.aet + "@" + destination_.host + ":" + std::to_string(destination_.port);
     if (c.bad()) {
-      log("cannot reach %s (%s); %zu results wait in outbox/", where.c_str(), c.text(),
+      // A rejection's result, source and reason are only in DCMTK's log, e.g. "Association
+      // Rejected: Result: Rejected Permanent, Source: Service User Reason: Calling AE Title Not
+      // Recognized".
+      std::string why = c.text();
+      if (c == DUL_ASSOCIATIONREJECTED && !dcmnet_error.empty()) why = dcmnet_error;
+      log("cannot reach %s (%s); %zu results wait in outbox/", where.c_str(), why.c_str(),
           files.size());
       audit({{"event", "send_failed"},
              {"destination", where},
-             {"reason", c.text()},
+             {"reason", why},
              {"waiting", files.size()}});
       return;
     }
@@ -845,6 +883,7 @@ int run_node(const NodeOptions& options, const ModelIdentity& model, const Score
   if (options.aet.empty() || options.aet.size() > 16) throw std::invalid_argument("--aet must be 1-16 characters");
   if (options.queue_capacity < 1) throw std::invalid_argument("--queue must be >= 1");
   OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+  keep_dcmnet_errors();
   Node node(options, model, scorer, stop);
   return node.run();
 }
