@@ -2,7 +2,8 @@
 # The DICOM node on loopback, no network beyond 127.0.0.1: DCMTK's storescp plays the PACS, `wristssl listen`
 # forwards its results there, DCMTK's storescu sends the bundled DICOM radiographs. Checks:
 # - the PACS receives exactly one SR and one Secondary Capture per radiograph, each referencing it (an
-#   instance sent twice and one left in incoming/ by a "crash" before start give no duplicates);
+#   instance sent twice and one left in incoming/ by a "crash" before start give no duplicates; one that the
+#   node was scoring when it stopped three times is set aside in failed/, not scored);
 # - a data set without pixel data is answered 0xC000, a CT is refused at negotiation, a full queue answers
 #   0xA700, and the node keeps running through all of it;
 # - no patient name or ID reaches the node's log; SIGTERM stops it with status 0;
@@ -53,6 +54,9 @@ wait_port "$pacs_port" || fail "storescp did not start"
 mkdir -p "$dir/state/incoming"
 cp "${radiographs[1]}" "$dir/state/incoming/0000leftover.dcm"
 echo "half a file" >"$dir/state/incoming/receiving-7.part"
+# One that the node was scoring when it stopped three times (a decoder crash, say): set aside, never scored.
+cp "${radiographs[2]}" "$dir/state/incoming/0001poison.dcm"
+echo 3 >"$dir/state/incoming/0001poison.dcm.attempts"
 
 node_port=$(free_port)
 "$wristssl" --threads 2 listen --model "$dir/model.wristssl" --port "$node_port" --state "$dir/state" \
@@ -107,6 +111,10 @@ if [[ ${#malformed[@]} -gt 0 ]]; then
 fi
 grep -q "0000leftover\|received before a restart" "$dir/node.log" || fail "the leftover was not picked up"
 [[ ! -e "$dir/state/incoming/receiving-7.part" ]] || fail "a half-received file was kept"
+grep -q "instance file 0001poison.dcm moved to failed/: the node stopped 3 times while scoring it" "$dir/node.log" ||
+  fail "an instance that stopped the node three times was not set aside"
+[[ -e "$dir/state/failed/0001poison.dcm" && -e "$dir/state/failed/0001poison.dcm.txt" ]] || fail "not in failed/ with its reason"
+[[ -z $(find "$dir/state/incoming" -name '*.attempts') ]] || fail "attempt counts left in incoming/"
 # No patient data in the log.
 for f in "${radiographs[@]}"; do
   for tag in PatientName PatientID; do

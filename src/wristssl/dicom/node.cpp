@@ -38,6 +38,7 @@
 
 #include "wristssl/io/image.h"
 #include "wristssl/util/audit.h"
+#include "wristssl/util/fs.h"
 #include "wristssl/util/hash.h"
 
 namespace wristssl::dicom {
@@ -278,16 +279,24 @@ class Node {
   }
 
   int run() {
-    // Instances a previous run received but did not score; half-received files are dropped.
+    // Instances a previous run received but did not score; half-received files are dropped. One
+    // that the node was scoring when it stopped kMaxAttempts times (a decoder that crashes on it,
+    // say) is set aside in failed/, so that it cannot stop the node again and again.
     std::vector<fs::path> found;
     for (const auto& e : fs::directory_iterator(incoming_)) {
       if (e.path().extension() == ".part") {
         fs::remove(e.path());
       } else if (e.path().extension() == ".dcm") {
         found.push_back(e.path());
+      } else if (e.path().extension() == ".attempts" &&
+                 !fs::exists(e.path().parent_path() / e.path().stem())) {
+        fs::remove(e.path());
       }
     }
     std::sort(found.begin(), found.end());
+    found.erase(std::remove_if(found.begin(), found.end(),
+                               [this](const fs::path& p) { return set_aside(p); }),
+                found.end());
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (const fs::path& p : found) enqueue_locked(p.string());
@@ -548,17 +557,54 @@ class Node {
   // Scores one instance and writes its results. An instance that cannot be read or scored goes to
   // failed/ with the reason; one whose results cannot be written (a full disk) stays in incoming/
   // and is retried.
+  // How many times the node was scoring an instance when it stopped (PATH.attempts: written before
+  // scoring, removed after).
+  static int attempts(const fs::path& path) {
+    std::ifstream in(path.string() + ".attempts");
+    int n = 0;
+    return in >> n ? n : 0;
+  }
+
+  // Moves an instance that stopped the node kMaxAttempts times to failed/; returns whether it did.
+  bool set_aside(const fs::path& path) {
+    const int n = attempts(path);
+    if (n < kMaxAttempts) return false;
+    std::error_code ec;
+    const fs::path to = failed_ / path.filename();
+    fs::rename(path, to, ec);
+    fs::remove(path.string() + ".attempts", ec);
+    const std::string why =
+        "the node stopped " + std::to_string(n) +
+        " times while scoring it (a crash in decoding or scoring?); set aside so that it "
+        "cannot stop the node again";
+    std::ofstream(to.string() + ".txt") << why << "\n";
+    log("instance file %s moved to failed/: %s", path.filename().c_str(), why.c_str());
+    audit({{"event", "not_scored"},
+           {"file", path.filename().string()},
+           {"outcome", "moved to failed/: " + why}});
+    return true;
+  }
+
   void process(const std::string& path) {
     if (!fs::exists(path)) return;  // replaced and already scored
     std::string id = "?";
     SourceInstance s;
     Scored scored;
+    const std::string attempts_file = path + ".attempts";
+    try {
+      util::atomic_write(attempts_file, std::to_string(attempts(path) + 1));
+    } catch (const std::exception& e) {
+      log("%s", e.what());  // a full disk: scoring goes on without the count
+    }
     try {
       s = SourceInstance::read(path);
       id = instance_tag(s.sop_instance_uid);
       scored = scorer_(path);
+      std::error_code ec;
+      fs::remove(attempts_file, ec);
     } catch (const std::exception& e) {
       std::error_code ec;
+      fs::remove(attempts_file, ec);
       const fs::path to = failed_ / fs::path(path).filename();
       fs::rename(path, to, ec);
       std::ofstream(to.string() + ".txt") << e.what() << "\n";
@@ -718,6 +764,7 @@ class Node {
   std::unique_ptr<DcmTLSTransportLayer> tls_in_, tls_out_;
   std::unique_ptr<util::AuditTrail> audit_;
   static constexpr int kRetrySeconds = 5;
+  static constexpr int kMaxAttempts = 3;
 
   std::mutex mutex_;
   std::condition_variable cv_;
