@@ -134,6 +134,29 @@ TEST_F(Predict, ScoresEveryReadableFileAndNamesTheRest) {
   EXPECT_NEAR(std::stod(by_name.at("a.png")[1]), metrics::sigmoid(margin / 1.5), 2e-6);
 }
 
+// A file name that is not UTF-8 (Latin-1, as an old share may hold) is scored, and the JSON names
+// it with U+FFFD for the odd byte instead of failing the whole run at the end.
+TEST_F(Predict, AFileNameThatIsNotUtf8DoesNotStopTheJson) {
+  const std::string odd = dir_ + "/odd";
+  fs::create_directories(odd);
+  fs::copy_file(in_ + "/a.png", odd + "/caf\xe9.png");
+  PredictOptions o;
+  o.model = bundle_;
+  o.inputs = {odd};
+  o.csv = dir_ + "/odd.csv";
+  o.json = dir_ + "/odd.json";
+  o.threads = 2;
+  std::ostringstream out;
+  const std::vector<PredictRow> rows = run_predict(o, out);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].ok);
+  const json j = json::parse(util::read_text(o.json));
+  ASSERT_EQ(j["images"].size(), 1u);
+  const std::string path = j["images"][0]["path"];
+  EXPECT_NE(path.find("caf\xef\xbf\xbd.png"), std::string::npos) << path;
+  EXPECT_EQ(j["images"][0]["decision"], rows[0].decision);
+}
+
 TEST_F(Predict, BoxesAreDecodedFromTheModelsOwnLogOddsMap) {
   // A 128 px input: a 4 x 4 map of per-location log-odds.
   models::Bundle b = train::untrained_bundle(128, 128, 11, "boxes-test");
@@ -193,8 +216,9 @@ TEST_F(Predict, BoxesAreDecodedFromTheModelsOwnLogOddsMap) {
       EXPECT_EQ(got[k]["shown"].get<bool>(), expect_shown) << o.inputs[i] << " box " << k;
       shown += expect_shown;
       // A box's peak is at least the map's mean: never a weaker probability than the image's.
-      if (k == 0)
+      if (k == 0) {
         EXPECT_GE(got[k]["probability"].get<double>(), row["probability"].get<double>() - 1e-9);
+      }
     }
     EXPECT_EQ(t.rows[i][4], std::to_string(shown)) << o.inputs[i];
   }

@@ -28,6 +28,7 @@
 
 #include "test_paths.h"
 #include "wristssl/io/read_image.h"
+#include "wristssl/util/json_text.h"
 
 namespace wristssl::io {
 namespace {
@@ -509,6 +510,26 @@ TEST(DicomReader, ModalityAbsentOrPadded) {
 
   // PNG and JPEG carry no modality.
   EXPECT_FALSE(info_to_json(ImageInfo{}).contains("modality"));
+}
+
+// A Latin-1 byte in an attribute (a Modality of "\xC9X" from a file in ISO_IR 100) cannot stop
+// `inspect`: the JSON text carries U+FFFD for it.
+TEST(DicomReader, AnAttributeThatIsNotUtf8StillPrintsAsJson) {
+  Synthetic s;
+  s.values = ramp(s);
+  DicomBuilder b(kExplicitLE);
+  b.str(0x0008, 0x0060, "CS", "\xC9X");
+  b.us(0x0028, 0x0002, 1).str(0x0028, 0x0004, "CS", s.photometric);
+  b.us(0x0028, 0x0010, static_cast<uint16_t>(s.rows))
+      .us(0x0028, 0x0011, static_cast<uint16_t>(s.cols))
+      .us(0x0028, 0x0100, 16)
+      .us(0x0028, 0x0101, static_cast<uint16_t>(s.bits_stored))
+      .us(0x0028, 0x0102, static_cast<uint16_t>(s.bits_stored - 1))
+      .us(0x0028, 0x0103, 0);
+  const Image x = decode(b.pixels(s.values, 16).build());
+  EXPECT_THROW(info_to_json(x.info).dump(), nlohmann::json::type_error);  // what broke inspect
+  const std::string text = util::json_text(info_to_json(x.info));
+  EXPECT_NE(text.find("\"modality\":\"\xEF\xBF\xBDX\""), std::string::npos) << text;
 }
 
 TEST(DicomReader, ConcurrentDecodesAgree) {

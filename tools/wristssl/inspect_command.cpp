@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "wristssl/io/read_image.h"
+#include "wristssl/util/json_text.h"
 
 namespace wristssl::cli {
 namespace {
@@ -26,7 +27,7 @@ int run(const InspectArgs& a) {
     io::write_png16(image, a.out);
     j["written"] = a.out;
   }
-  std::cout << j.dump(2) << "\n";
+  std::cout << util::json_text(j, 2) << "\n";
   return 0;
 }
 

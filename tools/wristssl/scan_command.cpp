@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "wristssl/data/scan.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/json_text.h"
 #include "wristssl/util/progress.h"
 
 namespace wristssl::cli {
@@ -37,7 +38,7 @@ int run(const ScanArgs& a, int threads) {
   bar.finish();
   std::cout << data::format_scan_report(result);
   if (!a.json.empty()) {
-    util::atomic_write(a.json, data::scan_to_json(result).dump(2));
+    util::atomic_write(a.json, util::json_text(data::scan_to_json(result), 2));
     std::cout << "summary: " << a.json << "\n";
   }
   return 0;

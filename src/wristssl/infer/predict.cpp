@@ -14,13 +14,14 @@
 
 #include "wristssl/data/dataset.h"
 #include "wristssl/infer/predictor.h"
-#include "wristssl/metrics/calibration.h"
 #include "wristssl/io/read_image.h"
+#include "wristssl/metrics/calibration.h"
 #include "wristssl/util/csv.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/json_text.h"
+#include "wristssl/util/memory_format.h"
 #include "wristssl/util/progress.h"
 #include "wristssl/util/threads.h"
-#include "wristssl/util/memory_format.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -194,7 +195,7 @@ void write_rows(const PredictOptions& o, const Predictor& predictor,
                         {"localisation", predictor.box_decoding().to_json()},
                         {"intended_use", m.value("intended_use", std::string())}}},
                       {"images", list}};
-    util::atomic_write(o.json, doc.dump(2));
+    util::atomic_write(o.json, util::json_text(doc, 2));
   }
   if (o.csv.empty() && o.json.empty()) out << csv << std::flush;
   std::fprintf(

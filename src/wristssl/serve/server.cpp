@@ -28,6 +28,7 @@
 #include "wristssl/serve_page.h"
 #include "wristssl/util/audit.h"
 #include "wristssl/util/fs.h"
+#include "wristssl/util/json_text.h"
 #include "wristssl/util/memory_format.h"
 #include "wristssl/util/stop_signal.h"
 #include "wristssl/version.h"
@@ -85,7 +86,9 @@ struct Histogram {
   }
 };
 
-std::string error_json(const std::string& reason) { return json{{"error", reason}}.dump(); }
+std::string error_json(const std::string& reason) {
+  return util::json_text(json{{"error", reason}});
+}
 
 // Flattens a (possibly nested) JSON array of numbers; throws naming the first non-number.
 void flatten(const json& j, std::vector<float>& out) {
@@ -323,7 +326,7 @@ struct Server::Impl {
                        {"seconds", res.has_header("X-Wristssl-Seconds") ? std::stod(res.get_header_value("X-Wristssl-Seconds")) : 0.0},
                        {"bytes_in", req.body.size()},
                        {"bytes_out", res.body.size()}};
-    std::fprintf(stderr, "%s\n", line.dump().c_str());
+    std::fprintf(stderr, "%s\n", util::json_text(line).c_str());
   }
 
   // The audit record of a request: who (address; whether a token was shown), what (the endpoint, a
@@ -486,7 +489,7 @@ struct Server::Impl {
           {{"name", "margin"}, {"datatype", "FP32"}, {"shape", {n, 1}}, {"data", margin}},
           {{"name", "boxes"}, {"datatype", "FP32"}, {"shape", {n, k_boxes, 5}}, {"data", boxes}}}}};
     if (body.contains("id")) out["id"] = body["id"];
-    res.set_content(out.dump(), "application/json");
+    res.set_content(util::json_text(out), "application/json");
   }
 
   void predict_v1(const httplib::Request& req, httplib::Response& res) {
@@ -511,7 +514,7 @@ struct Server::Impl {
     if (!j->warning.empty()) out["warning"] = j->warning;
     if (!j->heatmap_png.empty()) out["heatmap_png_base64"] = report::base64_encode(j->heatmap_png);
     if (!j->image_png.empty()) out["image_png_base64"] = report::base64_encode(j->image_png);
-    res.set_content(out.dump(), "application/json");
+    res.set_content(util::json_text(out), "application/json");
   }
 
   void setup_routes() {
