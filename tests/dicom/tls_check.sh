@@ -66,11 +66,13 @@ send() {  # LOG ARGS...: storescu with ARGS; its status
   set -e
   return $rc
 }
-refused() {  # NAME EXPECTED_LOG_TEXT ARGS...
+refused() {  # NAME EXPECTED_LOG_TEXT ARGS...: the reason must be in the log lines this attempt added
   local name=$1 want=$2
   shift 2
+  local before
+  before=$(wc -l <"$dir/node.log")
   if send "$name.log" "$@"; then fail "$name: sent without being refused"; fi
-  for _ in $(seq 25); do grep -q -- "$want" "$dir/node.log" && return 0; sleep 0.2; done
+  for _ in $(seq 25); do tail -n +$((before + 1)) "$dir/node.log" | grep -q -- "$want" && return 0; sleep 0.2; done
   cat "$dir/$name.log"
   fail "$name: refused, but the node's log does not say '$want'"
 }

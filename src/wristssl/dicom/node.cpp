@@ -554,9 +554,6 @@ class Node {
     }
   }
 
-  // Scores one instance and writes its results. An instance that cannot be read or scored goes to
-  // failed/ with the reason; one whose results cannot be written (a full disk) stays in incoming/
-  // and is retried.
   // How many times the node was scoring an instance when it stopped (PATH.attempts: written before
   // scoring, removed after).
   static int attempts(const fs::path& path) {
@@ -585,6 +582,9 @@ class Node {
     return true;
   }
 
+  // Scores one instance and writes its results. An instance that cannot be read or scored goes to
+  // failed/ with the reason; one whose results cannot be written (a full disk) stays in incoming/
+  // and is retried.
   void process(const std::string& path) {
     if (!fs::exists(path)) return;  // replaced and already scored
     std::string id = "?";
