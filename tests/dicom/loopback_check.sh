@@ -127,8 +127,9 @@ done
 kill -TERM "$node"
 wait "$node" || fail "listen did not exit cleanly on SIGTERM"
 port2=$(free_port)
+echo '{"allow": ["SENDER@127.0.0.1"]}' >"$dir/peers.json"  # the allowlist as a peers file
 "$wristssl" --threads 2 listen --model "$dir/model.wristssl" --port "$port2" --state "$dir/state2" --queue 1 \
-  --allow SENDER@127.0.0.1 2>"$dir/node2.log" &
+  --peers "$dir/peers.json" 2>"$dir/node2.log" &
 node2=$!
 pids+=($node2)
 wait_port "$port2" || fail "the second node did not start"

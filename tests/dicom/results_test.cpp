@@ -22,6 +22,7 @@
 #include "wristssl/dicom/results.h"
 #include "wristssl/dicom/uid.h"
 #include "wristssl/report/banner.h"
+#include "wristssl/util/fs.h"
 
 namespace wristssl::dicom {
 namespace {
@@ -402,6 +403,32 @@ TEST(Node, WhoMaySend) {
   const Peer literal = resolve_peer(parse_peer("LOCAL@127.0.0.3"));
   EXPECT_EQ(literal.addresses, (std::vector<std::string>{"127.0.0.3"}));
   EXPECT_TRUE(peer_allowed({literal}, "LOCAL", "127.0.0.3:4242"));
+}
+
+TEST(Node, PeersFile) {
+  const std::string dir = testing::temp_dir("peers");
+  auto write = [&](const std::string& text) {
+    util::atomic_write(dir + "/peers.json", text);
+    return dir + "/peers.json";
+  };
+  EXPECT_EQ(read_peers_file(write(R"({"allow": ["MODALITY1", "ROUTER@10.0.0.5"]})")),
+            (std::vector<std::string>{"MODALITY1", "ROUTER@10.0.0.5"}));
+  EXPECT_TRUE(read_peers_file(write(R"({"allow": []})")).empty());
+  auto refused = [&](const std::string& path, const std::string& want) {
+    try {
+      read_peers_file(path);
+      ADD_FAILURE() << "accepted: " << path;
+    } catch (const std::invalid_argument& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(path), std::string::npos) << m;
+      EXPECT_NE(m.find(want), std::string::npos) << m;
+    }
+  };
+  refused(dir + "/missing.json", "cannot be read");
+  refused(write("{allow"), "not JSON");
+  refused(write(R"(["MODALITY1"])"), "expected {");
+  refused(write(R"({"allow": ["OK", 7]})"), "allow[1] is not a string");
+  refused(write(R"({"allow": ["OK", "AE@"]})"), "allow[1]: --allow 'AE@': no host after '@'");
 }
 
 }  // namespace

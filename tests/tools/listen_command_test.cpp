@@ -70,6 +70,8 @@ TEST(CliListen, AllowIsRepeatable) {
   const serve::ListenOptions o =
       parse_listen({"--allow", "MODALITY", "--allow", "ROUTER@10.0.0.5"});
   EXPECT_EQ(o.node.allow, (std::vector<std::string>{"MODALITY", "ROUTER@10.0.0.5"}));
+  EXPECT_EQ(parse_listen({"--peers", "/etc/wristssl/peers.json"}).node.peers_file,
+            "/etc/wristssl/peers.json");
 }
 
 TEST(CliListen, MissingOrBadValuesAreRefused) {

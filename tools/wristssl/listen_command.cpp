@@ -20,6 +20,8 @@ CLI::App* add_options(CLI::App& app, serve::ListenOptions& o) {
       ->capture_default_str();
   cmd->add_option("--allow", o.node.allow,
                   "AET or AET@HOST that may send (repeatable); none: loopback peers only");
+  cmd->add_option("--peers", o.node.peers_file,
+                  "more senders from a JSON file: {\"allow\": [\"AET\", \"AET@HOST\", ...]}");
   cmd->add_option("--forward", o.node.forward,
                   "send the results to HOST:PORT:AET (a PACS or router)");
   cmd->add_option("--tls-key", o.node.tls_key,

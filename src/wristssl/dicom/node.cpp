@@ -225,6 +225,10 @@ class Node {
       : o_(o), model_(model), scorer_(scorer), external_stop_(stop) {
     if (!o.forward.empty()) destination_ = parse_destination(o.forward);
     for (const std::string& a : o.allow) allow_.push_back(resolve_peer(parse_peer(a)));
+    if (!o.peers_file.empty()) {
+      for (const std::string& a : read_peers_file(o.peers_file))
+        allow_.push_back(resolve_peer(parse_peer(a)));
+    }
     const fs::path state(o.state_dir);
     incoming_ = state / "incoming";
     results_ = state / "results";
@@ -892,6 +896,34 @@ bool peer_allowed(const std::vector<Peer>& allow, const std::string& calling_aet
     }
   }
   return false;
+}
+
+std::vector<std::string> read_peers_file(const std::string& path) {
+  auto bad = [&](const std::string& why) {
+    return std::invalid_argument("--peers " + path + ": " + why);
+  };
+  std::ifstream in(path);
+  if (!in) throw bad("cannot be read");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const std::exception& e) {
+    throw bad(std::string("not JSON: ") + e.what());
+  }
+  if (!j.is_object() || !j.contains("allow") || !j["allow"].is_array())
+    throw bad("expected {\"allow\": [\"AET\", \"AET@HOST\", ...]}");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < j["allow"].size(); ++i) {
+    const json& e = j["allow"][i];
+    if (!e.is_string()) throw bad("allow[" + std::to_string(i) + "] is not a string");
+    try {
+      parse_peer(e.get<std::string>());
+    } catch (const std::invalid_argument& x) {
+      throw bad("allow[" + std::to_string(i) + "]: " + x.what());
+    }
+    out.push_back(e.get<std::string>());
+  }
+  return out;
 }
 
 Destination parse_destination(const std::string& text) {

@@ -63,6 +63,8 @@ struct NodeOptions {
   // start). Empty: any AE title, from a loopback address only. Others are refused with "calling AE
   // title not recognised", and the log names their AE title and address.
   std::vector<std::string> allow;
+  std::string peers_file;  // more entries: a JSON file {"allow": ["AET", "AET@HOST", ...]}
+                           // (read_peers_file)
   // DICOM TLS on both links (the port it listens on and the link to `forward`): this node's private
   // key and certificate (PEM), and the CA certificates (a PEM file or a folder of them) that peers'
   // certificates must chain to. All three or none.
@@ -96,6 +98,11 @@ bool is_loopback(const std::string& address);
 /// its AE title (exactly) and either no host or one of the host's addresses.
 bool peer_allowed(const std::vector<Peer>& allow, const std::string& calling_aet,
                   const std::string& address);
+
+/// The entries of a peers file: a JSON object {"allow": ["AET", "AET@HOST", ...]} (each parsed as
+/// by parse_peer). Throws std::invalid_argument naming the file and what is wrong (unreadable, not
+/// JSON, no "allow" array, an entry that is not a string or not a valid peer).
+std::vector<std::string> read_peers_file(const std::string& path);
 
 /// Parses HOST:PORT:AET; throws std::invalid_argument naming what is wrong.
 struct Destination {

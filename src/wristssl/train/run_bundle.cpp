@@ -1,4 +1,5 @@
 #include "wristssl/train/run_bundle.h"
+#include "wristssl/util/audit.h"  // utc_timestamp
 
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -25,13 +26,6 @@ namespace {
 
 double ece_of(const std::vector<int>& labels, const std::vector<double>& probs) {
   return metrics::compute_calibration(labels, probs, 10).ece;
-}
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 // The figures a reader of the bundle wants, each with its interval, from a metrics_<part>.json.
@@ -173,7 +167,7 @@ models::Bundle make_bundle(models::ClassifierImpl& model, const BundleInfo& info
   models::Bundle b;
   b.manifest = {
       {"name", info.name},
-      {"created", utc_now()},
+      {"created", util::utc_timestamp()},
       {"wristssl_version", kVersion},
       {"torch_version", TORCH_VERSION},
       {"intended_use", "Research use only. Not a medical device; not for clinical decisions."},
@@ -230,7 +224,7 @@ models::Bundle write_requested_bundle(const BundleRequest& r) {
     for (const std::string& path : r.members) members.push_back(models::read_bundle(path));
     const std::string first = members[0].manifest.value("name", std::string("model"));
     b = models::make_ensemble(members, r.name.empty() ? first + "-ensemble" : r.name);
-    b.manifest["created"] = utc_now();
+    b.manifest["created"] = util::utc_timestamp();
   } else {
     b = models::read_bundle(r.model);
     if (!r.name.empty()) b.manifest["name"] = r.name;

@@ -1,4 +1,5 @@
 #include "wristssl/train/tune.h"
+#include "wristssl/util/audit.h"  // utc_timestamp
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -34,13 +35,6 @@ double step_rate(int threads, bool bf16, const TuneOptions& o) {
   const auto t0 = Clock::now();
   for (int i = 0; i < o.steps; ++i) step();
   return 2.0 * o.batch * o.steps / std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 }  // namespace
@@ -111,12 +105,16 @@ nlohmann::json run_tune(const TuneOptions& o) {
   } else {
     std::snprintf(why, sizeof(why), "fp32 %d thread(s) %.1f views/s; no native bf16", best_threads, best);
   }
-  nlohmann::json entry = {{"date", utc_now()}, {"size", o.size}, {"batch", o.batch}, {"steps", o.steps}, {"tried", tried},
+  nlohmann::json entry = {{"date", util::utc_timestamp()},
+                          {"size", o.size},
+                          {"batch", o.batch},
+                          {"steps", o.steps},
+                          {"tried", tried},
                           {"choice",
                            {{"threads", best_threads},
                             {"precision", bf16 ? "bf16" : "fp32"},
                             {"views_per_s", best},
-                            {"date", utc_now().substr(0, 10)},
+                            {"date", util::utc_timestamp().substr(0, 10)},
                             {"why", why}}}};
   at::set_num_threads(best_threads);
   std::fprintf(stderr, "tune: chose %s\n", why);
