@@ -485,6 +485,21 @@ TEST(DicomReader, ModalityFromTheFile) {
   }
 }
 
+// A 16-bit monochrome file of `s` whose Modality (0008,0060), before the image attributes, is
+// `modality`.
+Bytes file_with_modality(const Synthetic& s, const std::string& modality) {
+  DicomBuilder b(kExplicitLE);
+  b.str(0x0008, 0x0060, "CS", modality);
+  b.us(0x0028, 0x0002, 1).str(0x0028, 0x0004, "CS", s.photometric);
+  b.us(0x0028, 0x0010, static_cast<uint16_t>(s.rows))
+      .us(0x0028, 0x0011, static_cast<uint16_t>(s.cols))
+      .us(0x0028, 0x0100, 16)
+      .us(0x0028, 0x0101, static_cast<uint16_t>(s.bits_stored))
+      .us(0x0028, 0x0102, static_cast<uint16_t>(s.bits_stored - 1))
+      .us(0x0028, 0x0103, 0);
+  return b.pixels(s.values, 16).build();
+}
+
 TEST(DicomReader, ModalityAbsentOrPadded) {
   Synthetic s;
   s.values = ramp(s);
@@ -494,16 +509,7 @@ TEST(DicomReader, ModalityAbsentOrPadded) {
 
   // (0008,0060) comes before the image attributes. A one-letter value is padded to even length with
   // a space by the builder, which the reader trims.
-  DicomBuilder b(kExplicitLE);
-  b.str(0x0008, 0x0060, "CS", "X");
-  b.us(0x0028, 0x0002, 1).str(0x0028, 0x0004, "CS", s.photometric);
-  b.us(0x0028, 0x0010, static_cast<uint16_t>(s.rows))
-      .us(0x0028, 0x0011, static_cast<uint16_t>(s.cols))
-      .us(0x0028, 0x0100, 16)
-      .us(0x0028, 0x0101, static_cast<uint16_t>(s.bits_stored))
-      .us(0x0028, 0x0102, static_cast<uint16_t>(s.bits_stored - 1))
-      .us(0x0028, 0x0103, 0);
-  const Image x = decode(b.pixels(s.values, 16).build());
+  const Image x = decode(file_with_modality(s, "X"));
   EXPECT_EQ(x.info.modality, "X");
   EXPECT_EQ(info_to_json(x.info).value("modality", ""), "X");
   EXPECT_EQ(x.pixels, none.pixels);
@@ -517,16 +523,7 @@ TEST(DicomReader, ModalityAbsentOrPadded) {
 TEST(DicomReader, AnAttributeThatIsNotUtf8StillPrintsAsJson) {
   Synthetic s;
   s.values = ramp(s);
-  DicomBuilder b(kExplicitLE);
-  b.str(0x0008, 0x0060, "CS", "\xC9X");
-  b.us(0x0028, 0x0002, 1).str(0x0028, 0x0004, "CS", s.photometric);
-  b.us(0x0028, 0x0010, static_cast<uint16_t>(s.rows))
-      .us(0x0028, 0x0011, static_cast<uint16_t>(s.cols))
-      .us(0x0028, 0x0100, 16)
-      .us(0x0028, 0x0101, static_cast<uint16_t>(s.bits_stored))
-      .us(0x0028, 0x0102, static_cast<uint16_t>(s.bits_stored - 1))
-      .us(0x0028, 0x0103, 0);
-  const Image x = decode(b.pixels(s.values, 16).build());
+  const Image x = decode(file_with_modality(s, "\xC9X"));
   EXPECT_THROW(info_to_json(x.info).dump(), nlohmann::json::type_error);  // what broke inspect
   const std::string text = util::json_text(info_to_json(x.info));
   EXPECT_NE(text.find("\"modality\":\"\xEF\xBF\xBDX\""), std::string::npos) << text;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "test_paths.h"
 
@@ -23,6 +24,19 @@ TEST(AtomicWrite, WritesCreatesFoldersAndLeavesNoTempFiles) {
   EXPECT_EQ(files, 1);
   EXPECT_THROW(atomic_write("/proc/forbidden/x", "x"), std::runtime_error);
   EXPECT_THROW(read_text(dir + "/missing"), std::runtime_error);
+}
+
+TEST(AtomicWrite, LeftoversOfAKilledWriteAreRemovedAndNothingElse) {
+  const std::string dir = testing::temp_dir("atomic_leftovers");
+  for (const char* name : {".a.dcm.tmpAbC123", ".b.attempts.tmpzz99Q0", "a.dcm", ".hidden", "x.tmp",
+                           ".c.tmpXY", "d.tmpAbC123"})
+    std::ofstream(dir + "/" + name) << "x";
+  EXPECT_EQ(remove_atomic_write_leftovers(dir), 2);
+  for (const char* gone : {".a.dcm.tmpAbC123", ".b.attempts.tmpzz99Q0"})
+    EXPECT_FALSE(std::filesystem::exists(dir + "/" + gone)) << gone;
+  for (const char* kept : {"a.dcm", ".hidden", "x.tmp", ".c.tmpXY", "d.tmpAbC123"})
+    EXPECT_TRUE(std::filesystem::exists(dir + "/" + kept)) << kept;
+  EXPECT_EQ(remove_atomic_write_leftovers(dir + "/missing"), 0);
 }
 
 }  // namespace

@@ -39,7 +39,6 @@
 #include "wristssl/io/image.h"
 #include "wristssl/util/audit.h"
 #include "wristssl/util/fs.h"
-#include "wristssl/util/hash.h"
 
 namespace wristssl::dicom {
 namespace {
@@ -50,6 +49,15 @@ using json = nlohmann::json;
 constexpr Uint16 kSuccess = 0x0000;
 constexpr Uint16 kOutOfResources = 0xA700;  // Refused: out of resources (the sender may retry)
 constexpr Uint16 kCannotUnderstand = 0xC000;
+constexpr Uint16 kNoStatus = 0xFFFF;  // no DIMSE status: the transfer or the request broke first
+
+// A DIMSE status as the audit trail writes it: "0x0000", or "none".
+std::string status_text(Uint16 status) {
+  if (status == kNoStatus) return "none";
+  char hex[8];
+  std::snprintf(hex, sizeof(hex), "0x%04X", status);
+  return hex;
+}
 
 void log(const char* format, ...) {
   char when[32];
@@ -286,6 +294,11 @@ class Node {
     // Instances a previous run received but did not score; half-received files are dropped. One
     // that the node was scoring when it stopped kMaxAttempts times (a decoder that crashes on it,
     // say) is set aside in failed/, so that it cannot stop the node again and again.
+    // A kill can also leave the temp file of an atomic write (an attempt count, a result) or of a
+    // copy into outbox/.
+    for (const fs::path& d : {incoming_, results_, outbox_})
+      util::remove_atomic_write_leftovers(d.string());
+    remove_outbox_copies_in_progress();
     std::vector<fs::path> found;
     for (const auto& e : fs::directory_iterator(incoming_)) {
       if (e.path().extension() == ".part") {
@@ -409,7 +422,7 @@ class Node {
       std::error_code ec;
       fs::remove(part, ec);
       log("a transfer failed mid-way (%s); nothing of it is kept", why.c_str());
-      received_audit(req.AffectedSOPInstanceUID, "", 0xFFFF, "transfer failed mid-way: " + why);
+      received_audit(req.AffectedSOPInstanceUID, "", kNoStatus, "transfer failed mid-way: " + why);
       return c;
     }
     return scp.respond(pres, req, check_received(part, req.AffectedSOPInstanceUID));
@@ -423,14 +436,12 @@ class Node {
       peer = peer_;
       calling = calling_;
     }
-    char hex[8];
-    std::snprintf(hex, sizeof(hex), "0x%04X", status);
     audit({{"event", "received"},
            {"peer", peer},
            {"calling_aet", calling},
            {"study", util::audit_hash(study)},
            {"instance", util::audit_hash(instance)},
-           {"status", status == 0xFFFF ? "none" : hex},
+           {"status", status_text(status)},
            {"outcome", outcome}});
   }
 
@@ -566,19 +577,25 @@ class Node {
     return in >> n ? n : 0;
   }
 
-  // Moves an instance that stopped the node kMaxAttempts times to failed/; returns whether it did.
-  bool set_aside(const fs::path& path) {
-    const int n = attempts(path);
-    if (n < kMaxAttempts) return false;
+  // Moves an instance file to failed/, its reason beside it (FILE.txt), and drops its attempt
+  // count.
+  void move_to_failed(const fs::path& path, const std::string& why) {
     std::error_code ec;
     const fs::path to = failed_ / path.filename();
     fs::rename(path, to, ec);
     fs::remove(path.string() + ".attempts", ec);
+    std::ofstream(to.string() + ".txt") << why << "\n";
+  }
+
+  // Moves an instance that stopped the node kMaxAttempts times to failed/; returns whether it did.
+  bool set_aside(const fs::path& path) {
+    const int n = attempts(path);
+    if (n < kMaxAttempts) return false;
     const std::string why =
         "the node stopped " + std::to_string(n) +
         " times while scoring it (a crash in decoding or scoring?); set aside so that it "
         "cannot stop the node again";
-    std::ofstream(to.string() + ".txt") << why << "\n";
+    move_to_failed(path, why);
     log("instance file %s moved to failed/: %s", path.filename().c_str(), why.c_str());
     audit({{"event", "not_scored"},
            {"file", path.filename().string()},
@@ -607,11 +624,7 @@ class Node {
       std::error_code ec;
       fs::remove(attempts_file, ec);
     } catch (const std::exception& e) {
-      std::error_code ec;
-      fs::remove(attempts_file, ec);
-      const fs::path to = failed_ / fs::path(path).filename();
-      fs::rename(path, to, ec);
-      std::ofstream(to.string() + ".txt") << e.what() << "\n";
+      move_to_failed(path, e.what());
       ++scored_;  // counted as handled
       log("instance %s could not be scored (moved to failed/): %s", id.c_str(), e.what());
       audit({{"event", "not_scored"},
@@ -632,10 +645,7 @@ class Node {
       }
       fs::remove(path);
     } catch (const std::exception& e) {
-      for (const auto& entry : fs::directory_iterator(outbox_)) {
-        std::error_code ec;
-        if (entry.path().extension() == ".tmp") fs::remove(entry.path(), ec);
-      }
+      remove_outbox_copies_in_progress();
       {
         std::lock_guard<std::mutex> lock(mutex_);
         retry_.push_back(path);
@@ -663,6 +673,15 @@ class Node {
            {"probability", scored.finding.probability},
            {"boxes", scored.finding.regions.size()},
            {"outcome", "report and secondary capture written"}});
+  }
+
+  // The results are copied into outbox/ as NAME.tmp, then renamed: a copy cut short leaves the
+  // .tmp.
+  void remove_outbox_copies_in_progress() {
+    for (const auto& e : fs::directory_iterator(outbox_)) {
+      std::error_code ec;
+      if (e.path().extension() == ".tmp") fs::remove(e.path(), ec);
+    }
   }
 
   bool outbox_empty() const {
@@ -723,13 +742,11 @@ class Node {
       }
       const std::string sop_class = attribute(*file.getDataset(), DCM_SOPClassUID);
       const T_ASC_PresentationContextID pres = scu.findPresentationContextID(sop_class.c_str(), "");
-      Uint16 status = 0xFFFF;
+      Uint16 status = kNoStatus;
       c = pres == 0 ? OFCondition(EC_IllegalCall) : scu.sendSTORERequest(pres, "", file.getDataset(), status);
       const bool delivered = c.good() && (status == kSuccess || (status & 0xF000) == 0xB000);
       // The file is named after its source instance: SOURCE_UID.sr.dcm or SOURCE_UID.sc.dcm.
       const std::string name = f.filename().string();
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "0x%04X", status);
       audit({{"event", "sent"},
              {"study", util::audit_hash(attribute(*file.getDataset(), DCM_StudyInstanceUID))},
              {"instance",
@@ -738,7 +755,7 @@ class Node {
                                                                       : "structured report"},
              {"object_uid", util::audit_hash(attribute(*file.getDataset(), DCM_SOPInstanceUID))},
              {"destination", where},
-             {"status", c.good() ? hex : "none"},
+             {"status", c.good() ? status_text(status) : "none"},
              {"outcome", delivered  ? "delivered"
                          : c.good() ? "refused by the destination"
                                     : c.text()}});
@@ -953,7 +970,8 @@ std::uint64_t free_megabytes(const std::string& path) {
 
 std::string instance_tag(const std::string& uid) {
   if (uid.empty()) return "unknown";
-  return util::to_hex(util::sha256_digest(uid.data(), uid.size())).substr(0, 10);
+  return util::audit_hash(uid).substr(
+      0, 10);  // the start of the name the audit trail and incoming/ use
 }
 
 int run_node(const NodeOptions& options, const ModelIdentity& model, const Scorer& scorer,

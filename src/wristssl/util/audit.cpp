@@ -12,7 +12,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "wristssl/util/fs.h"
 #include "wristssl/util/hash.h"
+#include "wristssl/util/json_text.h"
 
 namespace wristssl::util {
 namespace {
@@ -37,14 +39,6 @@ std::string last_line(const std::string& path) {
   while (!tail.empty() && tail.back() == '\n') tail.pop_back();
   const size_t nl = tail.rfind('\n');
   return nl == std::string::npos ? (from == 0 ? tail : "") : tail.substr(nl + 1);
-}
-
-void sync_folder(const fs::path& folder) {
-  const int d = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);
-  if (d >= 0) {
-    ::fsync(d);
-    ::close(d);
-  }
 }
 
 }  // namespace
@@ -123,7 +117,7 @@ bool AuditTrail::rotate_locked() {
   fs::rename(o_.path, o_.path + ".1", ec);
   const bool renamed = !ec;
   open_locked();
-  sync_folder(fs::path(o_.path).parent_path());
+  sync_folder(fs::path(o_.path).parent_path().string());
   return renamed;
 }
 
@@ -134,8 +128,7 @@ bool AuditTrail::append(const json& record) {
                                  {"seq", seq_ + 1},
                                  {"prev", prev_}};
   for (const auto& [k, v] : record.items()) line[k] = v;
-  const std::string text =
-      line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  const std::string text = json_text(line);
   std::string out = text + "\n";
   const char* failure = nullptr;
   int err = 0;

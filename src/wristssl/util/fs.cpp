@@ -54,7 +54,25 @@ void atomic_write(const std::string& path, std::string_view bytes) {
     ::unlink(tmp.c_str());
     fail("cannot rename into", path, err);
   }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  sync_folder(dir.string());
+}
+
+int remove_atomic_write_leftovers(const std::string& folder) {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(folder, ec)) {
+    const std::string name = e.path().filename().string();
+    const size_t at = name.rfind(".tmp");
+    // atomic_write's temp name: "." + the file's name + ".tmp" + six characters from mkstemp.
+    if (name.size() > 11 && name[0] == '.' && at != std::string::npos && at + 10 == name.size() &&
+        fs::remove(e.path(), ec))
+      ++removed;
+  }
+  return removed;
+}
+
+void sync_folder(const std::string& folder) {
+  const int dfd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
